@@ -17,6 +17,7 @@ Each backend other than the current one is measured in a subprocess with
 """
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -52,7 +53,7 @@ def dense_training_flops_per_sample(layer_sizes):
     28704000
     """
     sizes = [int(s) for s in layer_sizes]
-    return sum(6 * fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    return sum(6 * fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
 
 
 def _compiled_matmul(backend):
@@ -145,9 +146,10 @@ def main(argv=None):
     for backend in args.backends.split(","):
         gflops = measure_matmul_peak(backend, args.n, args.dtype, args.repeats)
         rows.append({"backend": backend, "gflops": round(gflops, 1)})
-    print(f"matmul n={args.n} {args.dtype} best of {args.repeats}: " + " | ".join(
-        f"{r['backend']} {r['gflops']:.1f} GFLOP/s" for r in rows
-    ))
+    print(
+        f"matmul n={args.n} {args.dtype} best of {args.repeats}: "
+        + " | ".join(f"{r['backend']} {r['gflops']:.1f} GFLOP/s" for r in rows)
+    )
     result = {
         "command": "python bench/matmul_peak.py " + " ".join(argv or sys.argv[1:]),
         "n": args.n,

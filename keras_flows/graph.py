@@ -124,6 +124,8 @@ def initialize(encoder, x):
     after loading saved weights) are left alone. Returns the number initialised.
     """
     count = 0
+    if not any(getattr(op, "needs_initialization", False) for op in encoder.operations):
+        return count
 
     def call_node(node, args, kwargs):
         nonlocal count
@@ -157,8 +159,7 @@ def build_decoder(encoder, name=None):
     for node in nodes:
         for position, x in enumerate(node.input_tensors):
             consumers[id(x)].append((node, position))
-    inverses = {}
-    values = {}
+    inverses, values, pending = {}, {}, set()
     inputs = []
     for i, z in enumerate(encoder.outputs):
         z_name = "z" if len(encoder.outputs) == 1 else f"z_{i}"
@@ -174,6 +175,12 @@ def build_decoder(encoder, name=None):
     def resolve(x):
         if id(x) in values:
             return values[id(x)]
+        if id(x) in pending:
+            raise ValueError(
+                f"`build_decoder` cannot recover {x.name!r}: its value depends on "
+                "itself. Is an output of an invertible layer left unused?"
+            )
+        pending.add(id(x))
         for node, position in consumers[id(x)]:
             layer = node.operation
             if _is_invertible_node(node) and position not in layer.condition_inputs:

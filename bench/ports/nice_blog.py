@@ -43,7 +43,7 @@ BLOG_PARAM_COUNT = 19_158_352
 
 
 class TrainNoise(layers.Layer):
-    """Subtracts ``scale * U[0, 1)`` noise during training only (blog's dequantisation)."""
+    """Subtracts ``scale * U[0, 1)`` during training only (the blog's noise)."""
 
     def __init__(self, scale=0.01, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -204,7 +204,8 @@ def build_blog_nice(input_dim=784, hidden_units=1000, hidden_layers=5, seed=None
     """
     if input_dim % 2:
         raise ValueError(
-            f"`build_blog_nice` needs an even `input_dim`. Received: input_dim={input_dim}"
+            "`build_blog_nice` needs an even `input_dim`. "
+            f"Received: input_dim={input_dim}"
         )
     shuffles = [Shuffle(name=f"shuffle_{k}") for k in range(1, 5)]
     split = SplitVector(name="split_vector")
@@ -219,7 +220,7 @@ def build_blog_nice(input_dim=784, hidden_units=1000, hidden_layers=5, seed=None
     x_in = keras.Input(shape=(input_dim,))
     x = TrainNoise(0.01, seed=seed, name="train_noise")(x_in)
     # The blog writes the four steps out by hand; the loop is the same graph.
-    for shuffle, basic_model in zip(shuffles, basic_models):
+    for shuffle, basic_model in zip(shuffles, basic_models, strict=True):
         x = shuffle(x)
         x1, x2 = split(x)
         mx1 = basic_model(x1)
@@ -243,7 +244,7 @@ def build_blog_decoder(encoder):
 
     z_in = keras.Input(shape=encoder.input_shape[1:])
     x = scale.inverse()(z_in)
-    for shuffle, basic_model in zip(shuffles[::-1], basic_models[::-1]):
+    for shuffle, basic_model in zip(shuffles[::-1], basic_models[::-1], strict=True):
         x1, x2 = concat.inverse()(x)
         mx1 = basic_model(x1)
         x1, x2 = couple.inverse()([x1, x2, mx1])
@@ -272,7 +273,9 @@ def main(argv=None):
     n_warm = args.batch_size + args.samples % args.batch_size
     encoder.fit(x[:n_warm], x[:n_warm], batch_size=args.batch_size, verbose=0)
     start = time.perf_counter()
-    history = encoder.fit(x, x, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+    history = encoder.fit(
+        x, x, batch_size=args.batch_size, epochs=args.epochs, verbose=0
+    )
     seconds = (time.perf_counter() - start) / args.epochs
 
     decoder = build_blog_decoder(encoder)

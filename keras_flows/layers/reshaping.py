@@ -196,7 +196,7 @@ class Concat(_Rearrangement):
             raise ValueError(
                 f"`Concat` needs a list of tensors. Received: input_shape={input_shape}"
             )
-        if any(s[:-1] != input_shape[0][:-1] for s in map(tuple, input_shape)):
+        if len({tuple(s)[:-1] for s in input_shape}) != 1:
             raise ValueError(
                 "`Concat` inputs must agree on all but the last axis. "
                 f"Received: input_shape={input_shape}"

@@ -1,0 +1,5 @@
+"""Flow models: each a `keras.Model` trained with `compile(optimizer)` + `fit(x)`."""
+
+from keras_flows.models.base import FlowModel
+
+__all__ = ["FlowModel"]

@@ -1,0 +1,129 @@
+"""`FlowModel`: a trainable flow around a functional encoder with a N(0, I) prior."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_flows.data import check_finite
+from keras_flows.graph import build_decoder, build_log_det_model, initialize
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_nll(z):
+    """Per-sample `-log N(z; 0, I)` = `0.5 * sum(z**2) + 0.5 * D * log(2 pi)`."""
+    z = ops.reshape(z, (ops.shape(z)[0], -1))
+    return 0.5 * ops.sum(ops.square(z), axis=-1) + 0.5 * z.shape[-1] * LOG_2PI
+
+
+@keras.saving.register_keras_serializable(package="keras_flows")
+class FlowModel(keras.Model):
+    """A normalising flow `z = f(x)` with a standard normal prior on `z`.
+
+    `fit(x)` minimises the exact negative log-likelihood in nats per sample:
+    `0.5 * |z|^2 + 0.5 * D * log(2 pi)` from here, plus `-mean(log_det)` that each
+    volume-changing layer adds to the losses (plus any weight regularisation).
+
+    Args:
+        encoder: a functional `keras.Model` from data to latent built from
+            `keras_flows.layers` (see `keras_flows.graph.build_decoder`).
+        image_shape: `(H, W, C)` of one sample when the data are images (used by
+            `keras_flows.viz`), else `None`.
+        data_range: `(low, high)` of the data, for bits/dim and to clip samples;
+            `None` for unbounded data.
+    """
+
+    def __init__(self, encoder, image_shape=None, data_range=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(encoder, dict):
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        self.encoder = encoder
+        self.decoder = build_decoder(encoder)
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        self.data_range = None if data_range is None else tuple(data_range)
+        self._log_det_model = None
+
+    # ----------------------------------------------------------------- training
+
+    def call(self, x, training=None):
+        return self.encoder(x, training=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        zs = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+        loss = ops.mean(sum(gaussian_nll(z) for z in zs))
+        for extra in self.losses:  # -mean(log_det) per layer, regularisers
+            loss = loss + ops.cast(extra, loss.dtype)
+        return loss
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """`keras.Model.fit` on `x` alone, after checking it and running any
+        data-dependent initialisation (Actnorm `data_init=True`) on a batch."""
+        if isinstance(x, np.ndarray):
+            check_finite(x)
+            initialize(self.encoder, x[: batch_size or 32])
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, np.ndarray):
+            check_finite(validation, "validation_data")
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    # ---------------------------------------------------------------- inference
+
+    @property
+    def log_det_model(self):
+        """`x -> [z, log_det]`, built on first use from the encoder's layers."""
+        if self._log_det_model is None:
+            self._log_det_model = build_log_det_model(self.encoder)
+        return self._log_det_model
+
+    def encode(self, x, batch_size=256):
+        """Data to latent (numpy in, numpy out)."""
+        check_finite(x)
+        return self.encoder.predict(np.asarray(x), batch_size=batch_size, verbose=0)
+
+    def decode(self, z, batch_size=256):
+        """Latent to data (numpy in, numpy out)."""
+        return self.decoder.predict(z, batch_size=batch_size, verbose=0)
+
+    def log_prob(self, x, batch_size=256):
+        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
+        check_finite(x)
+        *zs, log_det = self.log_det_model.predict(
+            np.asarray(x), batch_size=batch_size, verbose=0
+        )
+        log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
+        return log_prior + log_det.astype("float64")
+
+    def bits_per_dim(self, x, batch_size=256):
+        """Bits per dimension of 8-bit data dequantised by uniform noise of one
+        grey level: `(NLL + D log(256 / (high - low))) / (D log 2)`."""
+        if self.data_range is None:
+            raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
+        x = np.asarray(x)
+        dims = int(np.prod(x.shape[1:]))
+        low, high = self.data_range
+        nll = -self.log_prob(x, batch_size=batch_size)
+        return (nll + dims * np.log(256 / (high - low))) / (dims * np.log(2))
+
+    def sample(self, num, temperature=1.0, seed=None):
+        """`num` samples in data space from a prior with std `temperature`."""
+        rng = np.random.default_rng(seed)
+        shapes = [tuple(z.shape[1:]) for z in self.decoder.inputs]
+        zs = [temperature * rng.standard_normal((num, *s)) for s in shapes]
+        zs = [z.astype("float32") for z in zs]
+        x = self.decode(zs[0] if len(zs) == 1 else zs)
+        if self.data_range is not None:
+            x = np.clip(x, *self.data_range)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            encoder=keras.saving.serialize_keras_object(self.encoder),
+            image_shape=self.image_shape,
+            data_range=self.data_range,
+        )
+        return config
