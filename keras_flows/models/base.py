@@ -15,8 +15,11 @@ LOG_2PI = math.log(2 * math.pi)
 
 def gaussian_nll(z):
     """Per-sample `-log N(z; 0, I)` = `0.5 * sum(z**2) + 0.5 * D * log(2 pi)`."""
-    z = ops.reshape(z, (ops.shape(z)[0], -1))
-    return 0.5 * ops.sum(ops.square(z), axis=-1) + 0.5 * z.shape[-1] * LOG_2PI
+    # Sum over the event axes instead of reshaping to (batch, -1): in a TensorFlow
+    # graph with an unknown batch size that reshape loses the static D.
+    axes = tuple(range(1, len(z.shape)))
+    dims = math.prod(ops.shape(z)[1:])
+    return 0.5 * ops.sum(ops.square(z), axis=axes) + 0.5 * dims * LOG_2PI
 
 
 @keras.saving.register_keras_serializable(package="keras_flows")
