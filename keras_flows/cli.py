@@ -1,8 +1,8 @@
 """`keras-flows` command line: train a recipe into a run folder, sample from one.
 
-    keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B]
-                      [--data PATH] [--out DIR]
-    keras-flows sample DIR --temperature T [--grid N] [--seed S]
+keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B]
+                  [--data PATH] [--out DIR]
+keras-flows sample DIR --temperature T [--grid N] [--seed S]
 """
 
 import argparse

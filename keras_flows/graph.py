@@ -135,7 +135,9 @@ def initialize(encoder, x):
             count += 1
         return layer(*args, **kwargs)
 
-    _walk_forward(encoder, [ops.convert_to_tensor(v) for v in tree.flatten(x)], call_node)
+    _walk_forward(
+        encoder, [ops.convert_to_tensor(v) for v in tree.flatten(x)], call_node
+    )
     return count
 
 

@@ -76,7 +76,9 @@ def test_add_couple_subtracts_like_the_blog():
 def test_scale_log_det_is_sum_of_kernel():
     scale = L.Scale()
     _, log_det = scale.forward_and_log_det(_rand(4, 6))
-    np.testing.assert_allclose(to_numpy(log_det), to_numpy(scale.kernel).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(log_det), to_numpy(scale.kernel).sum(), rtol=1e-6
+    )
 
 
 def test_actnorm_log_det_counts_pixels():
@@ -184,12 +186,17 @@ def test_actnorm_matches_tfp_chain():
     randomize(actnorm)
     tfb = tfp.bijectors
     bijector = tfb.Chain(
-        [tfb.Shift(to_numpy(actnorm.shift)), tfb.Scale(np.exp(to_numpy(actnorm.log_scale)))]
+        [
+            tfb.Shift(to_numpy(actnorm.shift)),
+            tfb.Scale(np.exp(to_numpy(actnorm.log_scale))),
+        ]
     )
     y, log_det = actnorm.forward_and_log_det(x)
     np.testing.assert_allclose(to_numpy(y), bijector.forward(x).numpy(), atol=1e-5)
     np.testing.assert_allclose(
-        to_numpy(log_det), bijector.forward_log_det_jacobian(x, event_ndims=3), rtol=1e-5
+        to_numpy(log_det),
+        bijector.forward_log_det_jacobian(x, event_ndims=3),
+        rtol=1e-5,
     )
 
 
@@ -254,13 +261,18 @@ def test_deep_stack_of_glow_steps_inverts_in_float32():
     computation inverts.
     """
     x_in = keras.Input((4, 4, 4))
-    x, layers = x_in, []
+    x = x_in
     for k in range(32):
         x = L.Actnorm()(x)
         x = L.InvConv1x1(seed=k)(x)
         x1, x2 = L.Split()(x)
         nets = [
-            keras.Sequential([keras.Input((None, None, 2)), keras.layers.Conv2D(2, 3, padding="same")])
+            keras.Sequential(
+                [
+                    keras.Input((None, None, 2)),
+                    keras.layers.Conv2D(2, 3, padding="same"),
+                ]
+            )
             for _ in range(2)
         ]
         couple = L.AffineCouple(*nets)

@@ -1,7 +1,7 @@
 """One parametrized suite over every invertible layer (the contract of SPEC §1.1)."""
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -29,7 +29,9 @@ def _conv(channels):
         [
             keras.Input((None, None, channels)),
             keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-            keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros"),
+            keras.layers.Conv2D(
+                channels, 3, padding="same", kernel_initializer="zeros"
+            ),
         ]
     )
 
@@ -67,8 +69,16 @@ def _plain(layer, x):
 CASES = [
     Case("shuffle_reverse", lambda: L.Shuffle("reverse"), [(6,)], _plain, (6,)),
     Case("shuffle_random", lambda: L.Shuffle("random", seed=3), [(6,)], _plain, (6,)),
-    Case("permute_random", lambda: L.Permute("random", seed=1), [(2, 2, 6)], _plain, (2, 2, 6)),
-    Case("permute_reverse", lambda: L.Permute("reverse"), [(2, 2, 3)], _plain, (2, 2, 3)),
+    Case(
+        "permute_random",
+        lambda: L.Permute("random", seed=1),
+        [(2, 2, 6)],
+        _plain,
+        (2, 2, 6),
+    ),
+    Case(
+        "permute_reverse", lambda: L.Permute("reverse"), [(2, 2, 3)], _plain, (2, 2, 3)
+    ),
     Case("inv_conv_1x1", lambda: L.InvConv1x1(seed=0), [(2, 2, 4)], _plain, (2, 2, 4)),
     Case("inv_conv_1x1_vector", lambda: L.InvConv1x1(seed=5), [(5,)], _plain, (5,)),
     Case(
@@ -97,14 +107,20 @@ CASES = [
     Case("scale", L.Scale, [(5,)], _plain, (5,)),
     Case("actnorm", L.Actnorm, [(3, 2, 3)], _plain, (3, 2, 3)),
     Case("actnorm_vector", L.Actnorm, [(4,)], _plain, (4,)),
-    Case("actnorm_no_shift", lambda: L.Actnorm(use_shift=False), [(2, 2, 3)], _plain, (2, 2, 3)),
+    Case(
+        "actnorm_no_shift",
+        lambda: L.Actnorm(use_shift=False),
+        [(2, 2, 3)],
+        _plain,
+        (2, 2, 3),
+    ),
     Case(
         "cond_actnorm",
         L.CondActnorm,
         [(2, 2, 2), (2, 2, 3)],
-        lambda layer, x: (
-            lambda x1, x2: L.Concat()([x1, layer([x2, x1])])
-        )(*L.Split()(x)),
+        lambda layer, x: (lambda x1, x2: L.Concat()([x1, layer([x2, x1])]))(
+            *L.Split()(x)
+        ),
         (2, 2, 4),
     ),
     Case("squeeze", L.Squeeze, [(4, 2, 2)], _plain, (4, 2, 2)),
@@ -285,5 +301,7 @@ def test_symbolic_flow_fits_and_saves(case, tmp_path):
         loaded = keras.models.load_model(path)
         given = x if name == "encoder" else z
         np.testing.assert_allclose(
-            loaded.predict(given, verbose=0), model_.predict(given, verbose=0), atol=1e-6
+            loaded.predict(given, verbose=0),
+            model_.predict(given, verbose=0),
+            atol=1e-6,
         )

@@ -56,7 +56,9 @@ def test_fit_loss_is_the_exact_nll_and_blog_loss_drops_the_constant():
     history = model.fit(x, batch_size=16, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     nll = -model.log_prob(x).mean()
-    np.testing.assert_allclose(model.evaluate(x, batch_size=64, verbose=0), nll, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.evaluate(x, batch_size=64, verbose=0), nll, rtol=1e-5
+    )
     np.testing.assert_allclose(model.blog_loss(x), nll - 4 * LOG_2PI, rtol=1e-6)
 
 
@@ -112,7 +114,9 @@ def test_nan_loss_restores_best_weights_and_stops():
 
 def test_sample_grid_is_uint8_and_written(tmp_path):
     model = NICE(hidden_units=8, hidden_layers=1, seed=0)
-    grid = viz.sample_grid(model, 3, 4, temperature=0.75, seed=0, path=tmp_path / "g.png")
+    grid = viz.sample_grid(
+        model, 3, 4, temperature=0.75, seed=0, path=tmp_path / "g.png"
+    )
     assert grid.dtype == np.uint8 and grid.shape == (84, 112)
     np.testing.assert_array_equal(iio.imread(tmp_path / "g.png"), grid)
     sweep = viz.temperature_sweep(model, temperatures=(0.0, 1.0), num=5)

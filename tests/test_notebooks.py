@@ -1,6 +1,5 @@
 """The tutorial notebooks execute top to bottom (in their fast mode)."""
 
-import os
 import pathlib
 
 import keras
@@ -19,6 +18,9 @@ def test_notebook_executes(name, monkeypatch, tmp_path):
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()

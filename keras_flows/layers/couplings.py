@@ -245,7 +245,9 @@ class MaskedCouple(InvertibleLayer):
         shift = self.shift_model(kept) * masked
         if self.log_scale_model is None:
             return ops.zeros_like(shift), shift
-        return _bounded(self.log_scale_model(kept), self.log_scale_bound) * masked, shift
+        return _bounded(
+            self.log_scale_model(kept), self.log_scale_bound
+        ) * masked, shift
 
     def _forward(self, x):
         kept = x * self.mask

@@ -32,7 +32,7 @@ class Scale(InvertibleLayer):
     >>> x = np.random.rand(3, 4).astype("float32")
     >>> scale = Scale()
     >>> y, log_det = scale.forward_and_log_det(x)
-    >>> log_det.shape
+    >>> tuple(log_det.shape)
     (3,)
     >>> np.allclose(scale.inverse()(y), x, atol=1e-6)
     True
@@ -176,7 +176,11 @@ class CondActnorm(InvertibleLayer):
     condition_inputs = (1,)
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or len(input_shape[0]) != 4 or len(input_shape[1]) != 4:
+        if (
+            len(input_shape) != 2
+            or len(input_shape[0]) != 4
+            or len(input_shape[1]) != 4
+        ):
             raise ValueError(
                 "`CondActnorm` needs `[x, cond]`, two images (batch, H, W, C). "
                 f"Received: input_shape={input_shape}"

@@ -135,7 +135,7 @@ class Split(_Rearrangement):
     >>> import numpy as np
     >>> x = np.random.rand(2, 4, 4, 6).astype("float32")
     >>> x1, x2 = Split()(x)
-    >>> x1.shape, x2.shape
+    >>> tuple(x1.shape), tuple(x2.shape)
     ((2, 4, 4, 3), (2, 4, 4, 3))
     """
 
@@ -181,7 +181,7 @@ class Concat(_Rearrangement):
     >>> a, b = np.ones((2, 3), "float32"), np.zeros((2, 5), "float32")
     >>> concat = Concat()
     >>> y = concat([a, b])
-    >>> [p.shape for p in concat.inverse()(y)]
+    >>> [tuple(p.shape) for p in concat.inverse()(y)]
     [(2, 3), (2, 5)]
     """
 
@@ -265,7 +265,7 @@ class Squeeze(_Rearrangement):
     >>> x = np.random.rand(2, 4, 6, 3).astype("float32")
     >>> squeeze = Squeeze()
     >>> y = squeeze(x)
-    >>> y.shape
+    >>> tuple(y.shape)
     (2, 2, 3, 12)
     >>> np.allclose(squeeze.inverse()(y), x)
     True
@@ -352,9 +352,9 @@ class Flatten(_Rearrangement):
     >>> import numpy as np
     >>> x = np.random.rand(2, 4, 4, 3).astype("float32")
     >>> flatten = Flatten()
-    >>> flatten(x).shape
+    >>> tuple(flatten(x).shape)
     (2, 48)
-    >>> flatten.inverse()(flatten(x)).shape
+    >>> tuple(flatten.inverse()(flatten(x)).shape)
     (2, 4, 4, 3)
     """
 

@@ -1,8 +1,7 @@
 """Flow models: each a `keras.Model` trained with `compile(optimizer)` + `fit(x)`."""
 
 from keras_flows.models.base import FlowModel
+from keras_flows.models.nice import NICE
+from keras_flows.models.realnvp import RealNVP
 
-__all__ = ["FlowModel"]
-from keras_flows.models.nice import NICE  # noqa: E402
-
-__all__ += ["NICE"]
+__all__ = ["FlowModel", "NICE", "RealNVP"]

@@ -83,7 +83,9 @@ def train(
         test_size=len(x_test),
         epochs_run=len(history.history["loss"]),
         best_epoch=None if keep.best_epoch is None else keep.best_epoch + 1,
-        seconds_per_epoch=float(np.median(epoch_seconds[1:] if epochs > 1 else epoch_seconds)),
+        seconds_per_epoch=float(
+            np.median(epoch_seconds[1:] if epochs > 1 else epoch_seconds)
+        ),
         diverged=keep.diverged,
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
