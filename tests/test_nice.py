@@ -135,3 +135,29 @@ def test_cli_trains_and_samples_offline(tmp_path):
     assert np.isfinite(metrics["test_nll_nats"])
     main(["sample", str(out), "--temperature", "0.5", "--grid", "4"])
     assert iio.imread(out / "sample_T0.5.png").shape == (112, 112)
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    model = small_nice()
+    model.compile("adam")
+    with pytest.raises(ValueError, match=r"expects samples of shape \(8,\)"):
+        model.fit(data(8, dim=6), verbose=0)
+    with pytest.raises(ValueError, match="expects samples of shape"):
+        model.log_prob(data(2, dim=10))
+
+
+def test_odd_input_dim_is_rejected():
+    with pytest.raises(ValueError, match="even `input_dim`"):
+        NICE(input_dim=7)
+
+
+def test_whole_model_survives_keras_save_and_load(tmp_path):
+    model = small_nice()
+    model.compile("adam")
+    model.fit(data(32), epochs=1, verbose=0)
+    model.save(tmp_path / "nice.keras")
+    loaded = keras.models.load_model(tmp_path / "nice.keras")
+    assert isinstance(loaded, NICE)
+    x = data(5, seed=3)
+    np.testing.assert_allclose(loaded.log_prob(x), model.log_prob(x), atol=1e-6)
+    np.testing.assert_allclose(loaded.decode(model.encode(x)), x, atol=1e-5)

@@ -68,12 +68,24 @@ class FlowModel(keras.Model):
         """`keras.Model.fit` on `x` alone, after checking it and running any
         data-dependent initialisation (Actnorm `data_init=True`) on a batch."""
         if isinstance(x, np.ndarray):
-            check_finite(x)
+            self._check_data(x)
             initialize(self.encoder, x[: batch_size or 32])
         validation = kwargs.get("validation_data")
         if isinstance(validation, np.ndarray):
-            check_finite(validation, "validation_data")
+            self._check_data(validation, "validation_data")
         return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def _check_data(self, x, name="x"):
+        """Rejects NaN/inf and samples of the wrong shape with a clear message."""
+        x = np.asarray(x)
+        expected = tuple(self.encoder.inputs[0].shape[1:])
+        if x.shape[1:] != expected:
+            raise ValueError(
+                f"`{type(self).__name__}` expects samples of shape {expected}. "
+                f"Received: {name}.shape={x.shape}"
+            )
+        check_finite(x, name)
+        return x
 
     # ---------------------------------------------------------------- inference
 
@@ -86,7 +98,7 @@ class FlowModel(keras.Model):
 
     def encode(self, x, batch_size=256):
         """Data to latent (numpy in, numpy out)."""
-        check_finite(x)
+        x = self._check_data(x)
         return self.encoder.predict(np.asarray(x), batch_size=batch_size, verbose=0)
 
     def decode(self, z, batch_size=256):
@@ -95,7 +107,7 @@ class FlowModel(keras.Model):
 
     def log_prob(self, x, batch_size=256):
         """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
-        check_finite(x)
+        x = self._check_data(x)
         *zs, log_det = self.log_det_model.predict(
             np.asarray(x), batch_size=batch_size, verbose=0
         )
