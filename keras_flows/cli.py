@@ -7,6 +7,7 @@ keras-flows sample DIR --temperature T [--grid N] [--seed S]
 
 import argparse
 import importlib
+import inspect
 import pathlib
 import sys
 
@@ -25,6 +26,9 @@ def _parser():
     train.add_argument("--data", help="dataset path (mnist.npz, image folder)")
     train.add_argument("--out", help="run folder (default runs/MODEL)")
     train.add_argument("--limit", type=int, help="use only N training samples")
+    train.add_argument(
+        "--patience", type=int, help="stop after N epochs without a better val_loss"
+    )
     sample = commands.add_parser("sample", help="draw samples from a run folder")
     sample.add_argument("run", help="a run folder written by `train`")
     sample.add_argument("--temperature", type=float, default=0.75)
@@ -43,10 +47,15 @@ def _recipe(name):
 
 def _train(args):
     options = {"out": args.out or f"runs/{args.model}"}
-    for key in ("epochs", "batch_size", "data", "limit"):
+    for key in ("epochs", "batch_size", "data", "limit", "patience"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    metrics = _recipe(args.model).train(**options)
+    recipe = _recipe(args.model)
+    accepted = inspect.signature(recipe.train).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        sys.exit(f"keras-flows: the {args.model} recipe has no option {unknown}.")
+    metrics = recipe.train(**options)
     print(f"Run folder: {options['out']}")
     for key, value in metrics.items():
         print(f"  {key}: {value}")
