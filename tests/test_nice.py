@@ -66,7 +66,10 @@ def test_bits_per_dim_accounts_for_the_data_scaling():
     model = small_nice()
     x = data(4)
     expected = (-model.log_prob(x) + 8 * np.log(256)) / (8 * np.log(2))
-    np.testing.assert_allclose(model.bits_per_dim(x), expected)
+    np.testing.assert_allclose(model.bits_per_dim(x, dequantize=False), expected)
+    u = np.random.default_rng(1).uniform(0, 1 / 256, x.shape).astype("float32")
+    expected = (-model.log_prob(x + u) + 8 * np.log(256)) / (8 * np.log(2))
+    np.testing.assert_allclose(model.bits_per_dim(x, seed=1), expected, rtol=1e-6)
 
 
 def test_sample_honours_temperature_and_seed():
