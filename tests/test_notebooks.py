@@ -1,4 +1,5 @@
-"""The tutorial notebooks execute top to bottom (in their fast mode)."""
+"""The tutorial notebooks execute top to bottom in their fast mode and draw their
+figures."""
 
 import pathlib
 
@@ -10,11 +11,18 @@ from nbclient import NotebookClient
 NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["01_nice_mnist.ipynb"])
-def test_notebook_executes(name, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    "name, figures",
+    [
+        ("01_nice_mnist.ipynb", 4),  # loss, 15x15 grid, temperature strip, interp.
+        ("02_realnvp_moons.ipynb", 4),  # loss, 2x2 scatter, density, temperatures
+    ],
+)
+def test_notebook_executes(name, figures, monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_FLOWS_FAST", "1")
     monkeypatch.setenv("KERAS_BACKEND", keras.backend.backend())
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # Jupyter's inline backend (no display needed) renders the figures.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
     client = NotebookClient(
@@ -24,3 +32,11 @@ def test_notebook_executes(name, monkeypatch, tmp_path):
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
+    images = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) == figures

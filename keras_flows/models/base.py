@@ -49,6 +49,9 @@ class FlowModel(keras.Model):
         self.data_range = None if data_range is None else tuple(data_range)
         # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
         self._derived = types.SimpleNamespace(log_det_model=None)
+        # Every variable exists once the functional encoder is built, so
+        # `summary()` and `count_params()` work before the first call.
+        self.built = True
 
     # ----------------------------------------------------------------- training
 

@@ -63,25 +63,34 @@ def coupling_net(input_dim, coupling_dim, activation, regularizer, name):
 class RealNVP(FlowModel):
     """RealNVP with masked affine couplings and a standard normal prior.
 
-    The encoder `f` (data `x` -> latent `z`) is `coupling_layers` times
-    `MaskedCouple(mask_k)` with the masks of `checkerboard_masks`; with `b` the
-    kept coordinates of a coupling and `s, t` its two nets evaluated on `b * x`:
+    The book's direction: the decoder `g` (latent -> data) is `coupling_layers`
+    masked affine couplings `MaskedCouple(mask_k)`, `k = 0, 1, ...`, with the masks
+    of `checkerboard_masks`, and the encoder `f = g^-1` (data -> latent) runs their
+    inverses from the last coupling to the first. With `b` the kept coordinates of
+    a coupling and `s, t` its two nets evaluated on the kept part:
 
-    Forward (encode): `y = b * x + (1 - b) * (x * exp(s) + t)`.
-    Inverse (decode): `x = b * y + (1 - b) * (y - t) * exp(-s)`.
-    log|det J| = `sum((1 - b) * s)`: the Jacobian is triangular, with ones on the
-    kept coordinates and `exp(s)` on the others.
+    Encoder step: `z = b * x + (1 - b) * (x - t) * exp(-s)`,
+    log|det dz/dx| = `-sum((1 - b) * s)`.
+    Decoder step: `x = b * z + (1 - b) * (z * exp(s) + t)`.
+
+    The Jacobian of a step is triangular (ones on the kept coordinates, `exp(-s)`
+    on the others), hence the cheap log-determinant.
 
     `log p(x) = log N(f(x); 0, I) + sum over couplings of log|det J|`, and
     `fit(x)` minimises `-mean(log p(x))` in nats per point.
 
     Differences from the book, all deliberate:
 
-    * Direction. The book's encoder computes `z = (x - t) * exp(-s)`, walking its
-      couplings backwards, and its decoder `x * exp(s) + t`; here the encoder is
-      `x * exp(s) + t`. Same family of maps (the nets can learn `-s` and
-      `-t * exp(-s)`), and `encode`/`decode` replace the book's
-      `call(x, training=...)` direction switch.
+    * Direction, made explicit. The book picks it with `call(x, training=...)`;
+      here `encode` and `decode` (the encoder's layers' `.inverse()` in reverse
+      order). The maps are the book's: `MaskedCouple`'s forward, `x * exp(s) + t`,
+      is the generative direction, and the encoder applies the inverses. (The
+      other orientation, encoder `x * exp(s) + t`, is the same family; in one
+      300-epoch run at the book's settings it reached 1.46 nats held out against
+      the book port's 1.33, so we kept the book's.)
+    * Initialisation. Couplings and towers are created in the book's order (s
+      tower, then t tower), so under the same seed the initial weights are the
+      book's.
     * Regularisation. The book declares `L2(regularization)` on every kernel, but
       its custom `train_step` optimises only the NLL, so the penalties are never
       applied. `optimize_regularization=False` (default) reproduces what the book
@@ -132,7 +141,8 @@ class RealNVP(FlowModel):
         if int(input_dim) < 2:
             raise ValueError(
                 "`RealNVP` needs `input_dim >= 2` (a coupling keeps some "
-                f"coordinates and transforms the others). Received: input_dim={input_dim}"
+                "coordinates and transforms the others). "
+                f"Received: input_dim={input_dim}"
             )
         if int(coupling_layers) < 1:
             raise ValueError(
@@ -155,23 +165,34 @@ class RealNVP(FlowModel):
             if self.optimize_regularization
             else None
         )
-        x_in = keras.Input((self.input_dim,), name="x")
-        x = x_in
-        masks = checkerboard_masks(self.input_dim, self.coupling_layers)
-        for k, mask in enumerate(masks):
-            t_net = coupling_net(
-                self.input_dim, self.coupling_dim, None, regularizer, f"t_{k}"
-            )
+        # The book's couplings, created in its order (coupling k: s tower, then t
+        # tower), so that under the same seed the initial weights are the book's.
+        couplings = []
+        for k, mask in enumerate(
+            checkerboard_masks(self.input_dim, self.coupling_layers)
+        ):
             s_net = coupling_net(
                 self.input_dim, self.coupling_dim, "tanh", regularizer, f"s_{k}"
             )
-            x = MaskedCouple(
-                mask.tolist(),
-                shift_model=t_net,
-                log_scale_model=s_net,
-                log_scale_bound=None,  # the tanh already bounds |s| < 1
-                name=f"coupling_{k}",
-            )(x)
+            t_net = coupling_net(
+                self.input_dim, self.coupling_dim, None, regularizer, f"t_{k}"
+            )
+            couplings.append(
+                MaskedCouple(
+                    mask.tolist(),
+                    shift_model=t_net,
+                    log_scale_model=s_net,
+                    log_scale_bound=None,  # the tanh already bounds |s| < 1
+                    name=f"coupling_{k}",
+                )
+            )
+        # The book's encoder walks its couplings last to first, each computing
+        # `(x - t) * exp(-s)`: the inverse of a `MaskedCouple`. The decoder
+        # (`build_decoder`) then runs the couplings forward, `x * exp(s) + t`.
+        x_in = keras.Input((self.input_dim,), name="x")
+        x = x_in
+        for coupling in reversed(couplings):
+            x = coupling.inverse()(x)
         return keras.Model(x_in, x, name="realnvp_encoder")
 
     @property
