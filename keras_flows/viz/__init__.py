@@ -1,5 +1,5 @@
 """Pictures: sample grids (uint8 PNGs via imageio) and the two-moons figures
-(matplotlib, imported lazily)."""
+(matplotlib, imported lazily inside each function)."""
 
 from keras_flows.viz.grids import (
     images_to_grid,
@@ -9,20 +9,22 @@ from keras_flows.viz.grids import (
     tile,
     to_uint8,
 )
+from keras_flows.viz.moons import (
+    density_figure,
+    moons_figure,
+    plot_loss,
+    temperature_figure,
+)
 
 __all__ = [
+    "density_figure",
     "images_to_grid",
     "interpolation_grid",
+    "moons_figure",
+    "plot_loss",
     "sample_grid",
+    "temperature_figure",
     "temperature_sweep",
     "tile",
     "to_uint8",
 ]
-
-try:  # the two-moons figures (keras_flows/viz/moons.py)
-    from keras_flows.viz.moons import *  # noqa: F401,F403
-    from keras_flows.viz.moons import __all__ as _moons_all
-
-    __all__ += list(_moons_all)
-except ImportError:  # pragma: no cover - moons.py not written yet
-    pass
