@@ -1,7 +1,9 @@
 """`keras-flows` command line: train a recipe into a run folder, sample from one.
 
 keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B]
-                  [--data PATH] [--out DIR]
+                  [--data PATH] [--out DIR] [--limit N] [--patience N]
+                  [--learning-rate LR] [--seed S] [--noise {blog,dequantize}]
+                  [--hidden-units H]
 keras-flows sample DIR --temperature T [--grid N] [--seed S]
 """
 
@@ -29,6 +31,12 @@ def _parser():
     train.add_argument(
         "--patience", type=int, help="stop after N epochs without a better val_loss"
     )
+    train.add_argument("--learning-rate", type=float, help="Adam's learning rate")
+    train.add_argument("--seed", type=int, help="the run's random seed")
+    train.add_argument(
+        "--noise", choices=("blog", "dequantize"), help="NICE's training noise"
+    )
+    train.add_argument("--hidden-units", type=int, help="NICE's coupling-net width")
     sample = commands.add_parser("sample", help="draw samples from a run folder")
     sample.add_argument("run", help="a run folder written by `train`")
     sample.add_argument("--temperature", type=float, default=0.75)
@@ -47,9 +55,9 @@ def _recipe(name):
 
 def _train(args):
     options = {"out": args.out or f"runs/{args.model}"}
-    for key in ("epochs", "batch_size", "data", "limit", "patience"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+    for key, value in vars(args).items():
+        if key not in ("command", "model", "out") and value is not None:
+            options[key] = value
     recipe = _recipe(args.model)
     accepted = inspect.signature(recipe.train).parameters
     unknown = sorted(set(options) - set(accepted))
@@ -65,9 +73,7 @@ def _sample(args):
     from keras_flows import models, viz
     from keras_flows.training import load_run
 
-    classes = {"nice": models.NICE}
-    if hasattr(models, "RealNVP"):
-        classes["realnvp"] = models.RealNVP
+    classes = {"nice": models.NICE, "realnvp": models.RealNVP}
     model, config = load_run(args.run, classes)
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
     if model.image_shape is not None:

@@ -131,13 +131,22 @@ def test_cli_trains_and_samples_offline(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=x_train * 255, x_test=x_test * 255)
     out = tmp_path / "run"
     main(["train", "nice", "--epochs", "1", "--limit", "256", "--batch-size", "64",
+          "--hidden-units", "32", "--noise", "dequantize", "--seed", "1",
           "--data", str(tmp_path / "mnist.npz"), "--out", str(out)])  # fmt: skip
     for name in ("best.weights.h5", "config.json", "history.json", "samples.png"):
         assert (out / name).exists(), name
+    kwargs = json.loads((out / "config.json").read_text())["kwargs"]
+    assert kwargs == {"hidden_units": 32, "hidden_layers": 5, "noise": "dequantize",
+                      "seed": 1}  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_nll_nats"])
     main(["sample", str(out), "--temperature", "0.5", "--grid", "4"])
     assert iio.imread(out / "sample_T0.5.png").shape == (112, 112)
+
+
+def test_cli_rejects_an_option_the_recipe_lacks():
+    with pytest.raises(SystemExit, match=r"realnvp recipe has no option \['noise'\]"):
+        main(["train", "realnvp", "--noise", "blog", "--epochs", "1"])
 
 
 def test_wrong_input_shape_is_a_clear_error():
