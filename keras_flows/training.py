@@ -7,6 +7,7 @@ A run folder holds `config.json` (how to rebuild the model), `best.weights.h5`
 import json
 import math
 import pathlib
+import time
 
 import keras
 import numpy as np
@@ -71,6 +72,25 @@ class EpochCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.fn(self.model, epoch)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every epoch (`seconds`, one entry per epoch)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    @property
+    def steady_seconds_per_epoch(self):
+        """Median epoch time, leaving out the first epoch (compilation) when
+        there are others."""
+        return float(np.median(self.seconds[1:] or self.seconds))
 
 
 def run_callbacks(out, monitor="val_loss", extra=()):

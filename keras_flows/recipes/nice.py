@@ -6,16 +6,14 @@
 
 import json
 import pathlib
-import time
 
 import keras
-import numpy as np
 
 from keras_flows import viz
 from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI
-from keras_flows.training import EpochCallback, run_callbacks, save_run
+from keras_flows.training import EpochCallback, EpochTimer, run_callbacks, save_run
 
 
 def train(
@@ -61,11 +59,7 @@ def train(
         path.parent.mkdir(parents=True, exist_ok=True)
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
 
-    times = []
-    timer = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: times.append(time.perf_counter()),
-    )
+    timer = EpochTimer()
     extra = [timer, EpochCallback(write_grid)]
     if patience:
         extra.append(keras.callbacks.EarlyStopping(patience=patience))
@@ -83,16 +77,13 @@ def train(
     viz.sample_grid(model, grid, grid, temperature, seed=0, path=out / "samples.png")
     viz.temperature_sweep(model, path=out / "temperatures.png")
     metrics = evaluate(model, x_test)
-    epoch_seconds = np.diff(times)[::2]
     metrics.update(
         backend=keras.backend.backend(),
         train_size=len(x_train),
         test_size=len(x_test),
         epochs_run=len(history.history["loss"]),
         best_epoch=None if keep.best_epoch is None else keep.best_epoch + 1,
-        seconds_per_epoch=float(
-            np.median(epoch_seconds[1:] if epochs > 1 else epoch_seconds)
-        ),
+        seconds_per_epoch=timer.steady_seconds_per_epoch,
         diverged=keep.diverged,
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -12,14 +12,13 @@ are drawn.
 
 import json
 import pathlib
-import time
 
 import keras
 import numpy as np
 
 from keras_flows.data import Standardization, check_finite, load_moons
 from keras_flows.models.realnvp import RealNVP
-from keras_flows.training import run_callbacks, save_run
+from keras_flows.training import EpochTimer, run_callbacks, save_run
 
 NOISE = 0.05
 TEST_SIZE = 2000
@@ -88,11 +87,7 @@ def train(
     model = RealNVP(**kwargs)
     model.compile(keras.optimizers.Adam(learning_rate))
 
-    times = []
-    timer = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: times.append(time.perf_counter()),
-    )
+    timer = EpochTimer()
     keep, callbacks = run_callbacks(out, extra=[timer])
     history = model.fit(
         x,
@@ -107,7 +102,6 @@ def train(
     # After fit the model holds the best val_loss weights (KeepBestWeights).
     x_test = held_out_points(stats, seed)
     nll = model.nll(x_test)
-    epoch_seconds = np.diff(times)[::2]
     metrics = {
         "test_nll_nats": nll,
         "test_nll_nats_original_units": float(stats.nll_to_original_units(nll)),
@@ -118,10 +112,8 @@ def train(
         "best_val_loss": keep.best,
         "best_epoch": None if keep.best_epoch is None else keep.best_epoch + 1,
         "epochs_run": len(logs["loss"]),
-        "seconds_per_epoch": float(
-            np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
-        ),
-        "train_seconds": float(np.sum(epoch_seconds)),
+        "seconds_per_epoch": timer.steady_seconds_per_epoch,
+        "train_seconds": float(sum(timer.seconds)),
         "backend": keras.backend.backend(),
         "diverged": keep.diverged,
     }
