@@ -14,26 +14,9 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
+from keras_flows.checks import check_finite
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def check_finite(x, name="x"):
-    """Raises a `ValueError` if `x` holds NaN or inf values.
-
-    Args:
-        x: Array-like to check.
-        name: Name used in the error message.
-
-    Raises:
-        ValueError: If any entry of `x` is NaN or infinite.
-    """
-    x = np.asarray(x)
-    num_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
-    if num_bad:
-        raise ValueError(
-            f"`{name}` contains NaN or inf values at {num_bad} positions; "
-            "clean the data before training."
-        )
 
 
 def load_mnist(source="auto", test_size=1000, seed=0, path=None):

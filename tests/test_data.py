@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from keras_flows import data
+from keras_flows import checks, data
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_load_image_folder_empty(tmp_path):
 
 
 def test_check_finite():
-    data.check_finite(np.zeros((3, 2)))
+    checks.check_finite(np.zeros((3, 2)))
     bad = np.array([[0.0, np.nan], [np.inf, 1.0]])
     with pytest.raises(ValueError, match="`batch` contains NaN or inf values at 2"):
-        data.check_finite(bad, name="batch")
+        checks.check_finite(bad, name="batch")

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.data import check_finite
+from keras_flows.checks import check_finite
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 
 LOG_2PI = math.log(2 * math.pi)

@@ -16,7 +16,8 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_flows.data import Standardization, check_finite, load_moons
+from keras_flows.checks import check_finite
+from keras_flows.data import Standardization, load_moons
 from keras_flows.models.realnvp import RealNVP
 from keras_flows.training import EpochTimer, run_callbacks, save_run
 
