@@ -100,11 +100,17 @@ def build_log_det_model(encoder, name=None):
         for log_det in log_dets[1:]:
             total = ops.add(total, log_det)
     else:
-        total = ops.zeros_like(ops.sum(outputs[0], axis=-1))
-        total = ops.reshape(total, (-1,))
+        total = _zeros_per_sample(outputs[0])
     return keras.Model(
         _unwrap(inputs), [*outputs, total], name=name or f"{encoder.name}_log_det"
     )
+
+
+def _zeros_per_sample(x):
+    # Symbolic (batch may be None), so zeros_like of one entry per sample rather
+    # than `ops.zeros(batch)`; float32 like every log-det.
+    first = x[(slice(None),) + (0,) * (len(x.shape) - 1)]  # (B,)
+    return ops.zeros_like(first, dtype="float32")
 
 
 class _WithLogDet(keras.layers.Layer):
