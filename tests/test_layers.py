@@ -163,6 +163,42 @@ CASES = [
         (2, 2, 4),
     ),
     Case(
+        "affine_couple_shared_sigmoid",
+        lambda: L.AffineCouple(_mlp(3, 6), scale="sigmoid"),
+        [(3,), (3,)],
+        _vector_coupling,
+        (6,),
+    ),
+    Case(
+        "affine_couple_shared_tanh",
+        lambda: L.AffineCouple(_mlp(3, 6), scale="tanh"),
+        [(3,), (3,)],
+        _vector_coupling,
+        (6,),
+    ),
+    Case(
+        "affine_couple_two_nets_exp",
+        lambda: L.AffineCouple(_mlp(3, 3), _mlp(3, 3), scale="exp"),
+        [(3,), (3,)],
+        _vector_coupling,
+        (6,),
+    ),
+    Case(
+        "affine_couple_shared_sigmoid_conv",
+        lambda: L.AffineCouple(
+            keras.Sequential(
+                [
+                    keras.Input((None, None, 2)),
+                    keras.layers.Conv2D(4, 3, padding="same"),
+                ]
+            ),
+            scale="sigmoid",
+        ),
+        [(2, 2, 2), (2, 2, 2)],
+        _image_coupling,
+        (2, 2, 4),
+    ),
+    Case(
         "masked_couple",
         lambda: L.MaskedCouple([1, 0], _mlp(2, 2), _mlp(2, 2, "tanh")),
         [(2,)],

@@ -36,6 +36,20 @@ def _bounded(raw, bound):
     return raw if bound is None else bound * ops.tanh(raw / bound)
 
 
+SCALES = ("tanh", "sigmoid", "exp")
+
+
+def _log_scale_of(raw, scale, bound):
+    """The log-scale `s` from a net's raw output, per parameterisation."""
+    if scale == "sigmoid":
+        # Glow's official code and tfb.Glow: scale = sigmoid(raw + 2), so the
+        # scale lies in (0, 1) (a step can only contract) and starts at 0.88.
+        return ops.log_sigmoid(raw + 2.0)
+    if scale == "exp":
+        return raw  # unbounded: RealNVP's formulas as the blog writes them
+    return _bounded(raw, bound)
+
+
 @register
 class AddCouple(InvertibleLayer):
     """NICE's additive coupling with an externally computed shift `m = m(x1)`.
@@ -91,19 +105,36 @@ class AffineCouple(InvertibleLayer):
 
     Forward: `[x1, x2] -> [x1, x2 * exp(s(x1)) + t(x1)]`.
     Inverse: `[y1, y2] -> [y1, (y2 - t(y1)) * exp(-s(y1))]`.
-    log|det J| = `sum(s(x1))` (0 without a `log_scale_model`: additive coupling).
+    log|det J| = `sum(s(x1))` (0 for additive coupling, `s = 0`).
 
-    The nets are any Keras layers or models mapping `x1` to the shape of `x2`.
-    Give their last layer a zero initialiser (as `keras_flows.nets` does): then
-    `s = t = 0` and every coupling starts as the identity, which is what lets a deep
-    stack train from the first step (Glow, section 3.3). The log-scale is soft-
-    clamped, `s = bound * tanh(raw / bound)`, to keep a deep stack stable; pass
-    `log_scale_bound=None` when the net already bounds it (the book's tanh).
+    Three forms, chosen by the arguments:
+
+    - additive (NICE, Glow's default): `AffineCouple(t_net)`;
+    - one shared net (Glow paper, `tfb.Glow`, half the conditioner cost):
+      `AffineCouple(net, scale="sigmoid")`, `net` maps `x1` to twice the channels
+      of `x2`, split into `[t, raw]` (contiguous halves);
+    - two nets (RealNVP): `AffineCouple(t_net, s_net)`, each to the shape of `x2`.
+
+    `s` comes from the raw net output `raw` by `scale`: `"tanh"` (the soft clamp
+    `s = bound * tanh(raw / bound)`, `|s| < log_scale_bound`; `bound=None` when
+    the net already bounds it, as the book's tanh), `"sigmoid"` (Glow's official
+    code: `s = log sigmoid(raw + 2)`, a contraction starting at 0.88) or `"exp"`
+    (`s = raw`, unbounded). Which one lets a deep stack train without NaN is
+    measured in `bench/glow_coupling_scale.py`. (Glow's code computes
+    `(x2 + t) * scale`; here the shift comes after the scale, as RealNVP.)
+
+    Give the nets' last layer a zero initialiser (as `keras_flows.nets` does): then
+    `t = raw = 0` and every coupling starts as the identity (`"sigmoid"`: a fixed
+    0.88 scale), which is what lets a deep stack train from the first step (Glow,
+    section 3.3).
 
     Args:
-        shift_model: net `t`, from `x1` to the shape of `x2`.
-        log_scale_model: net `s`, or `None` for additive coupling.
-        log_scale_bound: soft bound on `|s|`, or `None`.
+        shift_model: net `t` from `x1` to the shape of `x2`; with `scale` and no
+            `log_scale_model`, the shared net producing `[t, raw]`.
+        log_scale_model: net producing `raw` for the two-net form, or `None`.
+        log_scale_bound: soft bound on `|s|` for `scale="tanh"`, or `None`.
+        scale: `"tanh"`, `"sigmoid"`, `"exp"`, or `None`: `"tanh"` with a
+            `log_scale_model`, additive without.
 
     Input shape:
         `[x1, x2]`.
@@ -127,13 +158,28 @@ class AffineCouple(InvertibleLayer):
     passthrough = {0: 0}
 
     def __init__(
-        self, shift_model, log_scale_model=None, log_scale_bound=3.0, **kwargs
+        self,
+        shift_model,
+        log_scale_model=None,
+        log_scale_bound=3.0,
+        scale=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        if scale is not None and scale not in SCALES:
+            raise ValueError(
+                f"`AffineCouple` scale must be one of {SCALES} or None. "
+                f"Received: scale={scale!r}"
+            )
         self.shift_model = _deserialize(shift_model)
         self.log_scale_model = _deserialize(log_scale_model)
         self.log_scale_bound = log_scale_bound
-        self.volume_preserving = self.log_scale_model is None
+        if scale is None and self.log_scale_model is not None:
+            scale = "tanh"  # the two-net form's parameterisation before `scale`
+        self.scale = scale
+        # One net computes both shift and raw log-scale (2x channels).
+        self.shared = scale is not None and self.log_scale_model is None
+        self.volume_preserving = scale is None
 
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -141,29 +187,49 @@ class AffineCouple(InvertibleLayer):
                 f"`AffineCouple` needs `[x1, x2]`. Received: input_shape={input_shape}"
             )
         x1_shape, x2_shape = input_shape
+        if self.shared:
+            out = _shape_of(self.shift_model, tuple(x1_shape))
+            expected = (*tuple(x2_shape)[1:-1], 2 * x2_shape[-1])
+            if out[1:] != expected:
+                raise ValueError(
+                    "`AffineCouple` with one shared net needs it to map x1 to twice "
+                    f"the channels of x2 (shift and scale). Received: x1 shape="
+                    f"{tuple(x1_shape)}, x2 shape={tuple(x2_shape)}, shift_model "
+                    f"output shape={out}"
+                )
+            return
         _check_net_output(self, self.shift_model, "shift_model", x1_shape, x2_shape)
         if self.log_scale_model is not None:
             _check_net_output(
                 self, self.log_scale_model, "log_scale_model", x1_shape, x2_shape
             )
 
-    def _log_scale(self, x1):
-        return _bounded(self.log_scale_model(x1), self.log_scale_bound)
+    def _shift_and_log_scale(self, x1):
+        """`(t, s)` from the conditioner(s); `s` is `None` for additive coupling."""
+        if self.scale is None:
+            return self.shift_model(x1), None
+        if self.shared:
+            h = self.shift_model(x1)
+            channels = h.shape[-1] // 2
+            shift, raw = h[..., :channels], h[..., channels:]
+        else:
+            shift, raw = self.shift_model(x1), self.log_scale_model(x1)
+        return shift, _log_scale_of(raw, self.scale, self.log_scale_bound)
 
     def _forward(self, inputs):
         x1, x2 = inputs
-        if self.log_scale_model is None:
-            return [x1, x2 + self.shift_model(x1)], zeros_per_sample(x1)
-        log_scale = self._log_scale(x1)
-        y2 = x2 * ops.exp(log_scale) + self.shift_model(x1)
+        shift, log_scale = self._shift_and_log_scale(x1)
+        if log_scale is None:
+            return [x1, x2 + shift], zeros_per_sample(x1)
+        y2 = x2 * ops.exp(log_scale) + shift
         return [x1, y2], sum_per_sample(log_scale)
 
     def _inverse(self, inputs):
         y1, y2 = inputs
-        if self.log_scale_model is None:
-            return [y1, y2 - self.shift_model(y1)], zeros_per_sample(y1)
-        log_scale = self._log_scale(y1)
-        x2 = (y2 - self.shift_model(y1)) * ops.exp(-log_scale)
+        shift, log_scale = self._shift_and_log_scale(y1)
+        if log_scale is None:
+            return [y1, y2 - shift], zeros_per_sample(y1)
+        x2 = (y2 - shift) * ops.exp(-log_scale)
         return [y1, x2], -sum_per_sample(log_scale)
 
     def get_config(self):
@@ -172,6 +238,7 @@ class AffineCouple(InvertibleLayer):
             shift_model=keras.saving.serialize_keras_object(self.shift_model),
             log_scale_model=keras.saving.serialize_keras_object(self.log_scale_model),
             log_scale_bound=self.log_scale_bound,
+            scale=self.scale,
         )
         return config
 
