@@ -341,3 +341,50 @@ def test_symbolic_flow_fits_and_saves(case, tmp_path):
             model_.predict(given, verbose=0),
             atol=1e-6,
         )
+
+
+@pytest.fixture
+def set_global_policy():
+    """`keras.mixed_precision.set_global_policy`, reset to float32 after the test."""
+    try:
+        yield keras.mixed_precision.set_global_policy
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _is_float(x):
+    return keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype))
+
+
+def _dtype(x):
+    return keras.backend.standardize_dtype(x.dtype)
+
+
+def test_mixed_float16_keeps_log_dets_in_float32(case, set_global_policy):
+    x = case.inputs(batch=4, seed=5)
+    reference = _built(case)  # float32
+    y32, log_det32 = reference.forward_and_log_det(x)
+
+    set_global_policy("mixed_float16")
+    layer = case.make()
+    layer(x)
+    layer.set_weights(reference.get_weights())
+    y, log_det = layer.forward_and_log_det(x)
+    x_back, inverse_log_det = layer.inverse().forward_and_log_det(
+        _inverse_inputs(layer, x, y)
+    )
+    # Outputs in the compute dtype; every log-det (and the loss) in float32, because
+    # a float16 sum of thousands of log-scales keeps no digits at all.
+    assert all(_dtype(o) == "float16" for o in _as_list(y) if _is_float(o))
+    for value in (log_det, inverse_log_det):
+        assert _dtype(value) == "float32"
+        assert tuple(value.shape) == (4,)
+    assert all(_dtype(loss) == "float32" for loss in layer.losses)
+    for a, b in zip(_as_list(y32), _as_list(y)):
+        np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=1e-2, atol=1e-2)
+    for a, b in zip(_data_inputs(layer, x), _as_list(x_back)):
+        np.testing.assert_allclose(to_numpy(b), a, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(to_numpy(log_det), to_numpy(log_det32), atol=1e-2)
+    np.testing.assert_allclose(
+        to_numpy(inverse_log_det), -to_numpy(log_det32), atol=1e-2
+    )

@@ -14,18 +14,24 @@ from keras import ops
 register = keras.saving.register_keras_serializable(package="keras_flows")
 
 
+# Log-dets are float32 whatever the compute dtype: under mixed precision a float16
+# sum of thousands of log-scales keeps no significant digit (and overflows at 65504).
+LOG_DET_DTYPE = "float32"
+
+
 def per_sample(value, x):
-    """Broadcasts a scalar log-det `value` to one entry per sample of `x`."""
-    return ops.broadcast_to(ops.cast(value, x.dtype), ops.shape(x)[:1])
+    """Broadcasts a scalar log-det `value` to one float32 entry per sample of `x`."""
+    return ops.broadcast_to(ops.cast(value, LOG_DET_DTYPE), ops.shape(x)[:1])
 
 
 def zeros_per_sample(x):
-    return ops.zeros(ops.shape(x)[:1], dtype=x.dtype)
+    """A zero float32 log-det per sample of `x`."""
+    return ops.zeros(ops.shape(x)[:1], dtype=LOG_DET_DTYPE)
 
 
 def sum_per_sample(x):
-    """Sums every axis except the batch axis: (B, ...) -> (B,)."""
-    return ops.sum(x, axis=tuple(range(1, len(x.shape))))
+    """Sums every axis except the batch axis in float32: (B, ...) -> (B,)."""
+    return ops.sum(ops.cast(x, LOG_DET_DTYPE), axis=tuple(range(1, len(x.shape))))
 
 
 def spatial_size(x):
@@ -127,6 +133,8 @@ class Inverse(InvertibleLayer):
         if add_logdet_to_loss is None:
             add_logdet_to_loss = layer.add_logdet_to_loss
         kwargs.setdefault("name", f"inverse_{layer.name}")
+        # Compute in the forward layer's dtype (it reads that layer's variables).
+        kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(add_logdet_to_loss=add_logdet_to_loss, **kwargs)
         self.layer = layer
         # The inverse takes the forward layer's outputs followed by its conditions

@@ -307,8 +307,8 @@ class MaskedCouple(InvertibleLayer):
             if net is not None:
                 _check_net_output(self, net, role, input_shape, input_shape)
 
-    def _nets(self, kept):
-        masked = 1.0 - self.mask
+    def _nets(self, kept, mask):
+        masked = 1.0 - mask
         shift = self.shift_model(kept) * masked
         if self.log_scale_model is None:
             return ops.zeros_like(shift), shift
@@ -317,15 +317,17 @@ class MaskedCouple(InvertibleLayer):
         ) * masked, shift
 
     def _forward(self, x):
-        kept = x * self.mask
-        log_scale, shift = self._nets(kept)
-        y = kept + (1.0 - self.mask) * (x * ops.exp(log_scale) + shift)
+        mask = ops.cast(self.mask, x.dtype)  # a float32 mask would promote float16 x
+        kept = x * mask
+        log_scale, shift = self._nets(kept, mask)
+        y = kept + (1.0 - mask) * (x * ops.exp(log_scale) + shift)
         return y, sum_per_sample(log_scale)
 
     def _inverse(self, y):
-        kept = y * self.mask
-        log_scale, shift = self._nets(kept)
-        x = kept + (1.0 - self.mask) * (y - shift) * ops.exp(-log_scale)
+        mask = ops.cast(self.mask, y.dtype)
+        kept = y * mask
+        log_scale, shift = self._nets(kept, mask)
+        x = kept + (1.0 - mask) * (y - shift) * ops.exp(-log_scale)
         return x, -sum_per_sample(log_scale)
 
     def get_config(self):

@@ -42,15 +42,22 @@ class Scale(InvertibleLayer):
     """
 
     def build(self, input_shape):
+        # Not autocast: under mixed precision the log-det is summed from the float32
+        # kernel, and only the scale applied to `x` is cast to the compute dtype.
         self.kernel = self.add_weight(
-            name="kernel", shape=(1, input_shape[-1]), initializer="glorot_normal"
+            name="kernel",
+            shape=(1, input_shape[-1]),
+            initializer="glorot_normal",
+            autocast=False,
         )
 
     def _forward(self, x):
-        return ops.exp(self.kernel) * x, per_sample(ops.sum(self.kernel), x)
+        scale = ops.cast(ops.exp(self.kernel), x.dtype)
+        return scale * x, per_sample(ops.sum(self.kernel), x)
 
     def _inverse(self, z):
-        return ops.exp(-self.kernel) * z, per_sample(-ops.sum(self.kernel), z)
+        scale = ops.cast(ops.exp(-self.kernel), z.dtype)
+        return scale * z, per_sample(-ops.sum(self.kernel), z)
 
 
 @register
@@ -99,11 +106,17 @@ class Actnorm(InvertibleLayer):
 
     def build(self, input_shape):
         shape = (input_shape[-1],)
+        # Not autocast: the log-det is computed from the float32 parameters (see
+        # `Scale`); `_forward` casts what it applies to `x` to the compute dtype.
         self.log_scale = self.add_weight(
-            name="log_scale", shape=shape, initializer="zeros"
+            name="log_scale", shape=shape, initializer="zeros", autocast=False
         )
         self.shift = self.add_weight(
-            name="shift", shape=shape, initializer="zeros", trainable=self.use_shift
+            name="shift",
+            shape=shape,
+            initializer="zeros",
+            trainable=self.use_shift,
+            autocast=False,
         )
         self.initialized = self.add_weight(
             name="initialized", shape=(), initializer="zeros", trainable=False
@@ -117,6 +130,7 @@ class Actnorm(InvertibleLayer):
         """Sets the parameters from a batch `x` (eagerly), then marks them set."""
         if not self.built:
             self.build(x.shape)
+        x = ops.cast(x, "float32")  # statistics of a float16 batch in float32
         axes = tuple(range(len(x.shape) - 1))
         mean = ops.mean(x, axis=axes)
         log_scale = -ops.log(ops.std(x, axis=axes) + 1e-6)
@@ -129,10 +143,12 @@ class Actnorm(InvertibleLayer):
         return per_sample(ops.sum(self.log_scale) * spatial_size(x), x)
 
     def _forward(self, x):
-        return ops.exp(self.log_scale) * x + self.shift, self._log_det(x)
+        scale = ops.cast(ops.exp(self.log_scale), x.dtype)
+        return scale * x + ops.cast(self.shift, x.dtype), self._log_det(x)
 
     def _inverse(self, y):
-        return (y - self.shift) * ops.exp(-self.log_scale), -self._log_det(y)
+        scale = ops.cast(ops.exp(-self.log_scale), y.dtype)
+        return (y - ops.cast(self.shift, y.dtype)) * scale, -self._log_det(y)
 
     def get_config(self):
         config = super().get_config()
@@ -193,7 +209,11 @@ class CondActnorm(InvertibleLayer):
             )
         self.channels = x_shape[-1]
         self.conv = keras.layers.Conv2D(
-            2 * self.channels, 3, padding="same", kernel_initializer="zeros"
+            2 * self.channels,
+            3,
+            padding="same",
+            kernel_initializer="zeros",
+            dtype=self.dtype_policy,
         )
         self.conv.build(cond_shape)
 

@@ -180,29 +180,47 @@ class InvConv1x1(InvertibleLayer):
         def const(value):
             return lambda shape, dtype=None: value.astype("float32")
 
+        # No factor is autocast: the kernel and its inverse are computed from the
+        # float32 factors (an LU product or inverse in float16 is not invertible to
+        # float16 precision) and only then cast to the compute dtype of `x`.
+
         self.permutation = self.add_weight(
-            name="permutation", shape=p.shape, initializer=const(p), trainable=False
+            name="permutation",
+            shape=p.shape,
+            initializer=const(p),
+            trainable=False,
+            autocast=False,
         )
         self.sign = self.add_weight(
             name="sign",
             shape=diag.shape,
             initializer=const(np.sign(diag)),
             trainable=False,
+            autocast=False,
         )
         self.lower = self.add_weight(
-            name="lower", shape=p.shape, initializer=const(np.tril(lower, -1))
+            name="lower",
+            shape=p.shape,
+            initializer=const(np.tril(lower, -1)),
+            autocast=False,
         )
         self.upper = self.add_weight(
-            name="upper", shape=p.shape, initializer=const(np.triu(upper, 1))
+            name="upper",
+            shape=p.shape,
+            initializer=const(np.triu(upper, 1)),
+            autocast=False,
         )
         self.log_s = self.add_weight(
-            name="log_s", shape=diag.shape, initializer=const(np.log(np.abs(diag)))
+            name="log_s",
+            shape=diag.shape,
+            initializer=const(np.log(np.abs(diag))),
+            autocast=False,
         )
         self.lower_mask = np.tril(np.ones((channels, channels), "float32"), -1)
         self.eye = np.eye(channels, dtype="float32")
 
     def kernel(self):
-        """The current weight matrix `W = P L U` (recomputed from the factors)."""
+        """The current weight matrix `W = P L U` in float32, from the factors."""
         lower = self.lower * self.lower_mask + self.eye
         upper = self.upper * ops.transpose(self.lower_mask)
         upper = upper + self.eye * (self.sign * ops.exp(self.log_s))
@@ -212,12 +230,12 @@ class InvConv1x1(InvertibleLayer):
         return per_sample(ops.sum(self.log_s) * spatial_size(x), x)
 
     def _forward(self, x):
-        y = ops.matmul(x, ops.transpose(self.kernel()))
-        return y, self._log_det(x)
+        kernel = ops.cast(ops.transpose(self.kernel()), x.dtype)
+        return ops.matmul(x, kernel), self._log_det(x)
 
     def _inverse(self, y):
-        x = ops.matmul(y, ops.transpose(ops.inv(self.kernel())))
-        return x, -self._log_det(y)
+        kernel = ops.cast(ops.transpose(ops.inv(self.kernel())), y.dtype)
+        return ops.matmul(y, kernel), -self._log_det(y)
 
     def get_config(self):
         config = super().get_config()
