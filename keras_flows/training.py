@@ -1,12 +1,27 @@
-"""Training helpers shared by the recipes and the CLI: callbacks and the run folder.
+"""The one training path of every recipe and of the command line.
 
-A run folder holds `config.json` (how to rebuild the model), `best.weights.h5`
-(the best weights on the monitored loss), `history.json` and the pictures.
+`train(model, x, out, ...)` runs `model.fit` with Keras' progress bar and writes a
+*run folder* `out` that holds the model itself:
+
+- `model.json`: the model's Keras config (rebuilds any `FlowModel`, also one a
+  user built from layers), written before training starts;
+- `model.weights.h5`: the best weights so far (no optimizer state), rewritten
+  whenever the monitored loss improves;
+- `history.csv` / `history.json`: the per-epoch logs;
+- `samples/epoch_NNN.png`: a picture per epoch, when a `picture` function is given;
+- `resume/`: weights plus optimizer state and epoch counter, rewritten every epoch
+  (Keras' `BackupAndRestore`), so `train(..., resume=True)` continues a run.
+
+`load_run(out)` rebuilds the model with its best weights: `keras-flows sample DIR`
+uses it for any run folder.
 """
 
+import csv
+import dataclasses
 import json
 import math
 import pathlib
+import shutil
 import time
 
 import keras
@@ -14,49 +29,109 @@ import numpy as np
 
 
 class KeepBestWeights(keras.callbacks.Callback):
-    """Keeps the best weights in memory and restores them when the loss turns NaN
-    or inf, then stops training: a diverged step never costs the best model.
+    """Keeps the best weights in memory (and on disk) and guards against
+    divergence: a NaN/inf batch loss never costs the best model.
 
-    (Keras' `TerminateOnNaN` stops, but leaves the NaN weights in the model.)
-    Use with `keras.callbacks.ModelCheckpoint(save_best_only=True)` for a copy on
-    disk. At the end of training the best weights are restored when
-    `restore_at_end` is true.
+    On a non-finite loss the best weights are restored and any non-finite
+    optimizer state (Adam's moments after a NaN step) is zeroed; then training
+    stops (`on_divergence="stop"`), or goes on with the learning rate times
+    `lr_factor` (`"reduce_lr"`, the seed Glow script's collapse guard, which also
+    fires when an epoch's loss exceeds the best by more than `max_jump` after
+    `warmup_epochs`). Keras' `TerminateOnNaN` stops but leaves the NaN weights.
 
     Args:
         monitor: the epoch-level log to minimise (`"val_loss"` falls back to
             `"loss"` when there is no validation data).
+        path: where to save the best weights (`network.save_weights`, no
+            optimizer state), or `None`.
+        on_divergence: `"stop"` or `"reduce_lr"`.
+        lr_factor: learning-rate factor of `"reduce_lr"`.
+        max_jump: an epoch loss above `best + max_jump` counts as divergence
+            (`"reduce_lr"` only).
+        warmup_epochs: epochs before the `max_jump` rule applies.
         restore_at_end: load the best weights into the model when training ends.
     """
 
-    def __init__(self, monitor="val_loss", restore_at_end=True):
+    def __init__(
+        self,
+        monitor="val_loss",
+        path=None,
+        on_divergence="stop",
+        lr_factor=0.1,
+        max_jump=math.inf,
+        warmup_epochs=0,
+        restore_at_end=True,
+    ):
         super().__init__()
+        if on_divergence not in ("stop", "reduce_lr"):
+            raise ValueError(
+                "`on_divergence` must be 'stop' or 'reduce_lr'. "
+                f"Received: on_divergence={on_divergence!r}"
+            )
         self.monitor = monitor
+        self.path = path
+        self.on_divergence = on_divergence
+        self.lr_factor = lr_factor
+        self.max_jump = max_jump
+        self.warmup_epochs = warmup_epochs
         self.restore_at_end = restore_at_end
         self.best = math.inf
         self.best_epoch = None
         self.best_weights = None
         self.diverged = False
+        self.events = []  # (epoch, batch, what happened), also printed
 
     def on_train_begin(self, logs=None):
         self.best_weights = self.model.get_weights()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.diverged = True
-            self.model.set_weights(self.best_weights)
-            self.model.stop_training = True
-            print(
-                f"\nKeepBestWeights: loss became {loss} at batch {batch}; "
-                "restored the best weights and stopped training."
-            )
+            self._diverge(f"loss became {float(loss)} at batch {batch}")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         value = logs.get(self.monitor, logs.get("loss"))
-        if value is not None and math.isfinite(float(value)) and value < self.best:
-            self.best, self.best_epoch = float(value), epoch
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
+            if self.path is not None:
+                network_of(self.model).save_weights(str(self.path))
+        elif (
+            self.on_divergence == "reduce_lr"
+            and epoch >= self.warmup_epochs
+            and value > self.best + self.max_jump
+        ):
+            self._diverge(f"epoch loss {value:.4g} > best {self.best:.4g} + jump")
+
+    def _diverge(self, why):
+        self.diverged = True
+        self.model.set_weights(self.best_weights)
+        # The batch logs are running means: one NaN batch would poison the
+        # rest of the epoch's logs, so the mean restarts here.
+        for metric in self.model.metrics:
+            metric.reset_state()
+        for variable in self.model.optimizer.variables:
+            value = keras.ops.convert_to_numpy(variable)
+            if not np.isfinite(value).all():
+                variable.assign(np.zeros_like(value))
+        if self.on_divergence == "stop":
+            self.model.stop_training = True
+            action = "restored the best weights and stopped training"
+        else:
+            rate = self.model.optimizer.learning_rate
+            new = float(keras.ops.convert_to_numpy(rate)) * self.lr_factor
+            self.model.optimizer.learning_rate = new
+            action = f"restored the best weights; learning rate now {new:.3g}"
+        self.events.append((self._epoch + 1, why, action))
+        print(f"\nKeepBestWeights: {why}; {action}.")
 
     def on_train_end(self, logs=None):
         if self.restore_at_end and self.best_weights is not None:
@@ -90,55 +165,171 @@ class EpochTimer(keras.callbacks.Callback):
     def steady_seconds_per_epoch(self):
         """Median epoch time, leaving out the first epoch (compilation) when
         there are others."""
+        if not self.seconds:
+            return math.nan
         return float(np.median(self.seconds[1:] or self.seconds))
 
 
-def run_callbacks(out, monitor="val_loss", extra=()):
-    """The standard callbacks of a run in folder `out`: best checkpoint on disk,
-    best weights in memory with a NaN guard, a CSV log, plus `extra`."""
+def network_of(model):
+    """The uncompiled functional model holding every weight of `model` (its
+    `network` if it has one, else its `encoder`): saving it leaves the
+    optimizer state out."""
+    return getattr(model, "network", None) or model.encoder
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: Keras' `History`, the best-weights guard (best loss,
+    best epoch, divergence events) and the epoch timer."""
+
+    history: keras.callbacks.History
+    guard: KeepBestWeights
+    timer: EpochTimer
+
+    @property
+    def best_epoch(self):
+        """1-based epoch of the best monitored loss, or `None`."""
+        return None if self.guard.best_epoch is None else self.guard.best_epoch + 1
+
+    @property
+    def epochs_run(self):
+        return len(self.history.history.get("loss", []))
+
+
+def train(
+    model,
+    x,
+    out,
+    epochs,
+    batch_size=None,
+    validation_data=None,
+    validation_split=0.0,
+    shuffle=True,
+    picture=None,
+    patience=None,
+    resume=False,
+    callbacks=(),
+    verbose=1,
+    **guard_options,
+):
+    """Fits a compiled `FlowModel` on `x` and writes the run folder `out`.
+
+    The model holds its best weights when this returns (restored by the guard).
+
+    Args:
+        model: a compiled `FlowModel`.
+        x: training data (array, `tf.data.Dataset`, `keras.utils.PyDataset`).
+        out: the run folder (created).
+        epochs: the total number of epochs (also when resuming).
+        batch_size: for array data.
+        validation_data, validation_split: as `keras.Model.fit`; the best
+            weights are chosen on `val_loss` when given, else on `loss`.
+        shuffle: as `keras.Model.fit`.
+        picture: `fn(model, path)` that writes a PNG, called after every epoch
+            with `out/samples/epoch_NNN.png`.
+        patience: stop after this many epochs without a better monitored loss.
+        resume: continue from `out/resume/` (weights, optimizer state, epoch)
+            when it exists.
+        callbacks: more Keras callbacks.
+        verbose: `fit` verbosity (1: Keras' progress bar).
+        **guard_options: `KeepBestWeights` options (`on_divergence`, ...).
+
+    Returns:
+        A `TrainResult`.
+    """
     out = pathlib.Path(out)
+    if not resume:  # a new run in an old folder replaces it, never resumes it
+        shutil.rmtree(out / "resume", ignore_errors=True)
+        (out / "best.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    keep = KeepBestWeights(monitor=monitor)
-    return keep, [
-        keep,
-        keras.callbacks.ModelCheckpoint(
-            str(out / "best.weights.h5"),
-            monitor=monitor,
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.CSVLogger(str(out / "history.csv")),
-        *extra,
+    save_model_config(model, out)
+    validated = validation_data is not None or validation_split
+    monitor = "val_loss" if validated else "loss"
+    guard = KeepBestWeights(monitor, path=out / "model.weights.h5", **guard_options)
+    if resume and (out / "best.json").exists():
+        best = json.loads((out / "best.json").read_text())
+        guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
+    timer = EpochTimer()
+    # BackupAndRestore first: it restores weights before the guard copies them.
+    all_callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "resume"), delete_checkpoint=False),
+        guard,
+        timer,
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),
+        EpochCallback(lambda model, epoch: _write_best(out, guard)),
     ]
-
-
-def save_run(out, name, kwargs, history, **extra):
-    """Writes `config.json` (model name and constructor arguments) and
-    `history.json` (the per-epoch logs) into the run folder `out`."""
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(
-        json.dumps({"model": name, "kwargs": kwargs, **extra}, indent=2)
+    if picture is not None:
+        (out / "samples").mkdir(exist_ok=True)
+        all_callbacks.append(
+            EpochCallback(
+                lambda model, epoch: picture(
+                    model, out / "samples" / f"epoch_{epoch + 1:03d}.png"
+                )
+            )
+        )
+    if patience:
+        all_callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
+        )
+    history = model.fit(
+        x,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        shuffle=shuffle,
+        callbacks=[*all_callbacks, *callbacks],
+        verbose=verbose,
     )
-    logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    _write_history(out)
+    return TrainResult(history, guard, timer)
+
+
+def _write_best(out, guard):
+    if guard.best_epoch is not None:
+        best = {"epoch": guard.best_epoch + 1, "loss": guard.best}
+        (out / "best.json").write_text(json.dumps(best))
+
+
+def _write_history(out):
+    """`history.json` from `history.csv` (which survives resumed runs)."""
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    keys = rows[0].keys() if rows else ()
+    # CSVLogger writes "NA" for a value an epoch did not log: null in JSON.
+    logs = {k: [None if r[k] == "NA" else float(r[k]) for r in rows] for k in keys}
     (out / "history.json").write_text(json.dumps(logs, indent=2))
 
 
-def load_run(out, models):
-    """Rebuilds the model of run folder `out` with its best weights.
+def save_model_config(model, out):
+    """Writes `out/model.json`, the model's Keras config (no weights)."""
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # rebuilt models are for inference
+    (pathlib.Path(out) / "model.json").write_text(json.dumps(config, indent=1))
 
-    Args:
-        out: the run folder.
-        models: `{name: model class}` to look the config's model name up in.
+
+def load_run(out):
+    """Rebuilds the model of the run folder `out` with its best weights.
+
+    Works for every `FlowModel`, also one built from layers, as long as its
+    classes are registered Keras serializables (all of `keras_flows` are).
+
+    Raises:
+        FileNotFoundError: `out` is not a run folder or has no weights yet.
     """
     out = pathlib.Path(out)
-    config_path = out / "config.json"
+    config_path, weights_path = out / "model.json", out / "model.weights.h5"
+    if not out.is_dir():
+        raise FileNotFoundError(f"No run folder at {out}.")
     if not config_path.exists():
         raise FileNotFoundError(
-            f"{out} is not a keras_flows run folder: no config.json in it."
+            f"{out} is not a keras_flows run folder: no model.json in it."
         )
-    config = json.loads(config_path.read_text())
-    model = models[config["model"]](**config["kwargs"])
-    model(np.zeros((1, *model.encoder.inputs[0].shape[1:]), "float32"))
-    model.load_weights(str(out / "best.weights.h5"))
-    return model, config
+    if not weights_path.exists():
+        raise FileNotFoundError(
+            f"The run in {out} has no saved weights yet (model.weights.h5 is "
+            "written at the end of the first epoch)."
+        )
+    model = keras.saving.deserialize_keras_object(json.loads(config_path.read_text()))
+    network_of(model).load_weights(str(weights_path))
+    return model

@@ -7,16 +7,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.checks import check_finite
+from keras_flows.checks import check_finite, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 def gaussian_nll(z):
-    """Per-sample `-log N(z; 0, I)` = `0.5 * sum(z**2) + 0.5 * D * log(2 pi)`."""
+    """Per-sample `-log N(z; 0, I)` = `0.5 * sum(z**2) + 0.5 * D * log(2 pi)`,
+    in float32 whatever the compute dtype (a float16 sum over thousands of
+    dimensions would lose the likelihood)."""
     # Sum over the event axes instead of reshaping to (batch, -1): in a TensorFlow
     # graph with an unknown batch size that reshape loses the static D.
+    z = ops.cast(z, "float32")
     axes = tuple(range(1, len(z.shape)))
     dims = math.prod(ops.shape(z)[1:])
     return 0.5 * ops.sum(ops.square(z), axis=axes) + 0.5 * dims * LOG_2PI
@@ -26,9 +29,11 @@ def gaussian_nll(z):
 class FlowModel(keras.Model):
     """A normalising flow `z = f(x)` with a standard normal prior on `z`.
 
-    `fit(x)` minimises the exact negative log-likelihood in nats per sample:
-    `0.5 * |z|^2 + 0.5 * D * log(2 pi)` from here, plus `-mean(log_det)` that each
-    volume-changing layer adds to the losses (plus any weight regularisation).
+    `fit(x)` minimises the exact negative log-likelihood in nats per sample: the
+    model adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to its losses on every call,
+    and each volume-changing layer adds `-mean(log_det)` (plus any weight
+    regularisation). Keras sums `model.losses` itself, so its per-replica loss
+    scaling under `tf.distribute` applies unchanged.
 
     Args:
         encoder: a functional `keras.Model` from data to latent built from
@@ -37,46 +42,64 @@ class FlowModel(keras.Model):
             `keras_flows.viz`), else `None`.
         data_range: `(low, high)` of the data, for bits/dim and to clip samples;
             `None` for unbounded data.
+        n_bits: bits per pixel of the data (8; the Glow paper uses 5 on
+            CelebA-HQ): `bits_per_dim` quantises to `2**n_bits` levels in
+            `data_range` and dequantises with noise of one level's width.
     """
 
-    def __init__(self, encoder, image_shape=None, data_range=None, **kwargs):
+    def __init__(self, encoder, image_shape=None, data_range=None, n_bits=8, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
         self.encoder = encoder
         self.decoder = build_decoder(encoder)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self.data_range = None if data_range is None else tuple(data_range)
+        if not 1 <= int(n_bits) <= 8:
+            raise ValueError(
+                f"`n_bits` must be between 1 and 8. Received: n_bits={n_bits}"
+            )
+        self.n_bits = int(n_bits)
         # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
         self._derived = types.SimpleNamespace(log_det_model=None)
         # Every variable exists once the functional encoder is built, so
         # `summary()` and `count_params()` work before the first call.
         self.built = True
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("encoder"), dict):
+            config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
     # ----------------------------------------------------------------- training
 
     def call(self, x, training=None):
-        return self.encoder(x, training=training)
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        zs = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
-        loss = ops.mean(sum(gaussian_nll(z) for z in zs))
-        for extra in self.losses:  # -mean(log_det) per layer, regularisers
-            loss = loss + ops.cast(extra, loss.dtype)
-        return loss
+        z = self.encoder(x, training=training)
+        zs = z if isinstance(z, (list, tuple)) else [z]
+        self.add_loss(ops.mean(sum(gaussian_nll(part) for part in zs)))
+        return z
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.fit` on `x` alone, after checking it and running any
-        data-dependent initialisation (Actnorm `data_init=True`) on a batch."""
+        data-dependent initialisation (Actnorm `data_init=True`) on the first
+        batch, whatever `x` is: an array, a `tf.data.Dataset`, a
+        `keras.utils.PyDataset` or a generator."""
         if isinstance(x, np.ndarray):
             self._check_data(x)
-            initialize(self.encoder, x[: batch_size or 32])
         validation = kwargs.get("validation_data")
         if isinstance(validation, np.ndarray):
             self._check_data(validation, "validation_data")
+        if self.needs_initialization:
+            first, x = _peek_first_batch(x, batch_size or 32)
+            initialize(self.encoder, self._check_data(first, "the first batch"))
         return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    @property
+    def needs_initialization(self):
+        """Whether a layer still waits for its data-dependent initialisation."""
+        return any(
+            getattr(op, "needs_initialization", False) for op in self.encoder.operations
+        )
 
     def _check_data(self, x, name="x"):
         """Rejects NaN/inf and samples of the wrong shape with a clear message."""
@@ -102,43 +125,54 @@ class FlowModel(keras.Model):
     def encode(self, x, batch_size=256):
         """Data to latent (numpy in, numpy out)."""
         x = self._check_data(x)
-        return self.encoder.predict(np.asarray(x), batch_size=batch_size, verbose=0)
+        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
 
     def decode(self, z, batch_size=256):
         """Latent to data (numpy in, numpy out)."""
         return self.decoder.predict(z, batch_size=batch_size, verbose=0)
 
+    def reconstruct(self, x, batch_size=256):
+        """`decode(encode(x))`: equal to `x` up to float error for an exact flow."""
+        return self.decode(self.encode(x, batch_size), batch_size)
+
     def log_prob(self, x, batch_size=256):
         """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
         x = self._check_data(x)
-        *zs, log_det = self.log_det_model.predict(
-            np.asarray(x), batch_size=batch_size, verbose=0
-        )
+        *zs, log_det = self.log_det_model.predict(x, batch_size=batch_size, verbose=0)
         log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
         return log_prior + log_det.astype("float64")
 
     def bits_per_dim(self, x, batch_size=256, dequantize=True, seed=0):
-        """Per-sample bits/dim of 8-bit data in `data_range`.
+        """Per-sample bits/dim of `n_bits` data in `data_range`.
 
-        `(NLL + D log(256 / (high - low))) / (D log 2)`, with the NLL taken at
-        `x + u`, `u ~ U[0, (high - low) / 256)` when `dequantize` (one draw, seeded):
-        an unbiased estimate of the bound on the discrete NLL for a model trained
-        with the same dequantisation noise (NICE `noise="dequantize"`, Glow).
+        With `K = 2**n_bits` levels of width `w = (high - low) / K`:
+        `(NLL + D log(1 / w)) / (D log 2)`, the NLL taken at `x + u`,
+        `u ~ U[0, w)` when `dequantize` (one seeded draw): an unbiased estimate
+        of the bound on the discrete NLL for a model trained with the same
+        dequantisation noise (NICE `noise="dequantize"`, Glow). With
+        `n_bits < 8`, `x` is first snapped to the lower edge of its level, as
+        the model's training input is.
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
-        x = self._check_data(x)
+        x = self._check_data(x).astype("float64")
         low, high = self.data_range
+        levels = 2**self.n_bits
+        width = (high - low) / levels
+        if self.n_bits < 8:
+            # The 1e-4 keeps values on a level edge there despite float32 error.
+            x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
         if dequantize:
-            bin_width = (high - low) / 256
-            u = np.random.default_rng(seed).uniform(0, bin_width, x.shape)
-            x = (x + u).astype("float32")
+            x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
         dims = int(np.prod(x.shape[1:]))
-        nll = -self.log_prob(x, batch_size=batch_size)
-        return (nll + dims * np.log(256 / (high - low))) / (dims * np.log(2))
+        nll = -self.log_prob(x.astype("float32"), batch_size=batch_size)
+        return (nll - dims * np.log(width)) / (dims * np.log(2))
 
     def sample(self, num, temperature=1.0, seed=None):
-        """`num` samples in data space from a prior with std `temperature`."""
+        """`num` samples in data space: every latent part (the top level and each
+        learned prior of a multi-scale model) is drawn from `N(0, temperature^2)`
+        and decoded; `temperature=0` is the deterministic mode."""
+        temperature = check_temperature(temperature)
         rng = np.random.default_rng(seed)
         shapes = [tuple(z.shape[1:]) for z in self.decoder.inputs]
         zs = [temperature * rng.standard_normal((num, *s)) for s in shapes]
@@ -154,5 +188,34 @@ class FlowModel(keras.Model):
             encoder=keras.saving.serialize_keras_object(self.encoder),
             image_shape=self.image_shape,
             data_range=self.data_range,
+            n_bits=self.n_bits,
         )
         return config
+
+
+def _peek_first_batch(x, batch_size):
+    """The first batch of inputs of any data `fit` accepts, and the data to pass
+    on (a generator is re-chained so its first batch is not lost)."""
+    if isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+    elif hasattr(x, "take") and hasattr(x, "element_spec"):  # tf.data.Dataset
+        first = next(iter(x.take(1)))
+    elif hasattr(x, "__getitem__") and hasattr(x, "shape"):  # arrays, tensors
+        return np.asarray(x[:batch_size]), x
+    elif hasattr(x, "__next__") or hasattr(x, "__iter__"):  # generators
+        iterator = iter(x)
+        first = head = next(iterator)
+
+        def chained():
+            yield head
+            yield from iterator
+
+        x = chained()
+    else:
+        raise ValueError(
+            "Data-dependent initialisation needs the first batch of `x`. "
+            f"Received: x of type {type(x).__name__}"
+        )
+    if isinstance(first, (tuple, list)):  # (x,) or (x, y) batches
+        first = first[0]
+    return np.asarray(first), x

@@ -6,6 +6,7 @@ import keras
 
 from keras_flows import layers as L
 from keras_flows.models.base import LOG_2PI, FlowModel
+from keras_flows.nets import mlp
 
 NOISE = {
     # The blog's train-only noise x - 0.01 * U[0, 1): it keeps pixels at 0 from
@@ -16,20 +17,6 @@ NOISE = {
     # discrete one, so bits/dim are valid.
     "dequantize": (0.0, 1.0 / 256),
 }
-
-
-def coupling_net(dim, hidden_units=1000, hidden_layers=5, name=None):
-    """The blog's `m`: `hidden_layers` x Dense(hidden_units, relu) -> Dense(dim, relu).
-
-    The final ReLU is the blog's choice (it only lets `m` shift upwards); it is
-    kept for fidelity. The default Glorot init is kept too: NICE's additive
-    couplings are volume preserving, so a random `m` does not destabilise training.
-    """
-    x_in = keras.Input((dim,))
-    x = x_in
-    for _ in range(hidden_layers):
-        x = keras.layers.Dense(hidden_units, activation="relu")(x)
-    return keras.Model(x_in, keras.layers.Dense(dim, activation="relu")(x), name=name)
 
 
 @keras.saving.register_keras_serializable(package="keras_flows")
@@ -103,7 +90,10 @@ class NICE(FlowModel):
         for k in range(num_couplings):
             x = L.Shuffle(shuffle, seed=None if seed is None else seed + k)(x)
             x1, x2 = L.SplitVector()(x)
-            m = coupling_net(input_dim // 2, hidden_units, hidden_layers, f"m{k}")
+            # The blog's m: a final ReLU (it only shifts upwards) and Glorot init:
+            # additive couplings preserve volume, so a random m is harmless.
+            half = input_dim // 2
+            m = mlp(half, half, hidden_units, hidden_layers, "relu", name=f"m{k}")
             x1, x2 = L.AddCouple()([x1, x2, m(x1)])
             x = L.ConcatVector()([x1, x2])
         z = L.Scale()(x)

@@ -14,6 +14,7 @@ import numpy as np
 from keras_flows.layers.base import register
 from keras_flows.layers.couplings import MaskedCouple
 from keras_flows.models.base import FlowModel
+from keras_flows.nets import mlp
 
 
 def checkerboard_masks(input_dim, coupling_layers):
@@ -32,31 +33,40 @@ def checkerboard_masks(input_dim, coupling_layers):
     return np.stack([(j + k) % 2 for k in range(coupling_layers)]).astype("float32")
 
 
-def coupling_net(input_dim, coupling_dim, activation, regularizer, name):
-    """One conditioner tower of the book: `4 x Dense(coupling_dim, relu)` then
-    `Dense(input_dim, activation)`, every kernel with `regularizer`."""
-    layers = [keras.Input((input_dim,))]
-    for i in range(4):
-        layers.append(
-            keras.layers.Dense(
-                coupling_dim,
-                activation="relu",
-                kernel_regularizer=regularizer,
-                name=f"{name}_dense_{i}",
+def build_encoder(
+    input_dim, coupling_layers, coupling_dim, regularization, optimize_regularization
+):
+    """The book's encoder `f = g^-1` (data -> latent), see `RealNVP`."""
+    regularizer = keras.regularizers.L2(regularization)
+    regularizer = regularizer if optimize_regularization else None
+    # The book's couplings, created in its order (coupling k: s tower, then t
+    # tower), so that under the same seed the initial weights are the book's.
+    # Glorot init on the last layers too, as the book: the tanh-bounded
+    # log-scale and shallow stack train fine without a zero-init start.
+    couplings = []
+    for k, mask in enumerate(checkerboard_masks(input_dim, coupling_layers)):
+        s_net, t_net = (
+            mlp(input_dim, input_dim, coupling_dim, 4, activation, regularizer, name)
+            for activation, name in (("tanh", f"s_{k}"), (None, f"t_{k}"))
+        )
+        couplings.append(
+            MaskedCouple(
+                mask.tolist(),
+                shift_model=t_net,
+                log_scale_model=s_net,
+                log_scale_bound=None,  # the tanh already bounds |s| < 1
+                name=f"coupling_{k}",
             )
         )
-    # Glorot init on the last layer too, as the book: its `tanh`-bounded log-scale
-    # and shallow stack train fine without the zero-init identity start that deep
-    # flows (Glow) need.
-    layers.append(
-        keras.layers.Dense(
-            input_dim,
-            activation=activation,
-            kernel_regularizer=regularizer,
-            name=f"{name}_out",
-        )
-    )
-    return keras.Sequential(layers, name=name)
+    # The book defines its couplings in the generative direction (`x * exp(s) +
+    # t`, a `MaskedCouple`'s forward) and its encoder walks them last to first,
+    # each computing `(x - t) * exp(-s)`: their inverses. `build_decoder` then
+    # runs the couplings forward.
+    x_in = keras.Input((input_dim,), name="x")
+    x = x_in
+    for coupling in reversed(couplings):
+        x = coupling.inverse()(x)
+    return keras.Model(x_in, x, name="realnvp_encoder")
 
 
 @register
@@ -149,51 +159,15 @@ class RealNVP(FlowModel):
                 "`RealNVP` needs at least one coupling layer. "
                 f"Received: coupling_layers={coupling_layers}"
             )
-        self.input_dim = int(input_dim)
-        self.coupling_layers = int(coupling_layers)
-        self.coupling_dim = int(coupling_dim)
-        self.regularization = float(regularization)
-        self.optimize_regularization = bool(optimize_regularization)
-        kwargs.pop("encoder", None)  # rebuilt from the arguments below
-        kwargs.pop("data_range", None)
-        kwargs.pop("image_shape", None)
-        super().__init__(self._build_encoder(), data_range=None, **kwargs)
-
-    def _build_encoder(self):
-        regularizer = (
-            keras.regularizers.L2(self.regularization)
-            if self.optimize_regularization
-            else None
+        config = dict(
+            input_dim=int(input_dim),
+            coupling_layers=int(coupling_layers),
+            coupling_dim=int(coupling_dim),
+            regularization=float(regularization),
+            optimize_regularization=bool(optimize_regularization),
         )
-        # The book's couplings, created in its order (coupling k: s tower, then t
-        # tower), so that under the same seed the initial weights are the book's.
-        couplings = []
-        for k, mask in enumerate(
-            checkerboard_masks(self.input_dim, self.coupling_layers)
-        ):
-            s_net = coupling_net(
-                self.input_dim, self.coupling_dim, "tanh", regularizer, f"s_{k}"
-            )
-            t_net = coupling_net(
-                self.input_dim, self.coupling_dim, None, regularizer, f"t_{k}"
-            )
-            couplings.append(
-                MaskedCouple(
-                    mask.tolist(),
-                    shift_model=t_net,
-                    log_scale_model=s_net,
-                    log_scale_bound=None,  # the tanh already bounds |s| < 1
-                    name=f"coupling_{k}",
-                )
-            )
-        # The book's encoder walks its couplings last to first, each computing
-        # `(x - t) * exp(-s)`: the inverse of a `MaskedCouple`. The decoder
-        # (`build_decoder`) then runs the couplings forward, `x * exp(s) + t`.
-        x_in = keras.Input((self.input_dim,), name="x")
-        x = x_in
-        for coupling in reversed(couplings):
-            x = coupling.inverse()(x)
-        return keras.Model(x_in, x, name="realnvp_encoder")
+        super().__init__(build_encoder(**config), **kwargs)
+        self.config = config
 
     @property
     def distribution(self):
@@ -212,8 +186,8 @@ class RealNVP(FlowModel):
         import tensorflow_probability as tfp
 
         return tfp.distributions.MultivariateNormalDiag(
-            loc=np.zeros(self.input_dim, "float32"),
-            scale_diag=np.ones(self.input_dim, "float32"),
+            loc=np.zeros(self.config["input_dim"], "float32"),
+            scale_diag=np.ones(self.config["input_dim"], "float32"),
         )
 
     def nll(self, x, batch_size=256):
@@ -221,15 +195,4 @@ class RealNVP(FlowModel):
         return float(-np.mean(self.log_prob(x, batch_size=batch_size)))
 
     def get_config(self):
-        # The constructor arguments only: the encoder is rebuilt from them.
-        config = keras.Model.get_config(self)
-        for key in ("encoder", "image_shape", "data_range"):
-            config.pop(key, None)
-        config.update(
-            input_dim=self.input_dim,
-            coupling_layers=self.coupling_layers,
-            coupling_dim=self.coupling_dim,
-            regularization=self.regularization,
-            optimize_regularization=self.optimize_regularization,
-        )
-        return config
+        return {**self.config, "name": self.name}

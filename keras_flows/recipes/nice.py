@@ -1,7 +1,7 @@
 """NICE on MNIST (SPEC §2): Adam 1e-3, batch 128, 30 epochs, best val_loss weights,
 15x15 sample grids at T = 0.75.
 
-    python -m keras_flows.recipes.nice --epochs 30 --out runs/nice
+    keras-flows train nice --epochs 30 --out runs/nice
 """
 
 import json
@@ -13,7 +13,7 @@ from keras_flows import viz
 from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI
-from keras_flows.training import EpochCallback, EpochTimer, run_callbacks, save_run
+from keras_flows.training import train as train_run
 
 
 def train(
@@ -30,6 +30,7 @@ def train(
     limit=None,
     patience=None,
     seed=0,
+    resume=False,
     verbose=1,
 ):
     """Trains NICE and writes the run folder `out`; returns the metrics dict.
@@ -42,49 +43,45 @@ def train(
         patience: stop after this many epochs without a better `val_loss`
             (`None`: run all `epochs`, as the blog). Useful on the 5,000-digit
             sample, where NICE overfits long before the blog's step count.
+        resume: continue the run in `out` (see `keras_flows.training.train`).
     """
     out = pathlib.Path(out)
     x_train, x_test = load_mnist(path=data)
     if limit:
         x_train, x_test = x_train[:limit], x_test[: max(limit // 4, batch_size)]
     keras.utils.set_random_seed(seed)
-    kwargs = dict(
+    model = NICE(
         hidden_units=hidden_units, hidden_layers=hidden_layers, noise=noise, seed=seed
     )
-    model = NICE(**kwargs)
     model.compile(keras.optimizers.Adam(learning_rate))
 
-    def write_grid(model, epoch):
-        path = out / "samples" / f"epoch_{epoch + 1:03d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def picture(model, path):
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
 
-    timer = EpochTimer()
-    extra = [timer, EpochCallback(write_grid)]
-    if patience:
-        extra.append(keras.callbacks.EarlyStopping(patience=patience))
-    keep, callbacks = run_callbacks(out, extra=extra)
-    history = model.fit(
+    result = train_run(
+        model,
         x_train,
-        validation_data=x_test,
-        batch_size=batch_size,
+        out,
         epochs=epochs,
-        callbacks=callbacks,
+        batch_size=batch_size,
+        validation_data=x_test,
+        picture=picture,
+        patience=patience,
+        resume=resume,
         verbose=verbose,
     )
-    save_run(out, "nice", kwargs, history)
-    # The model now holds the best weights (KeepBestWeights restores them).
-    viz.sample_grid(model, grid, grid, temperature, seed=0, path=out / "samples.png")
+    # The model now holds the best weights (the guard restores them).
+    picture(model, out / "samples.png")
     viz.temperature_sweep(model, path=out / "temperatures.png")
     metrics = evaluate(model, x_test)
     metrics.update(
         backend=keras.backend.backend(),
         train_size=len(x_train),
         test_size=len(x_test),
-        epochs_run=len(history.history["loss"]),
-        best_epoch=None if keep.best_epoch is None else keep.best_epoch + 1,
-        seconds_per_epoch=timer.steady_seconds_per_epoch,
-        diverged=keep.diverged,
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        seconds_per_epoch=result.timer.steady_seconds_per_epoch,
+        diverged=result.guard.diverged,
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
@@ -104,6 +101,8 @@ def evaluate(model, x):
 
 
 if __name__ == "__main__":
+    import sys
+
     from keras_flows.cli import main
 
-    main(["train", "nice", *__import__("sys").argv[1:]])
+    main(["train", "nice", *sys.argv[1:]])

@@ -1,10 +1,10 @@
 """RealNVP on two moons (SPEC §2, the book's chapter 6): 3,000 standardised points,
 Adam 1e-4, batch 256, 300 epochs, validation_split 0.2.
 
-    python -m keras_flows.recipes.realnvp --epochs 300 --out runs/realnvp
+    keras-flows train realnvp --epochs 300 --out runs/realnvp
 
-writes into the run folder: `config.json`, `best.weights.h5`, `history.json`,
-`history.csv`, `loss.png`, `moons.png` (the 2x2 scatter), `density.png`,
+writes into the run folder (besides what `keras_flows.training.train` writes:
+the model, its best weights, the history, the resume state): `loss.png`, `moons.png` (the 2x2 scatter), `density.png`,
 `temperatures.png` and `metrics.json` (held-out NLL on 2,000 fresh points, in
 standardised and original units). matplotlib is imported only when the pictures
 are drawn.
@@ -19,7 +19,7 @@ import numpy as np
 from keras_flows.checks import check_finite
 from keras_flows.data import Standardization, load_moons
 from keras_flows.models.realnvp import RealNVP
-from keras_flows.training import EpochTimer, run_callbacks, save_run
+from keras_flows.training import train as train_run
 
 NOISE = 0.05
 TEST_SIZE = 2000
@@ -55,6 +55,7 @@ def train(
     data=None,
     seed=0,
     verbose=1,
+    resume=False,
     limit=None,
     n=3000,
     learning_rate=1e-4,
@@ -75,6 +76,7 @@ def train(
         n: number of moons points to draw when `data` is `None`.
         learning_rate: Adam's learning rate (book: 1e-4).
         coupling_layers, coupling_dim: see `RealNVP`.
+        resume: continue the run in `out` (see `keras_flows.training.train`).
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -84,23 +86,20 @@ def train(
     if limit:
         x = x[:limit]
     keras.utils.set_random_seed(seed)
-    kwargs = {"coupling_layers": coupling_layers, "coupling_dim": coupling_dim}
-    model = RealNVP(**kwargs)
+    model = RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim)
     model.compile(keras.optimizers.Adam(learning_rate))
-
-    timer = EpochTimer()
-    keep, callbacks = run_callbacks(out, extra=[timer])
-    history = model.fit(
+    result = train_run(
+        model,
         x,
-        batch_size=batch_size,
+        out,
         epochs=epochs,
+        batch_size=batch_size,
         validation_split=0.2,
-        callbacks=callbacks,
+        resume=resume,
         verbose=verbose,
     )
-    save_run(out, "realnvp", kwargs, history)
-    logs = history.history
-    # After fit the model holds the best val_loss weights (KeepBestWeights).
+    logs = result.history.history
+    # The model now holds the best val_loss weights (the guard restores them).
     x_test = held_out_points(stats, seed)
     nll = model.nll(x_test)
     metrics = {
@@ -110,24 +109,25 @@ def train(
         "train_size": int(len(x) * 0.8),
         "final_loss": float(logs["loss"][-1]),
         "final_val_loss": float(logs["val_loss"][-1]),
-        "best_val_loss": keep.best,
-        "best_epoch": None if keep.best_epoch is None else keep.best_epoch + 1,
-        "epochs_run": len(logs["loss"]),
-        "seconds_per_epoch": timer.steady_seconds_per_epoch,
-        "train_seconds": float(sum(timer.seconds)),
+        "best_val_loss": result.guard.best,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "seconds_per_epoch": result.timer.steady_seconds_per_epoch,
+        "train_seconds": float(sum(result.timer.seconds)),
         "backend": keras.backend.backend(),
-        "diverged": keep.diverged,
+        "diverged": result.guard.diverged,
     }
-    write_figures(model, x, history, out)
+    write_figures(model, x, out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-def write_figures(model, x, history, out):
+def write_figures(model, x, out):
     """Writes loss.png, moons.png, density.png and temperatures.png into `out`."""
     from keras_flows.viz import moons
 
     out = pathlib.Path(out)
+    history = json.loads((out / "history.json").read_text())
     figures = {
         "loss.png": moons.plot_loss(history),
         "moons.png": moons.moons_figure(model, x),
@@ -136,16 +136,6 @@ def write_figures(model, x, history, out):
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=80)
-
-
-def sample_figure(model, out, temperature, num=3000, seed=None):
-    """Saves a scatter of `num` samples at `temperature` to the PNG `out` (the
-    `keras-flows sample` command for 2-D models)."""
-    from keras_flows.viz import moons
-
-    fig = moons.temperature_figure(model, (temperature,), num=num, seed=seed)
-    fig.savefig(out, dpi=80)
-    return out
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 import imageio.v3 as iio
 import numpy as np
 
+from keras_flows.checks import check_temperature
+
 
 def to_uint8(x, data_range=(0.0, 1.0)):
     """Maps images in `data_range` to uint8, clipping: `clip(x * 255)` for [0, 1]
@@ -63,6 +65,7 @@ def temperature_sweep(
 ):
     """One row of `num` samples per temperature, from the same latent noise, so
     each column shows one draw shrinking towards the mode as T falls."""
+    temperatures = [check_temperature(t) for t in temperatures]
     rng = np.random.default_rng(seed)
     shapes = [tuple(z.shape[1:]) for z in model.decoder.inputs]
     noise = [rng.standard_normal((num, *s)).astype("float32") for s in shapes]

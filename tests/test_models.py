@@ -1,0 +1,326 @@
+"""One parametrized suite over every model class and variant (SPEC §1.2).
+
+Each case is a small configuration whose weights are pushed off the identity, so
+zero-initialised parts (Actnorm, the last layer of coupling nets) are tested too.
+Adding a model is adding one `Case`. Model-specific facts (parameter counts, the
+book's masks, TFP oracles) stay in the model's own test file.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND, jacobian
+from keras import ops
+
+from keras_flows import layers as L
+from keras_flows import viz
+from keras_flows.models import NICE, FlowModel, RealNVP
+from keras_flows.models.base import LOG_2PI
+from keras_flows.nets import mlp
+
+
+def _uniform(shape, low=0.0, high=1.0, levels=256):
+    """Data on an 8-bit grid in [low, high), like real images."""
+
+    def make(n, seed):
+        rng = np.random.default_rng(seed)
+        k = rng.integers(0, levels, size=(n, *shape))
+        return (low + (high - low) * k / levels).astype("float32")
+
+    return make
+
+
+def _moons(n, seed):
+    from keras_flows.data import load_moons
+
+    return load_moons(n, 0.05, seed=seed)[0]
+
+
+def _volume_preserving():
+    """A flow with no log-det at all: a user's `Squeeze -> Permute`."""
+    x_in = keras.Input((4, 4, 1))
+    z = L.Permute("reverse")(L.Squeeze()(x_in))
+    return FlowModel(keras.Model(x_in, z), image_shape=(4, 4, 1), data_range=(-1, 1))
+
+
+def _glow_step(x, seed):
+    x = L.Actnorm(data_init=True)(x)
+    x = L.InvConv1x1(seed=seed)(x)
+    x1, x2 = L.Split()(x)
+    channels = x1.shape[-1]
+    shift = keras.Sequential(
+        [keras.layers.Conv2D(8, 3, padding="same", activation="relu")]
+        + [keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros")]
+    )
+    scale = keras.Sequential(
+        [keras.layers.Conv2D(8, 3, padding="same", activation="relu")]
+        + [keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros")]
+    )
+    x1, x2 = L.AffineCouple(shift, scale)([x1, x2])
+    return L.Concat()([x1, x2])
+
+
+def _layers_glow():
+    """A user's multi-scale flow from layers: data-dependent Actnorm, 1x1 conv,
+    affine coupling, a learned prior on the factored-out half."""
+    x_in = keras.Input((4, 4, 2))
+    x = L.UniformNoise(0.0, 2 / 256, seed=0)(x_in)
+    x = L.Squeeze()(x)  # (2, 2, 8)
+    x = _glow_step(x, seed=1)
+    x1, x2 = L.Split()(x)
+    x2 = L.CondActnorm()([x2, x1])
+    x1 = _glow_step(x1, seed=2)
+    z = L.Concat()([L.Flatten()(x2), L.Flatten()(L.Actnorm()(x1))])
+    return FlowModel(keras.Model(x_in, z), image_shape=(4, 4, 2), data_range=(-1, 1))
+
+
+def _vector_flow():
+    """A user's NICE-like vector flow with a Scale and random shuffles."""
+    x_in = keras.Input((6,))
+    x = x_in
+    for k in range(2):
+        x = L.Shuffle("random", seed=k)(x)
+        x1, x2 = L.SplitVector()(x)
+        x1, x2 = L.AddCouple()([x1, x2, mlp(3, 3, 8, 1)(x1)])
+        x = L.ConcatVector()([x1, x2])
+    return FlowModel(keras.Model(x_in, L.Scale()(x)))
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    make: Callable  # () -> FlowModel
+    data: Callable  # (n, seed) -> float32 data in the model's range
+    trains: bool = True  # has trainable weights
+
+
+CASES = [
+    Case(
+        "nice",
+        lambda: NICE(input_dim=8, hidden_units=16, hidden_layers=2, seed=0),
+        _uniform((8,)),
+    ),
+    Case(
+        "nice_dequantize",
+        lambda: NICE(input_dim=8, hidden_units=16, hidden_layers=1, noise="dequantize"),
+        _uniform((8,)),
+    ),
+    Case("realnvp", lambda: RealNVP(coupling_layers=4, coupling_dim=16), _moons),
+    Case("layers_vector", _vector_flow, lambda n, s: _moons(n, s).repeat(3, axis=1)),
+    Case("layers_glow", _layers_glow, _uniform((4, 4, 2), -1.0, 1.0)),
+    Case(
+        "layers_volume_preserving",
+        _volume_preserving,
+        _uniform((4, 4, 1), -1.0, 1.0),
+        trains=False,
+    ),
+]
+
+
+def _push_off_identity(model, data, scale=0.05, seed=0):
+    """Runs data-dependent init, then adds N(0, scale^2) to every weight."""
+    if model.needs_initialization:
+        from keras_flows.graph import initialize
+
+        initialize(model.encoder, data(32, 99))
+    rng = np.random.default_rng(seed)
+    for w in model.trainable_weights:
+        value = ops.convert_to_numpy(w)
+        w.assign(value + scale * rng.standard_normal(value.shape).astype("float32"))
+
+
+@pytest.fixture(params=CASES, ids=[c.id for c in CASES])
+def case(request):
+    return request.param
+
+
+@pytest.fixture
+def model(case):
+    keras.utils.set_random_seed(0)
+    model = case.make()
+    _push_off_identity(model, case.data)
+    return model
+
+
+def _flat_dim(model):
+    return int(np.prod(model.encoder.inputs[0].shape[1:]))
+
+
+def test_log_prob_is_the_change_of_variables(case, model):
+    x = case.data(3, 1)
+    shape = x.shape[1:]
+    log_prob = model.log_prob(x)
+    assert log_prob.shape == (3,)
+    for i in range(3):
+
+        def encode(v):
+            z = model.encoder(ops.reshape(v, (1, *shape)))
+            return ops.reshape(z, (-1,))
+
+        jac = jacobian(encode, x[i].reshape(-1))
+        z = model.encode(x[i : i + 1]).reshape(-1).astype("float64")
+        expected = -0.5 * z @ z - 0.5 * len(z) * LOG_2PI + np.linalg.slogdet(jac)[1]
+        np.testing.assert_allclose(log_prob[i], expected, rtol=1e-5, atol=1e-3)
+
+
+def test_encode_decode_round_trip(case, model):
+    x = case.data(16, 2)
+    np.testing.assert_allclose(model.reconstruct(x), x, atol=1e-4)
+    z = model.encode(x)
+    np.testing.assert_allclose(model.encode(model.decode(z)), z, atol=1e-4)
+
+
+def test_sample_shape_range_and_temperature(case, model):
+    x = model.sample(6, temperature=0.7, seed=3)
+    assert x.shape == (6, *model.encoder.inputs[0].shape[1:])
+    assert np.isfinite(x).all()
+    if model.data_range is not None:
+        assert x.min() >= model.data_range[0] and x.max() <= model.data_range[1]
+    # The latent draw is N(0, T^2): the same seed at T gives T times the noise.
+    rng = np.random.default_rng(3)
+    eps = rng.standard_normal((6, *model.decoder.inputs[0].shape[1:]))
+    expected = model.decode((0.7 * eps).astype("float32"))
+    if model.data_range is not None:
+        expected = np.clip(expected, *model.data_range)
+    np.testing.assert_allclose(x, expected, atol=1e-5)
+
+
+def test_zero_temperature_is_deterministic(case, model):
+    x = model.sample(3, temperature=0.0, seed=1)
+    np.testing.assert_allclose(x, x[:1].repeat(3, axis=0))
+    np.testing.assert_allclose(x, model.sample(3, temperature=0, seed=7))
+
+
+def test_negative_temperature_is_refused(case, model):
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(2, temperature=-0.5)
+    if model.image_shape is not None:
+        with pytest.raises(ValueError, match="temperature"):
+            viz.sample_grid(model, 2, 2, temperature=-1)
+        with pytest.raises(ValueError, match="temperature"):
+            viz.temperature_sweep(model, temperatures=(0.5, -1))
+
+
+def test_whole_model_keras_save_and_load(case, model, tmp_path):
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert type(loaded) is type(model)
+    assert not loaded.needs_initialization  # the Actnorm init is not redone
+    x = case.data(5, 3)
+    np.testing.assert_allclose(loaded.log_prob(x), model.log_prob(x), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.sample(4, 0.8, seed=2), model.sample(4, 0.8, seed=2), atol=1e-5
+    )
+
+
+def test_fit_lowers_the_loss_and_the_loss_is_the_nll(case):
+    keras.utils.set_random_seed(1)
+    model = case.make()
+    model.compile(keras.optimizers.Adam(3e-3))
+    x = case.data(256, 4)
+    if case.trains:
+        history = model.fit(x, batch_size=64, epochs=6, verbose=0)
+        loss = history.history["loss"]
+        assert np.isfinite(loss).all() and loss[-1] < loss[0]
+    nll = -model.log_prob(x).mean()
+    np.testing.assert_allclose(
+        model.evaluate(x, batch_size=256, verbose=0), nll, rtol=1e-5, atol=1e-4
+    )
+
+
+def test_bits_per_dim_is_consistent_with_log_prob(case, model):
+    x = case.data(4, 5)
+    if model.data_range is None:
+        with pytest.raises(ValueError, match="data_range"):
+            model.bits_per_dim(x)
+        return
+    low, high = model.data_range
+    dims = _flat_dim(model)
+    width = (high - low) / 256
+    expected = (-model.log_prob(x) - dims * np.log(width)) / (dims * np.log(2))
+    np.testing.assert_allclose(model.bits_per_dim(x, dequantize=False), expected)
+    u = np.random.default_rng(1).uniform(0, width, x.shape)
+    expected = (-model.log_prob((x + u).astype("float32")) - dims * np.log(width)) / (
+        dims * np.log(2)
+    )
+    np.testing.assert_allclose(model.bits_per_dim(x, seed=1), expected, rtol=1e-6)
+
+
+def test_fit_rejects_bad_data(case, model):
+    model.compile("adam")
+    x = case.data(8, 6)
+    x.reshape(-1)[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.fit(x, verbose=0)
+    with pytest.raises(ValueError, match="expects samples of shape"):
+        model.log_prob(np.zeros((2, 3), "float32"))
+
+
+@pytest.fixture
+def mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_precision_fits_with_float32_likelihoods(case, mixed_precision):
+    keras.utils.set_random_seed(2)
+    model = case.make()
+    model.compile(keras.optimizers.Adam(1e-3))
+    x = case.data(64, 7)
+    if case.trains:
+        history = model.fit(x, batch_size=32, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+    *_, log_det = model.log_det_model.predict(x[:4], verbose=0)
+    assert log_det.dtype == np.float32
+    assert np.isfinite(model.log_prob(x[:4])).all()
+
+
+def _first_batch_inputs():
+    """Every kind of input `fit` accepts, each yielding the same first batch."""
+    x = _uniform((4, 4, 2), -1.0, 1.0)(64, 8)
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[16 * i : 16 * (i + 1)]
+
+    def generator():
+        for i in range(4):
+            yield (x[16 * i : 16 * (i + 1)],)
+
+    inputs = {"array": x, "py_dataset": Batches(), "generator": generator()}
+    if BACKEND in ("tensorflow", "jax"):
+        import tensorflow as tf
+
+        inputs["tf_data"] = tf.data.Dataset.from_tensor_slices(x).batch(16)
+    return x, inputs
+
+
+@pytest.mark.parametrize("kind", ["array", "py_dataset", "generator", "tf_data"])
+def test_data_dependent_init_runs_once_for_every_input_type(kind, tmp_path):
+    x, inputs = _first_batch_inputs()
+    model = _layers_glow()
+    first_actnorm = next(
+        op for op in model.encoder.operations if op.name.startswith("actnorm")
+    )
+    assert model.needs_initialization
+    model.compile(keras.optimizers.SGD(0.0))  # keeps the initial values
+    model.fit(inputs[kind], batch_size=16, epochs=1, shuffle=False, verbose=0)
+    assert not model.needs_initialization
+    # The first Actnorm standardises the first batch, per channel.
+    squeezed = ops.convert_to_numpy(L.Squeeze()(x[:16]))
+    y = ops.convert_to_numpy(first_actnorm(squeezed))
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-3)
+    # Reloaded weights are never initialised again.
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert not loaded.needs_initialization

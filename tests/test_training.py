@@ -1,0 +1,125 @@
+"""The one training path: run folders that hold the model, the divergence guard,
+resuming."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_flows import layers as L
+from keras_flows.cli import main
+from keras_flows.models import NICE, FlowModel
+from keras_flows.training import KeepBestWeights, load_run, train
+
+
+def data(n=64, dim=8, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, dim)).astype("float32")
+
+
+def small_nice(**kwargs):
+    return NICE(input_dim=8, hidden_units=16, hidden_layers=1, seed=0, **kwargs)
+
+
+def image_flow():
+    """A flow a user builds from layers, not a recipe model."""
+    x_in = keras.Input((4, 4, 1))
+    x = L.Actnorm()(L.Squeeze()(x_in))
+    z = L.Permute("random", seed=0)(x)
+    return FlowModel(keras.Model(x_in, z), image_shape=(4, 4, 1), data_range=(-1, 1))
+
+
+def test_run_folder_holds_the_model_and_sample_works_on_it(tmp_path):
+    model = image_flow()
+    model.compile(keras.optimizers.Adam(1e-2))
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4, 1)).astype("float32")
+    result = train(model, x, tmp_path / "run", epochs=3, batch_size=16, verbose=0)
+    run = tmp_path / "run"
+    for name in ("model.json", "model.weights.h5", "history.json", "resume"):
+        assert (run / name).exists(), name
+    assert result.epochs_run == 3
+    assert json.loads((run / "history.json").read_text())["loss"] == pytest.approx(
+        result.history.history["loss"]
+    )
+    loaded = load_run(run)
+    assert type(loaded) is FlowModel
+    np.testing.assert_allclose(loaded.log_prob(x[:4]), model.log_prob(x[:4]), atol=1e-5)
+    main(["sample", str(run), "--temperature", "0.5", "--grid", "3"])
+    assert (run / "sample_T0.5.png").exists()
+
+
+def test_model_weights_leave_the_optimizer_state_out(tmp_path):
+    model = NICE(input_dim=64, hidden_units=256, hidden_layers=1)
+    model.compile(keras.optimizers.Adam(1e-3))
+    train(model, data(dim=64), tmp_path, epochs=1, batch_size=32, verbose=0)
+    resume = sum(f.stat().st_size for f in (tmp_path / "resume").iterdir())
+    # Adam keeps two moments per weight: the resume state is ~3x the model.
+    assert resume > 2.5 * (tmp_path / "model.weights.h5").stat().st_size
+
+
+def test_nan_loss_restores_best_weights_and_stops():
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    keep = KeepBestWeights(monitor="loss")
+    scale = model.encoder.layers[-1]
+
+    def poison(epoch, logs):
+        if epoch == 0:
+            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
+
+    history = model.fit(
+        data(64),
+        batch_size=16,
+        epochs=5,
+        verbose=0,
+        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
+    )
+    assert keep.diverged and len(history.history["loss"]) == 2
+    for w, best in zip(model.get_weights(), keep.best_weights):
+        np.testing.assert_array_equal(w, best)
+    assert np.isfinite(model.log_prob(data(4))).all()
+
+
+def test_divergence_can_lower_the_learning_rate_and_go_on():
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    keep = KeepBestWeights(monitor="loss", on_divergence="reduce_lr")
+    scale = model.encoder.layers[-1]
+
+    def poison(epoch, logs):
+        if epoch == 1:
+            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
+
+    history = model.fit(
+        data(64),
+        batch_size=16,
+        epochs=4,
+        verbose=0,
+        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
+    )
+    assert keep.diverged and len(history.history["loss"]) == 4
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert np.isfinite(history.history["loss"][-1])
+    assert [event[0] for event in keep.events] == [3]
+
+
+def test_resumed_training_equals_straight_training(tmp_path):
+    x = data(64)
+
+    def run(out, epochs, resume=False):
+        keras.utils.set_random_seed(0)
+        # No training noise: Keras saves no random-stream state, so a resumed
+        # run draws other noise (statistically the same, not bit-equal).
+        model = small_nice(noise=None)
+        model.compile(keras.optimizers.Adam(1e-3))
+        options = dict(epochs=epochs, batch_size=16, verbose=0, shuffle=False)
+        train(model, x, out, resume=resume, **options)
+        return model
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "resumed", 2)
+    resumed = run(tmp_path / "resumed", 4, resume=True)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert len(history["loss"]) == 4
