@@ -38,3 +38,44 @@ def mlp(
         )
     )
     return keras.Sequential(layers, name=name)
+
+
+def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
+    """Glow's coupling net: Conv3x3(hidden, relu) -> Conv1x1(hidden, relu) ->
+    Conv3x3(output_channels), on images of any height and width.
+
+    The last convolution starts at zero (kernel and bias), so the coupling it
+    drives starts as the identity map: a stack of dozens of steps then begins as
+    a well-conditioned map and trains from the first step instead of exploding
+    (Glow, section 3.3). For a coupling with one shared net for shift and scale,
+    pass twice the transformed half's channels as `output_channels`.
+
+    Args:
+        input_channels: channels of the conditioning half `x1`.
+        output_channels: channels of the output (`x2`'s, or twice that).
+        hidden_channels: width of the two hidden convolutions (the seed: 512).
+        name: the net's name; its layers are named after it.
+    """
+
+    def named(part):
+        return None if name is None else f"{name}_{part}"
+
+    return keras.Sequential(
+        [
+            keras.Input((None, None, input_channels)),
+            keras.layers.Conv2D(
+                hidden_channels, 3, padding="same", activation="relu", name=named("0")
+            ),
+            keras.layers.Conv2D(
+                hidden_channels, 1, padding="same", activation="relu", name=named("1")
+            ),
+            keras.layers.Conv2D(
+                output_channels,
+                3,
+                padding="same",
+                kernel_initializer="zeros",
+                name=named("out"),
+            ),
+        ],
+        name=name,
+    )

@@ -8,7 +8,7 @@ from keras_flows.layers.couplings import (
     CoupleWrapper,
     MaskedCouple,
 )
-from keras_flows.layers.noise import UniformNoise
+from keras_flows.layers.noise import Dequantize, UniformNoise
 from keras_flows.layers.normalization import Actnorm, CondActnorm, Scale
 from keras_flows.layers.permutations import InvConv1x1, Permute, Shuffle
 from keras_flows.layers.reshaping import (
@@ -29,6 +29,7 @@ __all__ = [
     "ConcatVector",
     "CondActnorm",
     "CoupleWrapper",
+    "Dequantize",
     "Flatten",
     "InvConv1x1",
     "Inverse",

@@ -1,0 +1,289 @@
+"""Glow: a multi-scale flow of Actnorm, channel mixing and coupling steps, as in the
+second post of the "细水长flow" series and its Keras 2 `glow.py`.
+
+The builders read like the paper's Figure 2: `flow_step` is one step of flow
+(Actnorm -> permutation -> coupling), `flow_level` squeezes, runs `depth` steps and
+factors out half the channels under a learned prior, and `glow_flow` loops over the
+levels. They are plain functions on Keras tensors, so another model (f-VAE's flow
+F) can call the same builders.
+"""
+
+import keras
+
+from keras_flows import layers as L
+from keras_flows.layers.couplings import SCALES
+from keras_flows.models.base import FlowModel
+from keras_flows.nets import conv_net
+
+COUPLINGS = ("additive", "affine")
+PERMUTATIONS = ("random", "reverse", "conv1x1")
+
+
+def _named(name, part):
+    return None if name is None else f"{name}_{part}"
+
+
+def flow_step(
+    x,
+    hidden_channels=512,
+    coupling="additive",
+    permutation="random",
+    coupling_scale="tanh",
+    actnorm_data_init=False,
+    seed=None,
+    name=None,
+):
+    """One step of flow: Actnorm -> permutation -> Split -> coupling -> Concat.
+
+    Args:
+        x: a Keras tensor `(batch, H, W, C)`, `C >= 2`.
+        hidden_channels: width of the coupling net (`nets.conv_net`).
+        coupling: `"additive"` (shift only, the seed) or `"affine"` (one shared
+            net for shift and scale, as the Glow paper).
+        permutation: `"random"`, `"reverse"` (`Permute`) or `"conv1x1"`
+            (`InvConv1x1`).
+        coupling_scale: the affine scale parameterisation (`AffineCouple`'s
+            `scale`); ignored for additive coupling.
+        actnorm_data_init: data-dependent Actnorm initialisation.
+        seed: seed of the random permutation or of the 1x1 conv's rotation.
+        name: prefix of the layer names, or `None`.
+
+    Returns:
+        A tensor of the shape of `x`.
+    """
+    x = L.Actnorm(data_init=actnorm_data_init, name=_named(name, "actnorm"))(x)
+    if permutation == "conv1x1":
+        x = L.InvConv1x1(seed=seed, name=_named(name, "conv1x1"))(x)
+    else:
+        x = L.Permute(permutation, seed=seed, name=_named(name, "permute"))(x)
+    x1, x2 = L.Split(name=_named(name, "split"))(x)
+    c1, c2 = x1.shape[-1], x2.shape[-1]
+    if coupling == "additive":
+        net = conv_net(c1, c2, hidden_channels, name=_named(name, "net"))
+        couple = L.AffineCouple(net, name=_named(name, "couple"))
+    else:
+        net = conv_net(c1, 2 * c2, hidden_channels, name=_named(name, "net"))
+        couple = L.AffineCouple(net, scale=coupling_scale, name=_named(name, "couple"))
+    x1, x2 = couple([x1, x2])
+    return L.Concat(name=_named(name, "concat"))([x1, x2])
+
+
+def flow_level(x, depth, split=True, seed=None, name=None, **step_kwargs):
+    """One level: Squeeze, `depth` steps of flow, then factor out half.
+
+    With `split`, the second half of the channels leaves the flow under a learned
+    prior conditioned on the first half (`CondActnorm([x2, x1])`, the seed's
+    `split2d`) and the first half goes on to the next level; the last level
+    (`split=False`) ends in an Actnorm (a learned diagonal prior) instead.
+
+    Args:
+        x: a Keras tensor `(batch, H, W, C)` with even `H` and `W`.
+        depth: number of steps of flow (`K`).
+        split: factor out half the channels (every level but the last).
+        seed: seed of the first step; step `k` uses `seed + k`.
+        name: prefix of the layer names, or `None`.
+        **step_kwargs: `flow_step` arguments.
+
+    Returns:
+        `(z_part, x_next)`: the factored-out part flattened to `(batch, D_part)`,
+        and the tensor for the next level (`None` after the last level).
+    """
+    x = L.Squeeze(name=_named(name, "squeeze"))(x)  # (B, H/2, W/2, 4C)
+    for k in range(depth):
+        step_seed = None if seed is None else seed + k
+        x = flow_step(x, seed=step_seed, name=_named(name, f"step{k}"), **step_kwargs)
+    data_init = step_kwargs.get("actnorm_data_init", False)
+    if not split:
+        z = L.Actnorm(data_init=data_init, name=_named(name, "prior"))(x)
+        return L.Flatten(name=_named(name, "flatten"))(z), None
+    x1, x2 = L.Split(name=_named(name, "split"))(x)
+    z = L.CondActnorm(name=_named(name, "prior"))([x2, x1])
+    return L.Flatten(name=_named(name, "flatten"))(z), x1
+
+
+def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
+    """Glow's multi-scale flow: `levels` x `flow_level`, the last without a split.
+
+    Args:
+        x: a Keras tensor `(batch, H, W, C)`, `H` and `W` divisible by
+            `2**levels`.
+        levels: number of levels (`L`).
+        depth: steps of flow per level (`K`).
+        seed: seed of the first step; the steps of level `i` start at
+            `seed + i * depth`.
+        name: prefix of the layer names, or `None`.
+        **step_kwargs: `flow_step` arguments.
+
+    Returns:
+        The list of flattened latent parts `(batch, D_i)` in level order: the
+        first level's factored-out half first, the last level's output last.
+    """
+    parts = []
+    for i in range(levels):
+        level_seed = None if seed is None else seed + i * depth
+        z, x = flow_level(
+            x,
+            depth,
+            split=i < levels - 1,
+            seed=level_seed,
+            name=_named(name, f"level{i}"),
+            **step_kwargs,
+        )
+        parts.append(z)
+    return parts
+
+
+@keras.saving.register_keras_serializable(package="keras_flows")
+class Glow(FlowModel):
+    """Glow on images in [-1, 1]: the multi-scale flow of `glow_flow`.
+
+    Encoder (data -> latent), the seed script's:
+    `Dequantize -> L x [Squeeze -> K x [Actnorm -> permutation -> Split -> coupling
+    -> Concat] -> (Split -> CondActnorm -> Flatten) or, last, (Actnorm -> Flatten)]`
+    and `z = Concat(parts)`, a flat `(batch, H * W * C)` vector in level order.
+    Every coupling net is `Conv3x3(hidden) -> ReLU -> Conv1x1(hidden) -> ReLU ->
+    Conv3x3(zeros)` (`nets.conv_net`): the zero-initialised last layer makes
+    each step start as the identity, so a deep stack trains from step one. The
+    decoder is built from the encoder's layers (`graph.build_decoder`).
+
+    Data noise: `Dequantize` snaps the data to `2**n_bits` levels on [-1, 1] and
+    adds `U[0, 2 / 2**n_bits)` (one level's width) while training, the same
+    quantisation and noise as `bits_per_dim`. The seed script adds `U[0, 1/256)`,
+    half a level's width for 8-bit data on [-1, 1].
+
+    The loss `fit` reports is the exact NLL in nats per image,
+    `0.5 |z|^2 + 0.5 D log(2 pi) - log|det J|`, the seed's loss.
+
+    Args:
+        input_shape: `(H, W, C)`, `H` and `W` divisible by `2**levels`.
+        levels: number of levels `L` (seed script: 3; the paper uses 6 at
+            256x256).
+        depth: steps per level `K` (seed script: 10; the paper: 32).
+        hidden_channels: width of the coupling nets (seed: 512).
+        coupling: `"additive"` (the seed) or `"affine"` (one shared net for shift
+            and scale).
+        permutation: `"random"` (the seed), `"reverse"` or `"conv1x1"` (the
+            paper's invertible 1x1 convolution).
+        coupling_scale: how an affine coupling's scale is parameterised,
+            `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`); the default
+            trained fastest without NaN in `bench/glow_coupling_scale.py`.
+        actnorm_data_init: initialise every Actnorm from the first batch of
+            `fit` (the paper); the seed's zero init otherwise.
+        n_bits: bits per pixel the model is trained and evaluated on (1 to 8;
+            the paper uses 5 on CelebA-HQ).
+        seed: seed of the permutations, 1x1 convolutions and noise.
+        **kwargs: `keras.Model` arguments (`name`).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = Glow((8, 8, 1), levels=2, depth=1, hidden_channels=8, seed=0)
+    >>> model.compile(keras.optimizers.Adam(1e-3))
+    >>> x = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
+    >>> history = model.fit(x, batch_size=4, epochs=1, verbose=0)
+    >>> model.encode(x[:2]).shape
+    (2, 64)
+    >>> bool(np.allclose(model.reconstruct(x[:2]), x[:2], atol=1e-4))
+    True
+
+    Reference:
+        Kingma & Dhariwal, Glow (2018), arXiv:1807.03039;
+        Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
+    """
+
+    def __init__(
+        self,
+        input_shape=(64, 64, 3),
+        levels=3,
+        depth=10,
+        hidden_channels=512,
+        coupling="additive",
+        permutation="random",
+        coupling_scale="tanh",
+        actnorm_data_init=False,
+        n_bits=8,
+        seed=None,
+        **kwargs,
+    ):
+        input_shape = tuple(input_shape)
+        _check_arguments(
+            input_shape,
+            levels=levels,
+            depth=depth,
+            hidden_channels=hidden_channels,
+            coupling=coupling,
+            permutation=permutation,
+            coupling_scale=coupling_scale,
+            n_bits=n_bits,
+        )
+        config = dict(
+            input_shape=input_shape,
+            levels=levels,
+            depth=depth,
+            hidden_channels=hidden_channels,
+            coupling=coupling,
+            permutation=permutation,
+            coupling_scale=coupling_scale,
+            actnorm_data_init=actnorm_data_init,
+            n_bits=n_bits,
+            seed=seed,
+        )
+        x_in = keras.Input(input_shape, name="x")
+        x = L.Dequantize(n_bits, (-1.0, 1.0), seed=seed, name="dequantize")(x_in)
+        parts = glow_flow(
+            x,
+            levels,
+            depth,
+            seed=seed,
+            hidden_channels=hidden_channels,
+            coupling=coupling,
+            permutation=permutation,
+            coupling_scale=coupling_scale,
+            actnorm_data_init=actnorm_data_init,
+            name="glow",
+        )
+        z = L.Concat(name="z")(parts) if len(parts) > 1 else parts[0]
+        super().__init__(
+            keras.Model(x_in, z, name="glow_encoder"),
+            image_shape=input_shape,
+            data_range=(-1.0, 1.0),
+            n_bits=n_bits,
+            **kwargs,
+        )
+        self.config = config
+
+    def get_config(self):
+        return {**self.config, "name": self.name}
+
+
+def _check_arguments(input_shape, levels, depth, hidden_channels, n_bits, **choices):
+    if len(input_shape) != 3 or not all(
+        isinstance(d, int) and d > 0 for d in input_shape
+    ):
+        raise ValueError(
+            "`Glow` needs input_shape=(height, width, channels) of positive "
+            f"integers. Received: input_shape={input_shape}"
+        )
+    for arg, value in (
+        ("levels", levels),
+        ("depth", depth),
+        ("hidden_channels", hidden_channels),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`Glow` needs {arg} >= 1. Received: {arg}={value!r}")
+    height, width, _ = input_shape
+    if height % 2**levels or width % 2**levels:
+        raise ValueError(
+            "`Glow` needs height and width divisible by 2**levels (one squeeze per "
+            f"level). Received: input_shape={input_shape}, levels={levels}"
+        )
+    allowed = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCALES)
+    for arg, value in choices.items():
+        if value not in allowed[arg]:
+            raise ValueError(
+                f"`Glow` {arg} must be one of {allowed[arg]}. Received: {arg}={value!r}"
+            )
+    if not isinstance(n_bits, int) or not 1 <= n_bits <= 8:
+        raise ValueError(
+            f"`Glow` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
+        )

@@ -1,0 +1,252 @@
+"""Glow-specific tests: architecture, defaults, priors and temperature, n_bits,
+arguments, data-dependent init. The generic model properties (exact log_prob,
+round trip, save/load, fit) are in the parametrized model suite."""
+
+import collections
+import inspect
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import randomize, to_numpy
+
+from keras_flows import initialize
+from keras_flows import layers as L
+from keras_flows.models import Glow
+from keras_flows.models.glow import flow_level, glow_flow
+from keras_flows.nets import conv_net
+
+TINY = dict(levels=2, depth=2, hidden_channels=8, seed=0)
+
+
+def _images(n, shape=(8, 8, 3), seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype("float32")
+
+
+def _layer_counts(model):
+    return collections.Counter(type(layer).__name__ for layer in model.layers)
+
+
+# ---------------------------------------------------------------- architecture
+
+
+@pytest.mark.parametrize(
+    "permutation, mixing", [("random", "Permute"), ("conv1x1", "InvConv1x1")]
+)
+def test_structure_of_two_levels_of_two_steps(permutation, mixing):
+    model = Glow((8, 8, 3), permutation=permutation, **TINY)
+    counts = _layer_counts(model.encoder)
+    assert counts["Dequantize"] == 1
+    assert counts["Squeeze"] == 2
+    assert counts["Actnorm"] == 2 * 2 + 1  # one per step, plus the top prior
+    assert counts[mixing] == 4
+    assert counts["AffineCouple"] == 4
+    assert counts["CondActnorm"] == 1  # one split between two levels
+    assert counts["Flatten"] == 2
+    assert counts["Split"] == 4 + 1 and counts["Concat"] == 4 + 1
+
+
+def test_z_is_flat_and_in_level_order():
+    model = Glow((8, 8, 3), **TINY)
+    randomize(model.encoder, scale=0.1)
+    x = _images(4)
+    z = model.encode(x)
+    assert z.shape == (4, 8 * 8 * 3)
+    # Level 0 factors out half of its 4 x 4 x 12 squeezed channels: the first part.
+    first = keras.Model(
+        model.encoder.inputs, model.encoder.get_layer("glow_level0_flatten").output
+    )
+    part = first.predict(x, verbose=0)
+    assert part.shape == (4, 4 * 4 * 6)
+    np.testing.assert_allclose(z[:, : part.shape[1]], part, atol=1e-6)
+
+
+def test_glow_flow_builds_a_standalone_flow():
+    x_in = keras.Input((8, 8, 2))
+    parts = glow_flow(x_in, levels=3, depth=1, hidden_channels=4, seed=1)
+    assert [p.shape[-1] for p in parts] == [64, 32, 32]
+    z, x_next = flow_level(keras.Input((4, 4, 1)), depth=1, hidden_channels=4)
+    assert z.shape[-1] == 2 * 2 * 2 and tuple(x_next.shape[1:]) == (2, 2, 2)
+
+
+def test_defaults_are_the_seed_scripts():
+    defaults = {
+        name: p.default for name, p in inspect.signature(Glow).parameters.items()
+    }
+    assert defaults["input_shape"] == (64, 64, 3)
+    assert (defaults["levels"], defaults["depth"]) == (3, 10)
+    assert defaults["hidden_channels"] == 512
+    assert defaults["coupling"] == "additive"
+    assert defaults["permutation"] == "random"
+    assert defaults["actnorm_data_init"] is False
+    assert defaults["n_bits"] == 8
+    # The seed's coupling net: Conv3x3 -> ReLU -> Conv1x1 -> ReLU -> Conv3x3(zeros).
+    net = conv_net(6, 6)
+    convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.kernel_size for c in convs] == [(3, 3), (1, 1), (3, 3)]
+    assert [c.filters for c in convs] == [512, 512, 6]
+    assert [c.activation.__name__ for c in convs] == ["relu", "relu", "linear"]
+    assert not np.any(to_numpy(convs[-1].kernel))
+
+
+def test_config_holds_the_constructor_arguments():
+    model = Glow((8, 8, 3), coupling="affine", n_bits=5, name="g", **TINY)
+    config = model.get_config()
+    arguments = set(inspect.signature(Glow).parameters) - {"kwargs"}
+    assert set(config) == arguments | {"name"}
+    assert Glow.from_config(config).get_config() == config
+
+
+def _parameter_count(input_shape, levels, depth, hidden):
+    """The seed's trainable parameters, counted by hand."""
+    h, w, c = input_shape
+    total = 0
+    for i in range(levels):
+        c *= 4  # squeeze
+        half = c // 2
+        net = (9 * half + 1) * hidden + (hidden + 1) * hidden + (9 * hidden + 1) * half
+        total += depth * (net + 2 * c)  # coupling net + Actnorm
+        if i < levels - 1:
+            total += 9 * half * c + c  # CondActnorm's conv: x1 -> (ls, sh)
+            c = half
+    return total + 2 * c  # the top Actnorm
+
+
+def test_parameter_count_matches_the_seed_architecture():
+    model = Glow((16, 16, 1), levels=3, depth=2, hidden_channels=8)
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert trainable == _parameter_count((16, 16, 1), 3, 2, 8)
+    # The seed script's model, 64x64x3, L=3, K=10, 512 channels (building it
+    # takes ~20 s; `Glow().count_params()` adds the 31 Actnorm init flags).
+    assert _parameter_count((64, 64, 3), 3, 10, 512) == 11_771_232
+
+
+# --------------------------------------------------------- priors, temperature
+
+
+def test_temperature_scales_every_prior_draw():
+    model = Glow((8, 8, 3), **TINY)
+    randomize(model.encoder, scale=0.1)  # non-zero learned prior means
+    eps = np.random.default_rng(3).standard_normal((2, 8 * 8 * 3))
+    for temperature in (0.0, 0.5, 1.0):
+        expected = np.clip(model.decode((temperature * eps).astype("float32")), -1, 1)
+        samples = model.sample(2, temperature=temperature, seed=3)
+        np.testing.assert_allclose(samples, expected, atol=1e-5)
+    # T = 0 is deterministic: every part at its (conditional) prior mean, which
+    # is not x = 0 when the priors have learned means.
+    mode = model.sample(2, temperature=0.0, seed=7)
+    np.testing.assert_allclose(mode, model.sample(2, temperature=0.0, seed=8))
+    np.testing.assert_allclose(mode[0], mode[1])
+    assert np.abs(mode).max() > 1e-3
+    with pytest.raises(ValueError):
+        model.sample(1, temperature=-0.5)
+
+
+# ------------------------------------------------------------------- n_bits
+
+
+def test_dequantize_snaps_to_the_n_bit_grid_while_training():
+    layer = L.Dequantize(n_bits=5, data_range=(-1.0, 1.0), seed=0)
+    width = 2 / 32
+    x = np.concatenate(
+        [_images(16, (8,), seed=1), np.array([[-1, 1, 0, width - 1] * 2], "float32")]
+    )
+    y = to_numpy(layer(x, training=True))
+    level = np.clip(np.floor((x + 1) / width + 1e-4), 0, 31)
+    q = -1 + level * width
+    assert np.all(y >= q - 1e-6) and np.all(y < q + width)
+    assert np.all((y >= -1) & (y < 1))
+    assert len(np.unique(np.floor((y + 1) / width))) <= 32
+    np.testing.assert_array_equal(to_numpy(layer(x)), x)  # inference: identity
+
+
+def test_n_bits_quantisation_agrees_with_bits_per_dim():
+    model = Glow((8, 8, 3), n_bits=5, **TINY)
+    randomize(model.encoder, scale=0.1)
+    assert model.n_bits == 5
+    dequantize = model.encoder.get_layer("dequantize")
+    assert dequantize.n_bits == 5
+    x = _images(3)
+    q = to_numpy(dequantize.snap(x))
+    dims, width = x[0].size, 2 / 32
+    expected = (-model.log_prob(q) - dims * np.log(width)) / (dims * np.log(2))
+    np.testing.assert_allclose(
+        model.bits_per_dim(x, dequantize=False), expected, rtol=1e-5
+    )
+
+
+# -------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(input_shape=(28, 28, 1), levels=3), "divisible by 2\\*\\*levels"),
+        (dict(input_shape=(8, 8)), "input_shape=\\(height, width, channels\\)"),
+        (dict(coupling="multiplicative"), "coupling must be one of"),
+        (dict(permutation="shuffle"), "permutation must be one of"),
+        (dict(coupling_scale="softplus"), "coupling_scale must be one of"),
+        (dict(levels=0), "levels >= 1"),
+        (dict(depth=0), "depth >= 1"),
+        (dict(hidden_channels=0), "hidden_channels >= 1"),
+        (dict(n_bits=0), "n_bits between 1 and 8"),
+        (dict(n_bits=9), "n_bits between 1 and 8"),
+    ],
+)
+def test_bad_arguments_raise_value_errors(kwargs, match):
+    kwargs = {"input_shape": (8, 8, 3), "levels": 1, "depth": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        Glow(**kwargs)
+
+
+def test_affine_couple_rejects_bad_scale_and_shared_net_width():
+    with pytest.raises(ValueError, match="scale must be one of"):
+        L.AffineCouple(keras.layers.Dense(3), scale="softplus")
+    couple = L.AffineCouple(keras.layers.Dense(3), scale="sigmoid")
+    with pytest.raises(ValueError, match="twice the channels of x2"):
+        couple([np.zeros((1, 3), "float32"), np.zeros((1, 3), "float32")])
+
+
+# ------------------------------------------------------ reconstruct, data init
+
+
+@pytest.mark.parametrize("coupling", ["additive", "affine"])
+def test_reconstruct_round_trip(coupling):
+    model = Glow((8, 8, 3), coupling=coupling, permutation="conv1x1", **TINY)
+    randomize(model.encoder, scale=0.1)
+    x = _images(4)
+    np.testing.assert_allclose(model.reconstruct(x), x, atol=1e-4)
+
+
+def test_data_dependent_actnorm_init_normalises_the_first_batch():
+    model = Glow(
+        (8, 8, 3),
+        coupling="affine",
+        permutation="conv1x1",
+        actnorm_data_init=True,
+        **TINY,
+    )
+    x = _images(32) * 0.3 + 0.2  # far from zero mean, unit std
+    assert initialize(model.encoder, x) == 2 * 2 + 1  # every Actnorm
+    for name in ("glow_level0_step0_actnorm", "glow_level1_prior"):
+        layer = model.encoder.get_layer(name)
+        y = keras.Model(model.encoder.inputs, layer.output).predict(x, verbose=0)
+        np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+        np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-3)
+    assert initialize(model.encoder, x) == 0  # never twice
+
+
+def test_affine_glow_trains_with_plain_adam_and_data_init():
+    model = Glow(
+        (8, 8, 3),
+        coupling="affine",
+        permutation="conv1x1",
+        actnorm_data_init=True,
+        **TINY,
+    )
+    model.compile(keras.optimizers.Adam(1e-3))
+    history = model.fit(_images(64), batch_size=16, epochs=2, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    assert not model.needs_initialization
