@@ -1,5 +1,7 @@
 """Small named tests: numpy references, TFP as an independent oracle, bad input."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -209,13 +211,32 @@ def test_split_vector_rejects_odd_length():
 
 
 def test_squeeze_rejects_odd_height():
-    with pytest.raises(ValueError, match="divisible by `factor`"):
+    message = (
+        "`Squeeze` needs height and width divisible by `factor`. "
+        "Received: factor=2, input_shape=(None, 27, 28, 1)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         L.Squeeze(2)(keras.Input((27, 28, 1)))
 
 
+def test_squeeze_rejects_unknown_width_and_non_images():
+    with pytest.raises(ValueError, match="divisible by `factor`"):
+        L.Squeeze(2)(keras.Input((28, None, 1)))
+    with pytest.raises(ValueError, match=re.escape("images of shape (batch, H, W, C)")):
+        L.Squeeze(2)(keras.Input((28, 1)))
+    with pytest.raises(ValueError, match="positive integer `factor`"):
+        L.Squeeze(0)
+
+
 def test_unsqueeze_rejects_bad_channels():
-    with pytest.raises(ValueError, match="divisible by `factor\\*\\*2`"):
+    message = (
+        "`UnSqueeze` needs channels divisible by `factor**2`. "
+        "Received: factor=2, input_shape=(1, 2, 2, 6)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         L.UnSqueeze(2)(_rand(1, 2, 2, 6))
+    with pytest.raises(ValueError, match=re.escape("images of shape (batch, H, W, C)")):
+        L.UnSqueeze(2)(_rand(1, 8))
 
 
 @pytest.mark.parametrize("layer_cls", [L.Shuffle, L.Permute])
@@ -238,6 +259,20 @@ def test_coupling_rejects_net_with_wrong_channels():
     couple = L.AffineCouple(keras.layers.Conv2D(5, 1))
     with pytest.raises(ValueError, match="shift_model to map x1 to the shape of x2"):
         couple([_rand(1, 2, 2, 3), _rand(1, 2, 2, 3)])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda net: L.AffineCouple(net),
+        lambda net: L.AffineCouple(keras.layers.Dense(3), net),
+        lambda net: L.MaskedCouple([1, 0, 1], net),
+    ],
+)
+def test_coupling_constructor_takes_nets_not_configs(make):
+    config = keras.saving.serialize_keras_object(keras.layers.Dense(3))
+    with pytest.raises(ValueError, match="to be a Keras layer or model"):
+        make(config)
 
 
 def test_masked_couple_rejects_non_binary_mask():

@@ -317,6 +317,19 @@ def test_get_config_round_trip(case):
         np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
 
 
+def test_inverse_get_config_round_trip(case):
+    layer = _built(case)
+    x = case.inputs()
+    y = _inverse_inputs(layer, x, layer(x))
+    inverse = layer.inverse()
+    clone = L.Inverse.from_config(inverse.get_config())
+    assert type(clone.inverse()) is type(layer)
+    clone(y)
+    clone.set_weights(inverse.get_weights())
+    for a, b in zip(_as_list(inverse(y)), _as_list(clone(y))):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
+
+
 def test_symbolic_flow_fits_and_saves(case, tmp_path):
     layer = case.make()
     x_in = keras.Input(case.data_shape)

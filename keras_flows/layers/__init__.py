@@ -5,7 +5,6 @@ from keras_flows.layers.base import Inverse, InvertibleLayer
 from keras_flows.layers.couplings import (
     AddCouple,
     AffineCouple,
-    CoupleWrapper,
     MaskedCouple,
 )
 from keras_flows.layers.noise import Dequantize, UniformNoise
@@ -28,7 +27,6 @@ __all__ = [
     "Concat",
     "ConcatVector",
     "CondActnorm",
-    "CoupleWrapper",
     "Dequantize",
     "Flatten",
     "InvConv1x1",

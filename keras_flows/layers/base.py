@@ -123,8 +123,6 @@ class Inverse(InvertibleLayer):
     """
 
     def __init__(self, layer, add_logdet_to_loss=None, **kwargs):
-        if isinstance(layer, dict):
-            layer = keras.saving.deserialize_keras_object(layer)
         if not isinstance(layer, InvertibleLayer):
             raise ValueError(
                 "`Inverse` needs an `InvertibleLayer`. "
@@ -160,3 +158,9 @@ class Inverse(InvertibleLayer):
         config = super().get_config()
         config["layer"] = keras.saving.serialize_keras_object(self.layer)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return super().from_config(config)

@@ -123,10 +123,10 @@ class AffineCouple(InvertibleLayer):
     measured in `bench/glow_coupling_scale.py`. (Glow's code computes
     `(x2 + t) * scale`; here the shift comes after the scale, as RealNVP.)
 
-    Give the nets' last layer a zero initialiser (as `keras_flows.nets` does): then
-    `t = raw = 0` and every coupling starts as the identity (`"sigmoid"`: a fixed
-    0.88 scale), which is what lets a deep stack train from the first step (Glow,
-    section 3.3).
+    Give the nets' last layer a zero initialiser: then `t = raw = 0` and every
+    coupling starts as the identity (`"sigmoid"`: a fixed 0.88 scale), which is what
+    lets a deep stack train from the first step (Glow, section 3.3). Ready-made
+    conditioner nets are in `keras_flows.nets`.
 
     Args:
         shift_model: net `t` from `x1` to the shape of `x2`; with `scale` and no
@@ -171,8 +171,8 @@ class AffineCouple(InvertibleLayer):
                 f"`AffineCouple` scale must be one of {SCALES} or None. "
                 f"Received: scale={scale!r}"
             )
-        self.shift_model = _deserialize(shift_model)
-        self.log_scale_model = _deserialize(log_scale_model)
+        self.shift_model = _checked_net(self, "shift_model", shift_model)
+        self.log_scale_model = _checked_net(self, "log_scale_model", log_scale_model)
         self.log_scale_bound = log_scale_bound
         if scale is None and self.log_scale_model is not None:
             scale = "tanh"  # the two-net form's parameterisation before `scale`
@@ -242,8 +242,9 @@ class AffineCouple(InvertibleLayer):
         )
         return config
 
-
-CoupleWrapper = AffineCouple  # the name of bojone's Glow code
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(_nets_from_config(config))
 
 
 @register
@@ -291,8 +292,8 @@ class MaskedCouple(InvertibleLayer):
             raise ValueError(
                 f"`MaskedCouple` needs a binary mask. Received: mask={mask!r}"
             )
-        self.shift_model = _deserialize(shift_model)
-        self.log_scale_model = _deserialize(log_scale_model)
+        self.shift_model = _checked_net(self, "shift_model", shift_model)
+        self.log_scale_model = _checked_net(self, "log_scale_model", log_scale_model)
         self.log_scale_bound = log_scale_bound
         self.volume_preserving = self.log_scale_model is None
 
@@ -340,8 +341,24 @@ class MaskedCouple(InvertibleLayer):
         )
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(_nets_from_config(config))
 
-def _deserialize(net):
-    if isinstance(net, dict):
-        return keras.saving.deserialize_keras_object(net)
+
+def _checked_net(layer, role, net):
+    if net is not None and not isinstance(net, keras.layers.Layer):
+        raise ValueError(
+            f"`{type(layer).__name__}` needs its {role} to be a Keras layer or model "
+            f"(`from_config` deserialises a config). Received: {role}={net!r}"
+        )
     return net
+
+
+def _nets_from_config(config):
+    """A coupling's config with its serialised nets turned back into layers."""
+    config = dict(config)
+    for role in ("shift_model", "log_scale_model"):
+        if config.get(role) is not None:
+            config[role] = keras.saving.deserialize_keras_object(config[role])
+    return config

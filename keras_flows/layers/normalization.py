@@ -70,10 +70,10 @@ class Actnorm(InvertibleLayer):
 
     Both parameters start at zero (the identity), as in the blog's code. With
     `data_init=True` the Glow paper's data-dependent init is available:
-    `keras_flows.graph.initialize(model, x_batch)` (which `Glow.fit` runs for you)
-    sets them so the first batch leaves this layer with zero mean and unit variance
-    per channel. The flag `initialized` is a saved variable, so reloaded weights are
-    never re-initialised.
+    `keras_flows.graph.initialize(model, x_batch)` sets them so the first batch
+    leaves this layer with zero mean and unit variance per channel;
+    `FlowModel.fit` runs it for you on the first batch. The flag `initialized` is
+    a saved variable, so reloaded weights are never re-initialised.
 
     Args:
         use_shift: learn `shift` (else only the scale).

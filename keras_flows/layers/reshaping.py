@@ -221,11 +221,25 @@ class Concat(_Rearrangement):
         return config
 
 
-def _check_squeezable(layer, shape, factor):
+def _check_squeezable(layer, shape, factor, squeeze=True):
+    """Raises a `ValueError` unless `layer` can squeeze (or, with `squeeze=False`,
+    unsqueeze) images of `shape` by `factor`."""
+    name, shape = type(layer).__name__, tuple(shape)
     if len(shape) != 4:
         raise ValueError(
-            f"`{type(layer).__name__}` needs images of shape (batch, H, W, C). "
-            f"Received: input_shape={tuple(shape)}"
+            f"`{name}` needs images of shape (batch, H, W, C). "
+            f"Received: input_shape={shape}"
+        )
+    _, h, w, c = shape
+    if squeeze and (h is None or w is None or h % factor or w % factor):
+        raise ValueError(
+            f"`{name}` needs height and width divisible by `factor`. "
+            f"Received: factor={factor}, input_shape={shape}"
+        )
+    if not squeeze and (c is None or c % factor**2):
+        raise ValueError(
+            f"`{name}` needs channels divisible by `factor**2`. "
+            f"Received: factor={factor}, input_shape={shape}"
         )
 
 
@@ -276,16 +290,15 @@ class Squeeze(_Rearrangement):
 
     def __init__(self, factor=2, **kwargs):
         super().__init__(**kwargs)
+        if int(factor) != factor or factor < 1:
+            raise ValueError(
+                f"`{type(self).__name__}` needs a positive integer `factor`. "
+                f"Received: factor={factor!r}"
+            )
         self.factor = int(factor)
 
     def build(self, input_shape):
         _check_squeezable(self, input_shape, self.factor)
-        _, h, w, _ = input_shape
-        if h is None or w is None or h % self.factor or w % self.factor:
-            raise ValueError(
-                "`Squeeze` needs height and width divisible by `factor`. "
-                f"Received: factor={self.factor}, input_shape={tuple(input_shape)}"
-            )
 
     def forward_input_shape(self, output_shape):
         b, h, w, c = output_shape
@@ -321,12 +334,7 @@ class UnSqueeze(Squeeze):
     """
 
     def build(self, input_shape):
-        _check_squeezable(self, input_shape, self.factor)
-        if input_shape[-1] is None or input_shape[-1] % (self.factor**2):
-            raise ValueError(
-                "`UnSqueeze` needs channels divisible by `factor**2`. "
-                f"Received: factor={self.factor}, input_shape={tuple(input_shape)}"
-            )
+        _check_squeezable(self, input_shape, self.factor, squeeze=False)
 
     def forward_input_shape(self, output_shape):
         b, h, w, c = output_shape
