@@ -4,7 +4,8 @@ Adam 1e-4, batch 256, 300 epochs, validation_split 0.2.
     keras-flows train realnvp --epochs 300 --out runs/realnvp
 
 writes into the run folder (besides what `keras_flows.training.train` writes:
-the model, its best weights, the history, the resume state): `loss.png`, `moons.png` (the 2x2 scatter), `density.png`,
+the model, its best weights, the history, the resume state): `loss.png`,
+`moons.png` (the 2x2 scatter), `density.png`,
 `temperatures.png` and `metrics.json` (held-out NLL on 2,000 fresh points, in
 standardised and original units). matplotlib is imported only when the pictures
 are drawn.
