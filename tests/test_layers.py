@@ -206,6 +206,7 @@ CASES = [
         (2,),
     ),
     Case("uniform_noise", lambda: L.UniformNoise(0.0, 1 / 256), [(3,)], _plain, (3,)),
+    Case("dequantize_5_bits", lambda: L.Dequantize(5, seed=0), [(3,)], _plain, (3,)),
 ]
 
 
