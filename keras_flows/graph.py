@@ -13,9 +13,7 @@ invertible layer declares which inputs only condition it (`condition_inputs`) an
 which inputs it copies to an output (`passthrough`), and that is all the walk needs.
 """
 
-import sys
 from collections import defaultdict
-from contextlib import contextmanager
 
 import keras
 from keras import ops, tree
@@ -23,38 +21,38 @@ from keras import ops, tree
 from keras_flows.layers.base import InvertibleLayer
 
 
-def _producer(tensor):
-    history = tensor._keras_history
-    return history.operation._inbound_nodes[history.node_index]
-
-
 def _nodes(model):
-    """The model's nodes in topological order (inputs first)."""
-    order, seen = [], set()
+    """The model's nodes (one per layer call) in topological order, inputs first.
 
-    def visit(tensor):
-        node = _producer(tensor)
-        if id(node) not in seen:
-            seen.add(id(node))
-            for x in node.input_tensors:
-                visit(x)
-            order.append(node)
-
-    with _deep_recursion():
-        for tensor in model.outputs:
-            visit(tensor)
-    return order
-
-
-@contextmanager
-def _deep_recursion(limit=100_000):
-    # Deep flows (Glow with K=32, L=6) nest the walk a few thousand frames deep.
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
+    Keras 3 has no public API for a functional model's call graph:
+    `model.operations` lists layers, not their calls (a layer called twice has two
+    nodes), and `model.get_config()` only gives a serialised copy. A functional
+    model keeps the nodes it sorted when it was built in `_nodes_by_depth` (depth
+    0 = the outputs), and its own `_run_through_graph` walks them from the deepest
+    level; this is the only private Keras attribute keras_flows reads. The nodes'
+    `operation`, `input_tensors`, `outputs`, `arguments` and `is_input` are what
+    Keras itself uses to run the graph. `tests/test_graph.py` checks all of this,
+    so a Keras upgrade that changes it fails there first.
+    """
     try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+        inputs, outputs = model.inputs, model.outputs
+    except AttributeError:
+        raise ValueError(
+            "`keras_flows.graph` needs a functional model, `keras.Model(inputs, "
+            f"outputs)`. Received: model={model!r} of type {type(model).__name__}"
+        ) from None
+    if isinstance(model, keras.Sequential):
+        model = keras.Model(inputs, outputs)  # the same layer calls, as a Functional
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if by_depth is None:
+        raise RuntimeError(
+            "`keras_flows.graph` reads the nodes of a functional model from "
+            f"`_nodes_by_depth`, which Keras {keras.__version__} does not have. "
+            "Pin the Keras version keras_flows was tested with, or port `_nodes`."
+        )
+    return [
+        node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
+    ]
 
 
 def _is_invertible_node(node):
@@ -163,11 +161,13 @@ def build_decoder(encoder, name=None):
         A functional `keras.Model`.
     """
     nodes = _nodes(encoder)
-    consumers = defaultdict(list)
+    producers, consumers = {}, defaultdict(list)
     for node in nodes:
+        for x in node.outputs:
+            producers[id(x)] = node
         for position, x in enumerate(node.input_tensors):
             consumers[id(x)].append((node, position))
-    inverses, values, pending = {}, {}, set()
+    inverses, values = {}, {}
     inputs = []
     for i, z in enumerate(encoder.outputs):
         z_name = "z" if len(encoder.outputs) == 1 else f"z_{i}"
@@ -175,42 +175,31 @@ def build_decoder(encoder, name=None):
         values[id(z)] = z_in
         inputs.append(z_in)
 
-    def inverse_of(layer):
-        if id(layer) not in inverses:
-            inverses[id(layer)] = layer.inverse()
-        return inverses[id(layer)]
-
-    def resolve(x):
-        if id(x) in values:
-            return values[id(x)]
-        if id(x) in pending:
-            raise ValueError(
-                f"`build_decoder` cannot recover {x.name!r}: its value depends on "
-                "itself. Is an output of an invertible layer left unused?"
-            )
-        pending.add(id(x))
+    def plan(x):
+        """How the decoder recovers `x`: `(kind, node, tensors it needs first)`."""
         for node, position in consumers[id(x)]:
             layer = node.operation
             if _is_invertible_node(node) and position not in layer.condition_inputs:
                 if position in layer.passthrough:
-                    values[id(x)] = resolve(node.outputs[layer.passthrough[position]])
-                else:
-                    invert(node)
-                return values[id(x)]
-        node = _producer(x)
+                    # Copied unchanged to an output: read it back from there.
+                    y = node.outputs[layer.passthrough[position]]
+                    return "copy", y, [y]
+                conditions = [node.input_tensors[c] for c in layer.condition_inputs]
+                return "invert", node, [*node.outputs, *conditions]
+        node = producers[id(x)]
         if node.is_input:
             raise ValueError(
                 "`build_decoder` cannot recover the encoder input "
                 f"{x.name!r}: no invertible layer consumes it."
             )
-        recompute(node)
-        return values[id(x)]
+        return "recompute", node, node.input_tensors
 
-    def invert(node):
+    def invert(node, needed):
         layer = node.operation
-        conditions = [node.input_tensors[c] for c in layer.condition_inputs]
-        args = [resolve(y) for y in node.outputs] + [resolve(c) for c in conditions]
-        recovered = inverse_of(layer)(args if len(args) > 1 else args[0])
+        if id(layer) not in inverses:
+            inverses[id(layer)] = layer.inverse()
+        args = [values[id(y)] for y in needed]
+        recovered = inverses[id(layer)](args if len(args) > 1 else args[0])
         data_inputs = [
             x
             for position, x in enumerate(node.input_tensors)
@@ -220,14 +209,43 @@ def build_decoder(encoder, name=None):
             values.setdefault(id(x), value)
 
     def recompute(node):
-        for x in node.input_tensors:
-            resolve(x)
         args, kwargs = node.arguments.fill_in(values)
         for x, y in zip(node.outputs, tree.flatten(node.operation(*args, **kwargs))):
             values[id(x)] = y
 
-    with _deep_recursion():
-        outputs = [resolve(x) for x in encoder.inputs]
+    # A depth-first walk with an explicit stack (a deep flow would overflow
+    # Python's recursion limit): a tensor is computed once all the tensors its
+    # plan needs are known; `expanded` holds the tensors on the current path.
+    plans, expanded = {}, set()
+    for target in encoder.inputs:
+        stack = [target]
+        while stack:
+            x = stack[-1]
+            if id(x) in values:
+                stack.pop()
+                continue
+            if id(x) not in plans:
+                plans[id(x)] = plan(x)
+            kind, source, needed = plans[id(x)]
+            missing = [y for y in needed if id(y) not in values]
+            if not missing:
+                if kind == "copy":
+                    values[id(x)] = values[id(source)]
+                elif kind == "invert":
+                    invert(source, needed)
+                else:
+                    recompute(source)
+                expanded.discard(id(x))
+                stack.pop()
+                continue
+            if id(x) in expanded or any(id(y) in expanded for y in missing):
+                raise ValueError(
+                    f"`build_decoder` cannot recover {x.name!r}: its value depends "
+                    "on itself. Is an output of an invertible layer left unused?"
+                )
+            expanded.add(id(x))
+            stack.extend(reversed(missing))  # the first one is computed first
+    outputs = [values[id(x)] for x in encoder.inputs]
     return keras.Model(
         _unwrap(inputs), _unwrap(outputs), name=name or f"{encoder.name}_decoder"
     )
