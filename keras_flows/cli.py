@@ -1,9 +1,11 @@
 """`keras-flows` command line: train a recipe into a run folder, sample from one.
 
-keras-flows train {nice,realnvp} [--epochs N] [--batch-size B] [--data PATH]
+keras-flows train {nice,realnvp,glow} [--epochs N] [--batch-size B] [--data PATH]
                   [--out DIR] [--resume DIR] [--limit N] [--patience N]
                   [--learning-rate LR] [--seed S] [--noise {blog,dequantize}]
-                  [--hidden-units H] [--verbose]
+                  [--hidden-units H] [--image-size S] [--levels L] [--depth K]
+                  [--hidden-channels C] [--coupling C] [--permutation P]
+                  [--n-bits N] [--actnorm-data-init] [--verbose]
 keras-flows sample DIR [--temperature T] [--grid N] [--seed S] [--out PNG]
 
 Every argument is checked before anything is created: a mistake gets one line
@@ -16,7 +18,8 @@ import json
 import os
 import pathlib
 
-RECIPES = ("nice", "realnvp")
+RECIPES = ("nice", "realnvp", "glow")
+FOLDER_DATA = ("glow",)  # recipes whose --data is an image folder
 
 # What each number a recipe prints means, said once, for a newcomer.
 LEGEND = {
@@ -57,8 +60,7 @@ def _temperature(text):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(
-            f"the temperature is the std of the prior draw and must be >= 0, "
-            f"got {text}"
+            f"the temperature is the std of the prior draw and must be >= 0, got {text}"
         )
     return value
 
@@ -66,7 +68,7 @@ def _temperature(text):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-flows",
-        description="Flow models (NICE, RealNVP) in Keras 3: train a model into "
+        description="Flow models (NICE, RealNVP, Glow) in Keras 3: train a model into "
         "a run folder, draw samples from one.",
     )
     parser.add_argument(
@@ -77,7 +79,9 @@ def _parser():
     train.add_argument("model", choices=RECIPES)
     train.add_argument("--epochs", type=_positive(int), help="default: the recipe's")
     train.add_argument("--batch-size", type=_positive(int))
-    train.add_argument("--data", help="data file (mnist.npz for nice, .npy points)")
+    train.add_argument(
+        "--data", help="mnist.npz (nice), .npy points (realnvp), image folder (glow)"
+    )
     train.add_argument("--out", help="run folder (default runs/MODEL)")
     train.add_argument(
         "--resume", metavar="DIR", help="continue the run in DIR (same options)"
@@ -98,6 +102,20 @@ def _parser():
     )
     train.add_argument(
         "--temperature", type=_temperature, help="of the per-epoch sample grids"
+    )
+    glow = train.add_argument_group("Glow")
+    glow.add_argument("--image-size", type=_positive(int), help="square side")
+    glow.add_argument("--levels", type=_positive(int), help="multi-scale levels L")
+    glow.add_argument("--depth", type=_positive(int), help="steps per level K")
+    glow.add_argument("--hidden-channels", type=_positive(int))
+    glow.add_argument("--coupling", choices=("additive", "affine"))
+    glow.add_argument("--permutation", choices=("random", "reverse", "conv1x1"))
+    glow.add_argument("--n-bits", type=_positive(int), help="bits per pixel (1-8)")
+    glow.add_argument(
+        "--actnorm-data-init",
+        action="store_true",
+        default=None,
+        help="initialise Actnorm from the first batch (the Glow paper)",
     )
     sample = commands.add_parser("sample", help="draw samples from a run folder")
     sample.add_argument("run", help="a run folder written by `train`")
@@ -133,8 +151,12 @@ def _train_options(args):
             raise UserError(f"{run} holds a {stored['recipe']} run, not {name}")
         options = {**stored["options"], **options, "out": str(run), "resume": True}
     options.setdefault("out", f"runs/{name}")
-    if "data" in options and not pathlib.Path(options["data"]).is_file():
-        raise UserError(f"--data {options['data']}: no such file")
+    if "data" in options:
+        data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
+        if folder and not data.is_dir():
+            raise UserError(f"--data {data}: no such folder (an image folder)")
+        if not folder and not data.is_file():
+            raise UserError(f"--data {data}: no such file")
     if pathlib.Path(options["out"]).is_file():
         raise UserError(f"--out {options['out']} is a file, not a folder")
     accepted = inspect.signature(_recipe(name).train).parameters
@@ -154,8 +176,9 @@ def _train(args):
         json.dumps({"recipe": name, "options": stored}, indent=2)
     )
     metrics = _recipe(name).train(**options)
-    print(f"\nRun folder: {out} (model.json + model.weights.h5: the best model; ")
-    print("  resume/: weights and optimizer state to continue with --resume)")
+    print(f"\nRun folder: {out}")
+    print("  model.json + model.weights.h5: the best model (keras-flows sample DIR)")
+    print("  resume/: weights + optimizer state (keras-flows train ... --resume DIR)")
     for key, value in metrics.items():
         print(f"  {key}: {value}")
     print("What the numbers mean:")

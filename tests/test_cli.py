@@ -43,6 +43,26 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     assert (out / "samples" / "epoch_002.png").exists()
 
 
+def test_train_glow_on_an_image_folder_then_sample(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        iio.imwrite(tmp_path / f"{i}.png", rng.integers(0, 256, (10, 12, 3), "uint8"))
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="unreadable"):
+        main(["train", "glow", "--data", str(tmp_path), "--image-size", "8",
+              "--epochs", "1", "--batch-size", "4", "--levels", "2", "--depth", "1",
+              "--hidden-channels", "8", "--coupling", "affine",
+              "--permutation", "conv1x1", "--actnorm-data-init",
+              "--out", str(out)])  # fmt: skip
+    for name in ("samples.png", "temperatures.png", "reconstructions.png"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test_bits_per_dim"]) and metrics["test_size"] == 2
+    main(["sample", str(out), "--temperature", "0.8", "--grid", "3"])
+    assert iio.imread(out / "sample_T0.8.png").shape == (24, 24, 3)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -54,7 +74,9 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
         (["train", "nice", "--data", "."], "no such file"),
         (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
         (["train", "nice", "--resume", "nowhere"], "cannot resume"),
-        (["train", "glow"], "invalid choice"),
+        (["train", "fvae"], "invalid choice"),
+        (["train", "glow", "--data", "missing_folder"], "no such folder"),
+        (["train", "glow", "--coupling", "spline"], "invalid choice"),
         (["sample", "nowhere"], "No run folder"),
         (["sample", ".", "--temperature", "-1"], "must be >= 0"),
         (["sample", ".", "--grid", "0"], "--grid: must be > 0"),

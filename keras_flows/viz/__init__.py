@@ -4,6 +4,7 @@
 from keras_flows.viz.grids import (
     images_to_grid,
     interpolation_grid,
+    reconstruction_grid,
     sample_grid,
     temperature_sweep,
     tile,
@@ -22,6 +23,7 @@ __all__ = [
     "interpolation_grid",
     "moons_figure",
     "plot_loss",
+    "reconstruction_grid",
     "sample_grid",
     "temperature_figure",
     "temperature_sweep",

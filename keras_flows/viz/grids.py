@@ -86,3 +86,11 @@ def interpolation_grid(model, x_a, x_b, steps=9, path=None):
     z = z.transpose(1, 0, 2).reshape(-1, z_a.shape[-1])  # (pairs * steps, D)
     x = np.clip(model.decode(z), *(model.data_range or (-np.inf, np.inf)))
     return images_to_grid(model, x, len(z_a), steps, path)
+
+
+def reconstruction_grid(model, x, path=None):
+    """Two rows: the images `x`, then `model.reconstruct(x)` (the same images for
+    an exact flow; a visible difference means a numerical problem)."""
+    x = np.asarray(x)
+    x_hat = np.clip(model.reconstruct(x), *(model.data_range or (-np.inf, np.inf)))
+    return images_to_grid(model, np.concatenate([x, x_hat]), 2, len(x), path)
