@@ -17,7 +17,7 @@ from keras import ops
 
 from keras_flows import layers as L
 from keras_flows import viz
-from keras_flows.models import NICE, FlowModel, RealNVP
+from keras_flows.models import NICE, FlowModel, Glow, RealNVP
 from keras_flows.models.base import LOG_2PI
 from keras_flows.nets import mlp
 
@@ -109,6 +109,30 @@ CASES = [
         _uniform((8,)),
     ),
     Case("realnvp", lambda: RealNVP(coupling_layers=4, coupling_dim=16), _moons),
+    Case(
+        "glow_additive_random",
+        lambda: Glow((8, 8, 1), levels=2, depth=2, hidden_channels=8, seed=0),
+        _uniform((8, 8, 1), -1.0, 1.0),
+    ),
+    Case(
+        "glow_affine_conv1x1",
+        lambda: Glow(
+            (4, 4, 3),
+            levels=2,
+            depth=1,
+            hidden_channels=8,
+            coupling="affine",
+            permutation="conv1x1",
+            actnorm_data_init=True,
+            seed=0,
+        ),
+        _uniform((4, 4, 3), -1.0, 1.0),
+    ),
+    Case(
+        "glow_5bit",
+        lambda: Glow((4, 4, 1), levels=1, depth=2, hidden_channels=8, n_bits=5),
+        _uniform((4, 4, 1), -1.0, 1.0, levels=32),
+    ),
     Case("layers_vector", _vector_flow, lambda n, s: _moons(n, s).repeat(3, axis=1)),
     Case("layers_glow", _layers_glow, _uniform((4, 4, 2), -1.0, 1.0)),
     Case(
@@ -239,7 +263,7 @@ def test_bits_per_dim_is_consistent_with_log_prob(case, model):
         return
     low, high = model.data_range
     dims = _flat_dim(model)
-    width = (high - low) / 256
+    width = (high - low) / 2**model.n_bits
     expected = (-model.log_prob(x) - dims * np.log(width)) / (dims * np.log(2))
     np.testing.assert_allclose(model.bits_per_dim(x, dequantize=False), expected)
     u = np.random.default_rng(1).uniform(0, width, x.shape)

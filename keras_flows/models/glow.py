@@ -9,6 +9,7 @@ F) can call the same builders.
 """
 
 import keras
+import numpy as np
 
 from keras_flows import layers as L
 from keras_flows.layers.couplings import SCALES
@@ -216,6 +217,10 @@ class Glow(FlowModel):
             coupling_scale=coupling_scale,
             n_bits=n_bits,
         )
+        if seed is None:
+            # Drawn once and stored in the config: a reloaded model rebuilds the
+            # same random permutations and 1x1 convolutions.
+            seed = int(np.random.randint(0, 2**31 - 1))
         config = dict(
             input_shape=input_shape,
             levels=levels,

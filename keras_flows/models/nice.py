@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 
 from keras_flows import layers as L
 from keras_flows.models.base import LOG_2PI, FlowModel
@@ -74,6 +75,10 @@ class NICE(FlowModel):
                 f"`NICE` noise must be one of {sorted(NOISE)} or None. "
                 f"Received: noise={noise!r}"
             )
+        if seed is None and shuffle == "random":
+            # Drawn once and stored in the config: a reloaded model rebuilds the
+            # same random shuffles.
+            seed = int(np.random.randint(0, 2**31 - 1))
         config = dict(
             input_dim=input_dim,
             num_couplings=num_couplings,
