@@ -166,8 +166,12 @@ class Glow(FlowModel):
         permutation: `"random"` (the seed), `"reverse"` or `"conv1x1"` (the
             paper's invertible 1x1 convolution).
         coupling_scale: how an affine coupling's scale is parameterised,
-            `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`); the default
-            trained fastest without NaN in `bench/glow_coupling_scale.py`.
+            `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`). The default,
+            the soft clamp `3 tanh(raw / 3)`, trained fastest in
+            `bench/glow_coupling_scale.py` (MNIST 32x32 with plain Adam(1e-3):
+            2.1-2.4 test bits/dim after 300-600 steps, against 3.1-3.2 for
+            Glow's `"sigmoid"`, which can only contract, and 2.6-3.7 for `"exp"`,
+            which spikes); none of them gave NaN there.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper); the seed's zero init otherwise.
         n_bits: bits per pixel the model is trained and evaluated on (1 to 8;
