@@ -16,6 +16,7 @@ NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
     [
         ("01_nice_mnist.ipynb", 4),  # loss, 15x15 grid, temperature strip, interp.
         ("02_realnvp_moons.ipynb", 4),  # loss, 2x2 scatter, density, temperatures
+        ("03_glow.ipynb", 6),  # data, loss, samples, temperatures, recon., interp.
     ],
 )
 def test_notebook_executes(name, figures, monkeypatch, tmp_path):
