@@ -34,11 +34,11 @@ def test_blog_loss_drops_the_constant():
 def test_sample_grid_is_uint8_and_written(tmp_path):
     model = NICE(hidden_units=8, hidden_layers=1, seed=0)
     grid = viz.sample_grid(
-        model, 3, 4, temperature=0.75, seed=0, path=tmp_path / "g.png"
+        model, 3, 4, temperature=0.75, seed=0, path=tmp_path / "g.png", labels=False
     )
-    assert grid.dtype == np.uint8 and grid.shape == (84, 112)
+    assert grid.dtype == np.uint8 and grid.shape == (84, 112)  # bare: no text
     np.testing.assert_array_equal(iio.imread(tmp_path / "g.png"), grid)
-    sweep = viz.temperature_sweep(model, temperatures=(0.0, 1.0), num=5)
+    sweep = viz.temperature_sweep(model, temperatures=(0.0, 1.0), num=5, labels=False)
     assert sweep.shape == (56, 140)
 
 

@@ -1,9 +1,11 @@
-"""Pictures: sample grids (uint8 PNGs via imageio) and the two-moons figures
-(matplotlib, imported lazily inside each function)."""
+"""Pictures: sample grids (uint8 PNGs via imageio, titled and row-labelled with
+Pillow; `labels=False` for the bare tiling) and the two-moons figures (matplotlib,
+imported lazily inside each function)."""
 
 from keras_flows.viz.grids import (
     images_to_grid,
     interpolation_grid,
+    label_grid,
     reconstruction_grid,
     sample_grid,
     temperature_sweep,
@@ -21,6 +23,7 @@ __all__ = [
     "density_figure",
     "images_to_grid",
     "interpolation_grid",
+    "label_grid",
     "moons_figure",
     "plot_loss",
     "reconstruction_grid",
