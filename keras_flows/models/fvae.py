@@ -1,0 +1,527 @@
+"""f-VAE: a VAE whose prior is an unconditional Glow-like flow, as in the third
+post of the "细水长flow" series and its Keras 2 `f-VAEs.py`.
+
+    z = E(x) + sigma1 * u,   u ~ N(0, I)          posterior q(z|x) = N(E(x), sigma1^2)
+    x ~ N(G(z), sigma2^2)                         likelihood p(x|z)
+    F(z) ~ N(0, I)                                prior p(z), an exact flow
+
+E is a plain convolutional net (it needs no log-det), so it carries most of the
+non-linearity and F can be much smaller than a Glow of the same quality. With
+`flow_depth=0`, F is the identity and the model is a plain VAE with a Gaussian prior.
+
+The loss per image is the negative evidence lower bound (ELBO) in nats,
+`-E_q[log p(x|z) + log p(z) - log q(z|x)]`, with (D = data dims, D_z = latent dims)
+
+    log p(x|z) = -|x - G(z)|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)
+    log p(z)   = -|F(z)|^2 / 2 - D_z/2 log(2 pi) + log|det dF/dz|
+    log q(z|x) = -|u|^2 / 2 - D_z log sigma1 - D_z/2 log(2 pi)   (z - E(x) = sigma1 u)
+
+so -ELBO = |G(z) - x|^2/(2 sigma2^2) + D log sigma2 + D/2 log(2 pi) + |F(z)|^2/2
+- log|det dF/dz| - |u|^2/2 - D_z log sigma1: the blog's loss, which is therefore
+the exact -ELBO (the two D_z/2 log(2 pi) terms of p(z) and q(z|x) cancel), one
+draw of u per image. It is an upper bound on -log p(x), the exact NLL of a flow.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_flows import layers as L
+from keras_flows.checks import check_finite, check_temperature
+from keras_flows.graph import build_decoder, build_log_det_model
+from keras_flows.layers.base import InvertibleLayer
+from keras_flows.models.base import gaussian_nll
+from keras_flows.models.glow import _named, flow_step, glow_flow
+
+register = keras.saving.register_keras_serializable(package="keras_flows")
+
+
+# ------------------------------------------------------------------ the nets E, G
+
+
+def residual_block(x, name=None):
+    """The seed's block: `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, `C` channels in and
+    out. The 1x1 convolution starts at zero, so a deep stack of blocks starts as
+    the identity (as a flow's coupling nets do). The 3x3 convolution has no bias:
+    the batch normalisation right after it would cancel it.
+
+    Batch normalisation is synchronised across replicas on TensorFlow (SPEC 1.6);
+    on JAX, `keras.distribution.DataParallel` already sees the global batch.
+    """
+    channels = x.shape[-1]
+    h = keras.layers.Conv2D(
+        channels, 3, padding="same", use_bias=False, name=_named(name, "conv3x3")
+    )(x)
+    h = keras.layers.BatchNormalization(
+        synchronized=keras.backend.backend() == "tensorflow", name=_named(name, "bn")
+    )(h)
+    h = keras.layers.ReLU(name=_named(name, "relu"))(h)
+    h = keras.layers.Conv2D(
+        channels, 1, kernel_initializer="zeros", name=_named(name, "conv1x1")
+    )(h)
+    return keras.layers.Add(name=_named(name, "add"))([x, h])
+
+
+def build_inference_net(input_shape, levels=3, blocks=12, name="E"):
+    """E: `levels` x [Squeeze -> `blocks` residual blocks], the mean of q(z|x).
+
+    `(H, W, C)` data give a latent of shape `(H / 2^L, W / 2^L, C 4^L)`: as many
+    numbers as the image (the post keeps z full-size to avoid VAE blur).
+    """
+    x_in = keras.Input(input_shape, name="x")
+    x = x_in
+    for i in range(levels):
+        x = L.Squeeze(name=f"{name}_squeeze{i}")(x)  # (B, H/2^(i+1), W/2^(i+1), .)
+        for j in range(blocks):
+            x = residual_block(x, name=f"{name}_level{i}_block{j}")
+    return keras.Model(x_in, x, name=name)
+
+
+def build_generator(latent_shape, levels=3, blocks=12, name="G"):
+    """G, E's mirror: `levels` x [`blocks` residual blocks -> UnSqueeze], then
+    tanh (the data live in [-1, 1])."""
+    z_in = keras.Input(latent_shape, name="z")
+    x = z_in
+    for i in reversed(range(levels)):
+        for j in range(blocks):
+            x = residual_block(x, name=f"{name}_level{i}_block{j}")
+        x = L.UnSqueeze(name=f"{name}_unsqueeze{i}")(x)  # (B, 2h, 2w, C/4)
+    x = keras.layers.Activation("tanh", name=f"{name}_tanh")(x)
+    return keras.Model(z_in, x, name=name)
+
+
+def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
+    """F, the seed's Glow-like flow on the latent, with the squeeze *after* the
+    split: level 0 runs at E's resolution (no squeeze), then every later level is
+    Glow's `flow_level` (Squeeze -> K steps -> split under a learned prior).
+
+    `depth=0` gives the identity (a `Flatten`): a plain VAE.
+
+    Args:
+        z: a Keras tensor `(batch, h, w, c)`, `h` and `w` divisible by
+            `2**(levels - 1)`, `c` even.
+        levels: number of levels.
+        depth: steps of flow per level (`glow.flow_step`).
+        seed: seed of the first step's permutation; step `k` of level `i` uses
+            `seed + i * depth + k`, as `glow_flow`.
+        name: prefix of the layer names, or `None`.
+        **step_kwargs: `flow_step` arguments (`hidden_channels`, ...).
+
+    Returns:
+        The list of flattened latent parts `(batch, D_i)` in level order.
+    """
+    if depth == 0:
+        return [L.Flatten(name=_named(name, "flatten"))(z)]
+    level0 = _named(name, "level0")
+    for k in range(depth):
+        step_seed = None if seed is None else seed + k
+        z = flow_step(z, seed=step_seed, name=_named(level0, f"step{k}"), **step_kwargs)
+    if levels == 1:
+        z = L.Actnorm(name=_named(level0, "prior"))(z)
+        return [L.Flatten(name=_named(level0, "flatten"))(z)]
+    z1, z2 = L.Split(name=_named(level0, "split"))(z)
+    part = L.CondActnorm(name=_named(level0, "prior"))([z2, z1])
+    part = L.Flatten(name=_named(level0, "flatten"))(part)
+    rest = glow_flow(
+        z1,
+        levels - 1,
+        depth,
+        seed=None if seed is None else seed + depth,
+        name=_named(name, "upper"),
+        **step_kwargs,
+    )
+    return [part, *rest]
+
+
+# ------------------------------------------------------- the two trainable sigmas
+
+
+@register
+class PosteriorSample(keras.layers.Layer):
+    """`z = mean + sigma1 * u` and `log q(z|x)` for `q(z|x) = N(mean, sigma1^2 I)`.
+
+    `sigma1 = exp(log_sigma)`, one trainable scalar starting at 1. With
+    `D_z` latent dimensions, `log q(z|x) = -|u|^2/2 - D_z log sigma1
+    - D_z/2 log(2 pi)`, in float32.
+
+    Input shape:
+        `[mean, u]`, two tensors `(batch, ...)` of the same shape.
+
+    Output shape:
+        `[z, log_q]`: `z` like `mean`, `log_q` of shape `(batch,)`.
+    """
+
+    def build(self, input_shape):
+        # Not autocast: log q is computed from the float32 scalar.
+        self.log_sigma = self.add_weight(
+            name="log_sigma", shape=(), initializer="zeros", autocast=False
+        )
+
+    def call(self, inputs):
+        mean, u = inputs
+        u = ops.cast(u, mean.dtype)
+        z = mean + ops.cast(ops.exp(self.log_sigma), mean.dtype) * u
+        dims = math.prod(mean.shape[1:])
+        return z, -gaussian_nll(u) - dims * self.log_sigma
+
+
+@register
+class GaussianLikelihood(keras.layers.Layer):
+    """`log N(x; mean, sigma2^2 I)` per sample, `sigma2 = exp(log_sigma)` one
+    trainable scalar starting at 1: `-|x - mean|^2 / (2 sigma2^2) - D log sigma2
+    - D/2 log(2 pi)`, in float32.
+
+    Input shape:
+        `[x, mean]`, two tensors `(batch, ...)` of the same shape.
+
+    Output shape:
+        `(batch,)`.
+    """
+
+    def build(self, input_shape):
+        self.log_sigma = self.add_weight(
+            name="log_sigma", shape=(), initializer="zeros", autocast=False
+        )
+
+    def call(self, inputs):
+        x, mean = (ops.cast(v, "float32") for v in inputs)
+        dims = math.prod(x.shape[1:])
+        residual = (x - mean) * ops.exp(-self.log_sigma)
+        return -gaussian_nll(residual) - dims * self.log_sigma
+
+
+# -------------------------------------------------------------------- the model
+
+
+@register
+class FVAE(keras.Model):
+    """f-VAE on images in [-1, 1]: encoder E, generator G, a flow prior F and the
+    trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
+
+    Training (`compile(optimizer)`, `fit(x)`): each call dequantises `x` (while
+    training), draws `u ~ N(0, I)` (`keras.random`, seeded), and adds the mean
+    single-draw -ELBO of the batch to the model's losses, in nats per image (see
+    the module docstring for the derivation); Keras' per-replica loss scaling
+    applies as for every `FlowModel`. Not a `FlowModel`: the decoder G is not
+    the inverse of E, and `log_prob` is a bound, not a change of variables.
+
+    Parts (functional models sharing the same weights):
+
+    - `inference_net` (E: x -> mean of q(z|x), spatial), `generator` (G: spatial
+      z -> x), `flow` (F: spatial z -> flat latent in level order).
+    - `encoder`: `x -> F(E(x))`, flat `(batch, D)`; `decoder`: flat
+      `eps -> G(F^-1(eps))`, F^-1 from the flow's own layers
+      (`graph.build_decoder`).
+    - `network`: `[x, u] -> log p(x, z) - log q(z|x)` per image, with
+      `z = E(x) + sigma1 u`; it holds every weight of the model (it is what a run
+      folder saves).
+
+    Every coupling net of F is `Conv3x3(hidden) -> ReLU -> Conv1x1(hidden) ->
+    ReLU -> Conv3x3(zeros)`, and every residual block of E and G ends in a
+    zero-initialised 1x1 convolution, so the model starts from identities.
+
+    Args:
+        input_shape: `(H, W, C)`, `H` and `W` divisible by `2**encoder_levels`.
+        encoder_levels: squeezes in E (and unsqueezes in G): the seed's 3.
+        encoder_blocks: residual blocks per level (seed: 12).
+        flow_levels: levels of F (seed: 4); the latent's height and width must be
+            divisible by `2**(flow_levels - 1)`. Ignored when `flow_depth=0`.
+        flow_depth: steps of flow per level of F (seed: 12); 0 makes F the
+            identity (a plain VAE with a N(0, I) prior).
+        hidden_channels: width of F's coupling nets (seed: 256).
+        n_bits: bits per pixel of the data (1 to 8): training quantises and adds
+            `U[0, 2 / 2**n_bits)` (`Dequantize`), as Glow.
+        seed: seed of F's random permutations and of the training noise; drawn
+            once and stored when `None`, so a reloaded model rebuilds the same F.
+        **kwargs: `keras.Model` arguments (`name`).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = FVAE((8, 8, 1), encoder_levels=1, encoder_blocks=1, flow_levels=2,
+    ...              flow_depth=1, hidden_channels=8, seed=0)
+    >>> model.compile(keras.optimizers.Adam(1e-3))
+    >>> x = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
+    >>> history = model.fit(x, batch_size=4, epochs=1, verbose=0)
+    >>> model.encode(x[:2]).shape
+    (2, 64)
+    >>> model.log_prob(x[:2], num_samples=4).shape
+    (2,)
+
+    Reference:
+        Su & Wu, "f-VAEs: Improve VAEs with Conditional Flows" (2018),
+        arXiv:1809.05861; Su, "细水长flow之f-VAEs：Glow与VAEs的联姻" (2018).
+    """
+
+    def __init__(
+        self,
+        input_shape=(64, 64, 3),
+        encoder_levels=3,
+        encoder_blocks=12,
+        flow_levels=4,
+        flow_depth=12,
+        hidden_channels=256,
+        n_bits=8,
+        seed=None,
+        **kwargs,
+    ):
+        input_shape = tuple(input_shape)
+        latent_shape = _check_arguments(
+            input_shape,
+            encoder_levels=encoder_levels,
+            encoder_blocks=encoder_blocks,
+            flow_levels=flow_levels,
+            flow_depth=flow_depth,
+            hidden_channels=hidden_channels,
+            n_bits=n_bits,
+        )
+        if seed is None:
+            # Drawn once and stored in the config: a reloaded model rebuilds the
+            # same random permutations.
+            seed = int(np.random.randint(0, 2**31 - 1))
+        super().__init__(**kwargs)
+        self.config = dict(
+            input_shape=input_shape,
+            encoder_levels=encoder_levels,
+            encoder_blocks=encoder_blocks,
+            flow_levels=flow_levels,
+            flow_depth=flow_depth,
+            hidden_channels=hidden_channels,
+            n_bits=n_bits,
+            seed=seed,
+        )
+        self.image_shape = input_shape
+        self.latent_shape = latent_shape
+        self.data_range = (-1.0, 1.0)
+        self.n_bits = n_bits
+
+        self.inference_net = build_inference_net(
+            input_shape, encoder_levels, encoder_blocks
+        )
+        self.generator = build_generator(latent_shape, encoder_levels, encoder_blocks)
+        z_in = keras.Input(latent_shape, name="z")
+        parts = fvae_flow(
+            z_in, flow_levels, flow_depth, seed, "F", hidden_channels=hidden_channels
+        )
+        eps = L.Concat(name="F_z")(parts) if len(parts) > 1 else parts[0]
+        self.flow = keras.Model(z_in, eps, name="F")
+        # The network below adds log|det dF/dz| to the ELBO itself, so F's layers
+        # must not add it to the losses a second time.
+        for layer in self.flow.operations:
+            if isinstance(layer, InvertibleLayer):
+                layer.add_logdet_to_loss = False
+        self.posterior = PosteriorSample(name="posterior")  # sigma1
+        self.likelihood = GaussianLikelihood(name="likelihood")  # sigma2
+
+        x_in = keras.Input(input_shape, name="x")
+        u_in = keras.Input(latent_shape, name="u")
+        x = L.Dequantize(n_bits, self.data_range, seed=seed, name="dequantize")(x_in)
+        z, log_q = self.posterior([self.inference_net(x), u_in])
+        log_px = self.likelihood([x, self.generator(z)])
+        eps, log_det = build_log_det_model(self.flow, name="F_log_det")(z)
+        log_pz = ops.add(ops.negative(gaussian_nll(eps)), log_det)
+        log_weight = ops.subtract(ops.add(log_px, log_pz), log_q)
+        self.network = keras.Model([x_in, u_in], log_weight, name="fvae_network")
+
+        x_in = keras.Input(input_shape, name="x")
+        self.encoder = keras.Model(
+            x_in, self.flow(self.inference_net(x_in)), name="fvae_encoder"
+        )
+        eps_in = keras.Input(eps.shape[1:], name="z")
+        flow_inverse = build_decoder(self.flow, name="F_inverse")
+        self.decoder = keras.Model(
+            eps_in, self.generator(flow_inverse(eps_in)), name="fvae_decoder"
+        )
+        # Its own stream, not the dequantisation noise's.
+        self.noise = keras.random.SeedGenerator(seed + 1)
+        self.built = True
+
+    def get_config(self):
+        return {**self.config, "name": self.name}
+
+    # ----------------------------------------------------------------- training
+
+    def call(self, x, training=None):
+        """Adds the batch mean of the single-draw -ELBO to the losses and returns
+        the per-image ELBO estimate `log p(x, z) - log q(z|x)`, shape `(batch,)`."""
+        u = keras.random.normal(
+            (ops.shape(x)[0], *self.latent_shape), seed=self.noise, dtype="float32"
+        )
+        log_weight = self.network([x, u], training=training)
+        self.add_loss(-ops.mean(log_weight))
+        return log_weight
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """`keras.Model.fit` on `x` alone, after checking array data."""
+        if isinstance(x, np.ndarray):
+            self._check_data(x)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, np.ndarray):
+            self._check_data(validation, "validation_data")
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    @property
+    def needs_initialization(self):
+        """Always `False`: no layer of an f-VAE has a data-dependent init."""
+        return False
+
+    def _check_data(self, x, name="x"):
+        """Rejects NaN/inf and samples of the wrong shape with a clear message."""
+        x = np.asarray(x)
+        if x.shape[1:] != self.image_shape:
+            raise ValueError(
+                f"`{type(self).__name__}` expects samples of shape "
+                f"{self.image_shape}. Received: {name}.shape={x.shape}"
+            )
+        check_finite(x, name)
+        return x
+
+    # ---------------------------------------------------------------- inference
+
+    def log_prob(self, x, num_samples=1, batch_size=256, seed=0):
+        """A lower bound on `log p(x)` per image in nats, shape `(batch,)`.
+
+        With `num_samples=k`, the importance-weighted bound (IWAE)
+        `log mean_i exp(log p(x, z_i) - log q(z_i|x))` over `k` draws
+        `z_i = E(x) + sigma1 u_i`: `k=1` is the ELBO (one draw), and the bound
+        tightens towards `log p(x)` as `k` grows. Inference mode (batch norm
+        uses its moving statistics, no dequantisation); the draws come from
+        `numpy.random.default_rng(seed)`, so the result is reproducible.
+
+        Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
+        Autoencoders" (2016).
+        """
+        x = self._check_data(x)
+        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+            raise ValueError(
+                f"`num_samples` must be an integer >= 1. Received: {num_samples!r}"
+            )
+        rng = np.random.default_rng(seed)
+        log_weights = []
+        for _ in range(num_samples):
+            u = rng.standard_normal((len(x), *self.latent_shape)).astype("float32")
+            log_weight = self.network.predict([x, u], batch_size=batch_size, verbose=0)
+            log_weights.append(log_weight.astype("float64"))
+        log_weights = np.stack(log_weights)  # (k, B)
+        top = log_weights.max(axis=0)
+        return top + np.log(np.mean(np.exp(log_weights - top), axis=0))
+
+    def bits_per_dim(self, x, num_samples=1, batch_size=256, dequantize=True, seed=0):
+        """Per-image bits/dim from the bound `log_prob(x, num_samples)`: an upper
+        bound (in expectation) on the model's bits/dim.
+
+        The same formula as `FlowModel.bits_per_dim`: with `K = 2**n_bits`
+        levels of width `w = 2 / K` on [-1, 1], `(-bound - D log w) / (D log 2)`,
+        the bound taken at `x + U[0, w)` (one draw seeded by `seed`) when
+        `dequantize`, after snapping `x` to its level when `n_bits < 8`. The
+        posterior draws use `log_prob`'s default seed.
+        """
+        x = self._check_data(x).astype("float64")
+        low, high = self.data_range
+        levels = 2**self.n_bits
+        width = (high - low) / levels
+        if self.n_bits < 8:
+            x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
+        if dequantize:
+            x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
+        dims = math.prod(x.shape[1:])
+        bound = self.log_prob(x.astype("float32"), num_samples, batch_size)
+        return (-bound - dims * np.log(width)) / (dims * np.log(2))
+
+    def encode(self, x, batch_size=256):
+        """`F(E(x))`: the posterior mean in the flow's latent space, flat
+        `(batch, D)` in F's level order (numpy in, numpy out)."""
+        x = self._check_data(x)
+        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
+
+    def decode(self, z, batch_size=256):
+        """`G(F^-1(z))` for flat latents `z` (numpy in, numpy out)."""
+        return self.decoder.predict(z, batch_size=batch_size, verbose=0)
+
+    def reconstruct(self, x, batch_size=256):
+        """`G(E(x))`: the posterior mean decoded, no noise (F cancels out)."""
+        x = self._check_data(x)
+        z = self.inference_net.predict(x, batch_size=batch_size, verbose=0)
+        return self.generator.predict(z, batch_size=batch_size, verbose=0)
+
+    def sample(self, num, temperature=1.0, seed=None):
+        """`num` images: `eps ~ N(0, temperature^2)`, then `G(F^-1(eps))`,
+        clipped to [-1, 1]; `temperature=0` is the deterministic mode."""
+        temperature = check_temperature(temperature)
+        rng = np.random.default_rng(seed)
+        shape = tuple(self.decoder.inputs[0].shape[1:])
+        z = (temperature * rng.standard_normal((num, *shape))).astype("float32")
+        return np.clip(self.decode(z), *self.data_range)
+
+    def interpolate(self, x_a, x_b, steps=9, batch_size=256):
+        """Images decoded along the straight line from `F(E(x_a))` to `F(E(x_b))`.
+
+        Args:
+            x_a, x_b: one image `(H, W, C)` each, or batches `(n, H, W, C)` of
+                pairs.
+            steps: points on each line, both ends included (the ends are the
+                reconstructions of `x_a` and `x_b`).
+
+        Returns:
+            `(steps, H, W, C)` for one pair, `(n, steps, H, W, C)` for a batch.
+        """
+        x_a, x_b = np.asarray(x_a), np.asarray(x_b)
+        single = x_a.shape == self.image_shape
+        if single:
+            x_a, x_b = x_a[None], x_b[None]
+        if x_a.shape != x_b.shape:
+            raise ValueError(
+                "`interpolate` needs x_a and x_b of the same shape. "
+                f"Received: x_a.shape={x_a.shape}, x_b.shape={x_b.shape}"
+            )
+        z_a, z_b = self.encode(x_a, batch_size), self.encode(x_b, batch_size)
+        weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
+        z = (1 - weights) * z_a[:, None] + weights * z_b[:, None]  # (n, steps, D)
+        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n * steps, H, W, C)
+        x = x.reshape(len(x_a), steps, *self.image_shape)
+        return x[0] if single else x
+
+
+def _check_arguments(input_shape, n_bits, **sizes):
+    """Checks the constructor arguments; returns the latent's shape."""
+    if len(input_shape) != 3 or not all(
+        isinstance(d, int) and d > 0 for d in input_shape
+    ):
+        raise ValueError(
+            "`FVAE` needs input_shape=(height, width, channels) of positive "
+            f"integers. Received: input_shape={input_shape}"
+        )
+    minimum = dict(encoder_levels=1, flow_levels=1, hidden_channels=1)
+    for arg, value in sizes.items():
+        if not isinstance(value, int) or value < minimum.get(arg, 0):
+            raise ValueError(
+                f"`FVAE` needs {arg} >= {minimum.get(arg, 0)}. "
+                f"Received: {arg}={value!r}"
+            )
+    if not isinstance(n_bits, int) or not 1 <= n_bits <= 8:
+        raise ValueError(
+            f"`FVAE` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
+        )
+    height, width, channels = input_shape
+    levels = sizes["encoder_levels"]
+    if height % 2**levels or width % 2**levels:
+        raise ValueError(
+            "`FVAE` needs height and width divisible by 2**encoder_levels (one "
+            f"squeeze per level of E). Received: input_shape={input_shape}, "
+            f"encoder_levels={levels}"
+        )
+    latent_shape = (height // 2**levels, width // 2**levels, channels * 4**levels)
+    flow_levels = sizes["flow_levels"]
+    if sizes["flow_depth"] and (
+        latent_shape[0] % 2 ** (flow_levels - 1)
+        or latent_shape[1] % 2 ** (flow_levels - 1)
+    ):
+        raise ValueError(
+            "`FVAE`'s flow squeezes the latent once after each split, so the "
+            "latent's height and width must be divisible by 2**(flow_levels - 1). "
+            f"Received: input_shape={input_shape}, encoder_levels={levels} (a "
+            f"latent of shape {latent_shape}), flow_levels={flow_levels}"
+        )
+    return latent_shape
