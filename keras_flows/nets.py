@@ -79,3 +79,43 @@ def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
         ],
         name=name,
     )
+
+
+@keras.saving.register_keras_serializable(package="keras_flows")
+class Checkpointed(keras.layers.Layer):
+    """Runs `net` with gradient checkpointing (Keras' `RematScope`): the backward
+    pass recomputes the net's activations from its input instead of storing them.
+
+    A wrapper rather than `RematScope` around the net itself, because a Keras
+    model's `call` takes `training`/`mask` keywords, which TensorFlow's
+    recompute-gradient does not accept in graph mode.
+
+    Args:
+        net: the layer or model to checkpoint.
+    """
+
+    def __init__(self, net, **kwargs):
+        with keras.RematScope(mode="full"):  # Keras reads the mode at creation
+            super().__init__(**kwargs)
+        self.net = net
+
+    def build(self, input_shape):
+        if not self.net.built:
+            self.net.build(input_shape)
+
+    def call(self, x):
+        return self.net(x)
+
+    def compute_output_shape(self, input_shape):
+        return self.net.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["net"] = keras.saving.serialize_keras_object(self.net)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["net"] = keras.saving.deserialize_keras_object(config["net"])
+        return cls(**config)

@@ -330,6 +330,8 @@ def load_run(out):
             f"The run in {out} has no saved weights yet (model.weights.h5 is "
             "written at the end of the first epoch)."
         )
+    import keras_flows.models  # noqa: F401  (registers the classes to rebuild)
+
     model = keras.saving.deserialize_keras_object(json.loads(config_path.read_text()))
     network_of(model).load_weights(str(weights_path))
     return model

@@ -34,7 +34,10 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     options = json.loads((out / "run.json").read_text())["options"]
     assert options["hidden_units"] == 32 and options["noise"] == "dequantize"
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
-    main(["sample", str(out), "--temperature", "0.5", "--grid", "4"])
+    # In a fresh process, as a user runs it.
+    command = [sys.executable, "-m", "keras_flows", "sample", str(out),
+               "--temperature", "0.5", "--grid", "4"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
     # A titled grid (see tests/test_viz.py): 4x4 digits, enlarged x4, plus a margin.
     image = iio.imread(out / "sample_T0.5.png")
     assert image.ndim == 2 and image.shape[0] > 448 and image.shape[1] >= 448

@@ -250,3 +250,19 @@ def test_affine_glow_trains_with_plain_adam_and_data_init():
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     assert not model.needs_initialization
+
+
+def test_remat_trains_the_same_model(tmp_path):
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
+    weights = []
+    for remat in (False, True):
+        keras.utils.set_random_seed(0)
+        model = Glow((8, 8, 1), levels=2, depth=1, hidden_channels=8, remat=remat)
+        model.compile(keras.optimizers.SGD(0.1))
+        model.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    model.save(tmp_path / "remat.keras")
+    loaded = keras.models.load_model(tmp_path / "remat.keras")
+    np.testing.assert_allclose(loaded.log_prob(x[:2]), model.log_prob(x[:2]), atol=1e-5)

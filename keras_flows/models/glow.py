@@ -14,7 +14,7 @@ import numpy as np
 from keras_flows import layers as L
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel
-from keras_flows.nets import conv_net
+from keras_flows.nets import Checkpointed, conv_net
 
 COUPLINGS = ("additive", "affine")
 PERMUTATIONS = ("random", "reverse", "conv1x1")
@@ -31,6 +31,7 @@ def flow_step(
     permutation="random",
     coupling_scale="tanh",
     actnorm_data_init=False,
+    remat=False,
     seed=None,
     name=None,
 ):
@@ -46,6 +47,9 @@ def flow_step(
         coupling_scale: the affine scale parameterisation (`AffineCouple`'s
             `scale`); ignored for additive coupling.
         actnorm_data_init: data-dependent Actnorm initialisation.
+        remat: recompute the coupling net's activations in the backward pass
+            instead of storing them (`keras.RematScope`): less memory, more
+            compute.
         seed: seed of the random permutation or of the 1x1 conv's rotation.
         name: prefix of the layer names, or `None`.
 
@@ -59,11 +63,13 @@ def flow_step(
         x = L.Permute(permutation, seed=seed, name=_named(name, "permute"))(x)
     x1, x2 = L.Split(name=_named(name, "split"))(x)
     c1, c2 = x1.shape[-1], x2.shape[-1]
+    outputs = c2 if coupling == "additive" else 2 * c2
+    net = conv_net(c1, outputs, hidden_channels, name=_named(name, "net"))
+    if remat:
+        net = Checkpointed(net, name=_named(name, "checkpointed"))
     if coupling == "additive":
-        net = conv_net(c1, c2, hidden_channels, name=_named(name, "net"))
         couple = L.AffineCouple(net, name=_named(name, "couple"))
     else:
-        net = conv_net(c1, 2 * c2, hidden_channels, name=_named(name, "net"))
         couple = L.AffineCouple(net, scale=coupling_scale, name=_named(name, "couple"))
     x1, x2 = couple([x1, x2])
     return L.Concat(name=_named(name, "concat"))([x1, x2])
@@ -176,6 +182,8 @@ class Glow(FlowModel):
             `fit` (the paper); the seed's zero init otherwise.
         n_bits: bits per pixel the model is trained and evaluated on (1 to 8;
             the paper uses 5 on CelebA-HQ).
+        remat: gradient checkpointing of the coupling nets (see `flow_step`);
+            `bench/glow_remat_memory.py` measures what it saves.
         seed: seed of the permutations, 1x1 convolutions and noise.
         **kwargs: `keras.Model` arguments (`name`).
 
@@ -207,6 +215,7 @@ class Glow(FlowModel):
         coupling_scale="tanh",
         actnorm_data_init=False,
         n_bits=8,
+        remat=False,
         seed=None,
         **kwargs,
     ):
@@ -235,6 +244,7 @@ class Glow(FlowModel):
             coupling_scale=coupling_scale,
             actnorm_data_init=actnorm_data_init,
             n_bits=n_bits,
+            remat=remat,
             seed=seed,
         )
         x_in = keras.Input(input_shape, name="x")
@@ -249,6 +259,7 @@ class Glow(FlowModel):
             permutation=permutation,
             coupling_scale=coupling_scale,
             actnorm_data_init=actnorm_data_init,
+            remat=remat,
             name="glow",
         )
         z = L.Concat(name="z")(parts) if len(parts) > 1 else parts[0]
