@@ -217,7 +217,8 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # Hide TensorFlow's start-up lines (CUDA probing on a CPU machine, oneDNN).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         {"train": _train, "sample": _sample}[args.command](args)
     except UserError as error:
