@@ -70,6 +70,21 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
     assert image.shape[2] == 3 and image.shape[0] > 384 and image.shape[1] >= 384
 
 
+def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
+    from keras_flows.recipes import fvae
+
+    out = tmp_path / "run"
+    metrics = fvae.train(epochs=1, limit=64, batch_size=32, depth=1,
+                         hidden_channels=8, encoder_blocks=1, iwae_samples=2,
+                         out=out, verbose=0)  # fmt: skip
+    # The importance-weighted bound is tighter than the ELBO on average.
+    assert metrics["test_iwae_bits_per_dim"] < metrics["test_elbo_bits_per_dim"] + 0.05
+    for name in ("samples.png", "samples_T0.8.png", "interpolation.png"):
+        assert (out / name).exists(), name
+    main(["sample", str(out), "--temperature", "0", "--grid", "2"])
+    assert (out / "sample_T0.png").exists()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -81,7 +96,8 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
         (["train", "nice", "--data", "."], "no such file"),
         (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
         (["train", "nice", "--resume", "nowhere"], "cannot resume"),
-        (["train", "fvae"], "invalid choice"),
+        (["train", "vae"], "invalid choice"),
+        (["train", "fvae", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--coupling", "spline"], "invalid choice"),
         (["sample", "nowhere"], "No run folder"),
