@@ -36,8 +36,9 @@ class KeepBestWeights(keras.callbacks.Callback):
     optimizer state (Adam's moments after a NaN step) is zeroed; then training
     stops (`on_divergence="stop"`), or goes on with the learning rate times
     `lr_factor` (`"reduce_lr"`, the seed Glow script's collapse guard, which also
-    fires when an epoch's loss exceeds the best by more than `max_jump` after
-    `warmup_epochs`). Keras' `TerminateOnNaN` stops but leaves the NaN weights.
+    fires when an epoch's training loss exceeds the best training loss by more
+    than `max_jump` after `warmup_epochs`). Keras' `TerminateOnNaN` stops but
+    leaves the NaN weights.
 
     Args:
         monitor: the epoch-level log to minimise (`"val_loss"` falls back to
@@ -76,6 +77,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.warmup_epochs = warmup_epochs
         self.restore_at_end = restore_at_end
         self.best = math.inf
+        self.best_loss = math.inf  # best training loss, for the jump rule
         self.best_epoch = None
         self.best_weights = None
         self.diverged = False
@@ -104,12 +106,18 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
             if self.path is not None:
                 network_of(self.model).save_weights(str(self.path))
-        elif (
+        # The jump rule reads the training loss, as the seed's collapse guard:
+        # a validation loss also moves with the model's fit to the held-out set.
+        loss = float(logs.get("loss", math.nan))
+        if (
             self.on_divergence == "reduce_lr"
             and epoch >= self.warmup_epochs
-            and value > self.best + self.max_jump
+            and loss > self.best_loss + self.max_jump
         ):
-            self._diverge(f"epoch loss {value:.4g} > best {self.best:.4g} + jump")
+            best, jump = self.best_loss, self.max_jump
+            self._diverge(f"epoch loss {loss:.4g} > best {best:.4g} + {jump:.4g}")
+        elif math.isfinite(loss):
+            self.best_loss = min(self.best_loss, loss)
 
     def _diverge(self, why):
         self.diverged = True

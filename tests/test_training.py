@@ -123,3 +123,17 @@ def test_resumed_training_equals_straight_training(tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-5)
     history = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert len(history["loss"]) == 4
+
+
+def test_collapse_guard_reads_the_training_loss():
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    keep = KeepBestWeights(on_divergence="reduce_lr", max_jump=1.0)
+    keep.set_model(model)
+    keep.on_train_begin()
+    keep.on_epoch_end(0, {"loss": 10.0, "val_loss": 5.0})
+    keep.on_epoch_end(1, {"loss": 10.5, "val_loss": 50.0})  # noisy validation
+    assert not keep.diverged
+    keep.on_epoch_end(2, {"loss": 12.0, "val_loss": 5.0})  # training jumped
+    assert keep.diverged
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)

@@ -155,17 +155,12 @@ class FlowModel(keras.Model):
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
-        x = self._check_data(x).astype("float64")
-        low, high = self.data_range
-        levels = 2**self.n_bits
-        width = (high - low) / levels
-        if self.n_bits < 8:
-            # The 1e-4 keeps values on a level edge there despite float32 error.
-            x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
-        if dequantize:
-            x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
+        x = self._check_data(x)
+        x, width = dequantize_data(
+            x, self.data_range, self.n_bits, seed, noise=dequantize
+        )
         dims = int(np.prod(x.shape[1:]))
-        nll = -self.log_prob(x.astype("float32"), batch_size=batch_size)
+        nll = -self.log_prob(x, batch_size=batch_size)
         return (nll - dims * np.log(width)) / (dims * np.log(2))
 
     def sample(self, num, temperature=1.0, seed=None):
@@ -191,6 +186,27 @@ class FlowModel(keras.Model):
             n_bits=self.n_bits,
         )
         return config
+
+
+def dequantize_data(x, data_range, n_bits=8, seed=0, noise=True):
+    """`(q(x) + u, w)`: `x` on `2**n_bits` levels of width `w` in `data_range`
+    plus one seeded draw `u ~ U[0, w)` (when `noise`), as float32.
+
+    `q` snaps to the lower edge of the level when `n_bits < 8` (8-bit data are
+    used as given). This is the dequantisation the models train with, so a
+    validation set passed through it gives a validation loss that is the same
+    bound as `bits_per_dim`.
+    """
+    x = np.asarray(x, "float64")
+    low, high = data_range
+    levels = 2**n_bits
+    width = (high - low) / levels
+    if n_bits < 8:
+        # The 1e-4 keeps values on a level edge there despite float32 error.
+        x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
+    if noise:
+        x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
+    return x.astype("float32"), width
 
 
 def _peek_first_batch(x, batch_size):

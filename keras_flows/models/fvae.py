@@ -32,7 +32,7 @@ from keras_flows import layers as L
 from keras_flows.checks import check_finite, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import InvertibleLayer
-from keras_flows.models.base import gaussian_nll
+from keras_flows.models.base import dequantize_data, gaussian_nll
 from keras_flows.models.glow import _named, flow_step, glow_flow
 
 register = keras.saving.register_keras_serializable(package="keras_flows")
@@ -418,16 +418,12 @@ class FVAE(keras.Model):
         `dequantize`, after snapping `x` to its level when `n_bits < 8`. The
         posterior draws use `log_prob`'s default seed.
         """
-        x = self._check_data(x).astype("float64")
-        low, high = self.data_range
-        levels = 2**self.n_bits
-        width = (high - low) / levels
-        if self.n_bits < 8:
-            x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
-        if dequantize:
-            x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
+        x = self._check_data(x)
+        x, width = dequantize_data(
+            x, self.data_range, self.n_bits, seed, noise=dequantize
+        )
         dims = math.prod(x.shape[1:])
-        bound = self.log_prob(x.astype("float32"), num_samples, batch_size)
+        bound = self.log_prob(x, num_samples, batch_size)
         return (-bound - dims * np.log(width)) / (dims * np.log(2))
 
     def encode(self, x, batch_size=256):

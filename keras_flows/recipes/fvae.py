@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_flows import viz
 from keras_flows.models import FVAE
+from keras_flows.models.base import dequantize_data
 from keras_flows.recipes.glow import load_data
 from keras_flows.training import train as train_run
 
@@ -82,7 +83,10 @@ def train(
         out,
         epochs=epochs,
         batch_size=batch_size if isinstance(x_train, np.ndarray) else None,
-        validation_data=x_val,
+        # Dequantised once (seeded), so val_loss is the same bound as bits/dim.
+        validation_data=None
+        if x_val is None
+        else dequantize_data(x_val, model.data_range, n_bits)[0],
         picture=picture,
         resume=resume,
         verbose=verbose,
