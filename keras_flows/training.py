@@ -203,6 +203,16 @@ class TrainResult:
     def epochs_run(self):
         return len(self.history.history.get("loss", []))
 
+    def summary(self):
+        """The run's facts every recipe reports in `metrics.json`."""
+        return dict(
+            epochs_run=self.epochs_run,
+            best_epoch=self.best_epoch,
+            seconds_per_epoch=self.timer.steady_seconds_per_epoch,
+            diverged=self.guard.diverged,
+            divergence_events=[list(event) for event in self.guard.events],
+        )
+
 
 def train(
     model,

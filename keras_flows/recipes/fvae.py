@@ -21,7 +21,7 @@ import numpy as np
 from keras_flows import viz
 from keras_flows.models import FVAE
 from keras_flows.models.base import dequantize_data
-from keras_flows.recipes.glow import load_data
+from keras_flows.recipes.glow import load_data, write_pictures
 from keras_flows.training import train as train_run
 
 
@@ -94,20 +94,7 @@ def train(
     )
     picture(model, out / "samples.png")
     picture(model, out / "samples_T0.8.png", temperature=0.8)
-    viz.temperature_sweep(model, num=grid, path=out / "temperatures.png")
-    if x_val is not None and len(x_val) >= 6:
-        pool = x_val
-    else:
-        pool = x_train[:grid] if isinstance(x_train, np.ndarray) else x_train.take(grid)
-    viz.reconstruction_grid(model, pool[:grid], path=out / "reconstructions.png")
-    pairs = min(3, len(pool) // 2)
-    viz.interpolation_grid(
-        model,
-        pool[:pairs],
-        pool[pairs : 2 * pairs],
-        steps=grid,
-        path=out / "interpolation.png",
-    )
+    write_pictures(model, x_train, x_val, out, grid)
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
     if x_val is not None:
         metrics.update(
@@ -118,12 +105,7 @@ def train(
             iwae_samples=iwae_samples,
             test_size=len(x_val),
         )
-    metrics.update(
-        epochs_run=result.epochs_run,
-        best_epoch=result.best_epoch,
-        seconds_per_epoch=result.timer.steady_seconds_per_epoch,
-        divergence_events=[list(event) for event in result.guard.events],
-    )
+    metrics.update(result.summary())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

@@ -132,8 +132,23 @@ def train(
         warmup_epochs=10,
     )
     picture(model, out / "samples.png")
+    write_pictures(model, x_train, x_val, out, grid)
+    metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
+    if x_val is not None:
+        metrics.update(
+            test_nll_nats=float(-model.log_prob(x_val).mean()),
+            test_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
+            test_size=len(x_val),
+        )
+    metrics.update(result.summary())
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def write_pictures(model, x_train, x_val, out, grid=9):
+    """The temperature sweep, reconstructions and interpolations of an image
+    model, into `out`: held-out images when there are enough, else training ones."""
     viz.temperature_sweep(model, num=grid, path=out / "temperatures.png")
-    # Pictures of real images: held-out ones when there are enough.
     if x_val is not None and len(x_val) >= 6:
         pool = x_val
     else:
@@ -147,21 +162,6 @@ def train(
         steps=grid,
         path=out / "interpolation.png",
     )
-    metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
-    if x_val is not None:
-        metrics.update(
-            test_nll_nats=float(-model.log_prob(x_val).mean()),
-            test_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
-            test_size=len(x_val),
-        )
-    metrics.update(
-        epochs_run=result.epochs_run,
-        best_epoch=result.best_epoch,
-        seconds_per_epoch=result.timer.steady_seconds_per_epoch,
-        divergence_events=[list(event) for event in result.guard.events],
-    )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
 
 
 if __name__ == "__main__":

@@ -78,10 +78,7 @@ def train(
         backend=keras.backend.backend(),
         train_size=len(x_train),
         test_size=len(x_test),
-        epochs_run=result.epochs_run,
-        best_epoch=result.best_epoch,
-        seconds_per_epoch=result.timer.steady_seconds_per_epoch,
-        diverged=result.guard.diverged,
+        **result.summary(),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
