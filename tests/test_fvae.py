@@ -1,7 +1,8 @@
 """f-VAE-specific tests: the ELBO and its constants against numpy, the IWAE bound,
 the plain-VAE special case, the trainable sigmas, the parts and `network`,
-interpolation, arguments. The generic model properties (sampling, temperature,
-save/load, fit, bad data) are in the parametrized model suite."""
+interpolation between two and four images, arguments. The generic model properties
+(sampling, temperature, save/load, fit, bad data) are in the parametrized model
+suite."""
 
 import math
 
@@ -261,6 +262,31 @@ def test_interpolation_ends_are_the_reconstructions(model):
     np.testing.assert_allclose(path[:, 2], model.decode(z_mid), atol=1e-5)
     one = model.interpolate(x_a[0], x_b[0], steps=5)  # one pair
     np.testing.assert_allclose(one, path[0], atol=1e-6)
+
+
+def test_corner_interpolation_is_bilinear_in_f_space(model):
+    corners = _images(4, seed=14)
+    grid = model.interpolate_corners(*corners, steps=5)
+    assert grid.shape == (5, 5, 8, 8, 1)
+    recon = model.reconstruct(corners)
+    for (i, j), k in {(0, 0): 0, (0, 4): 1, (4, 0): 2, (4, 4): 3}.items():
+        np.testing.assert_allclose(grid[i, j], recon[k], atol=1e-5)
+    z = model.encode(corners)
+    # The top edge is the straight line between the top corners...
+    np.testing.assert_allclose(
+        grid[0], model.interpolate(corners[0], corners[1], steps=5), atol=1e-5
+    )
+    # ...and the centre is decoded from the mean of the four codes.
+    centre = model.decode(z.mean(axis=0, keepdims=True))[0]
+    np.testing.assert_allclose(grid[2, 2], centre, atol=1e-5)
+    # Batches of corners: one grid each.
+    batch = model.interpolate_corners(*(c[None].repeat(2, 0) for c in corners), steps=3)
+    assert batch.shape == (2, 3, 3, 8, 8, 1)
+    np.testing.assert_allclose(batch[1, 0, 0], recon[0], atol=1e-5)
+    with pytest.raises(ValueError, match="steps >= 2"):
+        model.interpolate_corners(*corners, steps=1)
+    with pytest.raises(ValueError, match="same shape"):
+        model.interpolate_corners(*corners[:3], corners[:2])
 
 
 # ------------------------------------------------------------------- arguments

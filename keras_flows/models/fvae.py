@@ -479,6 +479,48 @@ class FVAE(keras.Model):
         x = x.reshape(len(x_a), steps, *self.image_shape)
         return x[0] if single else x
 
+    def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, batch_size=256):
+        """A `steps x steps` grid decoded from the bilinear blend of the four
+        codes `F(E(x))` of its corners (the seed post's four-image figure).
+
+        Row `i` and column `j` decode `(1 - a)(1 - b) z_tl + (1 - a) b z_tr
+        + a (1 - b) z_bl + a b z_br` with `a = i / (steps - 1)` (down) and
+        `b = j / (steps - 1)` (across): the edges are the straight-line
+        interpolations between neighbouring corners, and the corners are the
+        reconstructions of the four images.
+
+        Args:
+            x_tl, x_tr, x_bl, x_br: the top-left, top-right, bottom-left and
+                bottom-right images `(H, W, C)`, or four batches `(n, H, W, C)`.
+            steps: images per side, corners included (at least 2).
+
+        Returns:
+            `(steps, steps, H, W, C)` for one set of corners, `(n, steps, steps,
+            H, W, C)` for batches.
+        """
+        corners = [np.asarray(x) for x in (x_tl, x_tr, x_bl, x_br)]
+        if any(x.shape != corners[0].shape for x in corners):
+            raise ValueError(
+                "`interpolate_corners` needs four images of the same shape. "
+                f"Received: shapes {[x.shape for x in corners]}"
+            )
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(
+                f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
+            )
+        single = corners[0].shape == self.image_shape
+        if single:
+            corners = [x[None] for x in corners]
+        n = len(corners[0])
+        z = self.encode(np.concatenate(corners), batch_size)  # (4n, D)
+        z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
+        a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
+        b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
+        z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
+        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n*steps^2, H, W, C)
+        x = x.reshape(n, steps, steps, *self.image_shape)
+        return x[0] if single else x
+
 
 def _check_arguments(input_shape, n_bits, **sizes):
     """Checks the constructor arguments; returns the latent's shape."""
