@@ -8,7 +8,7 @@ import pytest
 
 from keras_flows import viz
 from keras_flows.data import load_moons
-from keras_flows.models import NICE, Glow, RealNVP
+from keras_flows.models import FVAE, NICE, Glow, RealNVP
 from keras_flows.viz import grids
 
 
@@ -20,6 +20,19 @@ def nice():
 @pytest.fixture(scope="module")
 def glow():
     return Glow((8, 8, 3), levels=2, depth=1, hidden_channels=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fvae():
+    return FVAE(
+        (8, 8, 1),
+        encoder_levels=1,
+        encoder_blocks=1,
+        flow_levels=2,
+        flow_depth=1,
+        hidden_channels=8,
+        seed=0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +143,45 @@ def test_interpolation_ends_are_headed(nice):
     cell = 28 * factor
     assert heads[:, :cell].min() < 128 and heads[:, -cell:].min() < 128
     assert (heads[:, 2 * cell : 3 * cell] == 255).all()  # only the ends headed
+
+
+def test_corner_interpolation_grid_has_the_corners_and_labelled_rows(glow, tmp_path):
+    corners = np.random.default_rng(2).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    bare = viz.corner_interpolation_grid(glow, corners, steps=4, labels=False)
+    assert bare.shape == (32, 32, 3)
+    # Glow is exact, so the corners are the four images themselves.
+    cells = bare.reshape(4, 8, 4, 8, 3).transpose(0, 2, 1, 3, 4)  # (row, col, 8, 8, 3)
+    expected = grids.to_uint8(corners, (-1, 1)).astype(int)
+    for k, (i, j) in enumerate([(0, 0), (0, 3), (3, 0), (3, 3)]):
+        assert np.abs(cells[i, j].astype(int) - expected[k]).max() <= 1
+    grid = viz.corner_interpolation_grid(
+        glow, corners, steps=4, path=tmp_path / "c.png"
+    )
+    np.testing.assert_array_equal(iio.imread(tmp_path / "c.png"), grid)
+    top, left, factor = margins(grid, bare, 8)
+    assert top >= 14 and left > 40  # a title; "x1 -> x2" fits at the left
+    cell = 8 * factor
+    rows = [grid[top + i * cell : top + (i + 1) * cell, :left] for i in range(4)]
+    assert rows[0].min() < 128 and rows[3].min() < 128  # "x1 -> x2", "x3 -> x4"
+    assert (rows[1] == 255).all() and (rows[2] == 255).all()  # inner rows blank
+    with pytest.raises(ValueError, match="four corner images"):
+        viz.corner_interpolation_grid(glow, corners[:3])
+    with pytest.raises(ValueError, match="steps >= 2"):
+        viz.corner_interpolation_grid(glow, corners, steps=1)
+
+
+def test_fvae_grids_are_its_own_interpolation_and_reconstruction(fvae):
+    corners = np.random.default_rng(3).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+    bare = viz.corner_interpolation_grid(fvae, corners, steps=3, labels=False)
+    images = fvae.interpolate_corners(*corners, steps=3).reshape(9, 8, 8, 1)
+    expected = viz.images_to_grid(fvae, images, 3, 3)
+    assert np.abs(bare.astype(int) - expected.astype(int)).max() <= 1
+    # Not an exact flow: the reconstruction grid does not promise equal rows.
+    title = "FVAE reconstructions (posterior mean, decoded)"
+    np.testing.assert_array_equal(
+        viz.reconstruction_grid(fvae, corners),
+        viz.reconstruction_grid(fvae, corners, title=title),
+    )
 
 
 def test_label_grid_on_a_bare_array():

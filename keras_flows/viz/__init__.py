@@ -3,6 +3,7 @@ Pillow; `labels=False` for the bare tiling) and the two-moons figures (matplotli
 imported lazily inside each function)."""
 
 from keras_flows.viz.grids import (
+    corner_interpolation_grid,
     images_to_grid,
     interpolation_grid,
     label_grid,
@@ -20,6 +21,7 @@ from keras_flows.viz.moons import (
 )
 
 __all__ = [
+    "corner_interpolation_grid",
     "density_figure",
     "images_to_grid",
     "interpolation_grid",

@@ -236,9 +236,48 @@ def interpolation_grid(model, x_a, x_b, steps=9, path=None, title=None, labels=T
     return images_to_grid(model, x, len(z_a), steps, path, title, col_labels=heads)
 
 
+def corner_interpolation_grid(
+    model, corners, steps=9, path=None, title=None, labels=True
+):
+    """A `steps x steps` grid decoded from the bilinear blend of the latent codes
+    of four images (the f-VAE post's four-corner figure): the corners are their
+    reconstructions, the edges the straight lines between neighbouring corners.
+
+    Args:
+        corners: the four images, top left, top right, bottom left, bottom right
+            (`(4, ...)`, as `model.encode` takes them).
+        steps: images per side, corners included (at least 2).
+        title: the line above the grid; the top row is labelled "x1 -> x2" and the
+            bottom row "x3 -> x4" at their left (x1..x4: the corners in order).
+        labels: `False` for the bare tiling, no text.
+    """
+    corners = np.asarray(corners)
+    if len(corners) != 4 or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise ValueError(
+            "`corner_interpolation_grid` needs four corner images and steps >= 2. "
+            f"Received: {len(corners)} images, steps={steps!r}"
+        )
+    z_tl, z_tr, z_bl, z_br = model.encode(corners)[:, None, None]  # each (1, 1, D)
+    a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # down
+    b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # across
+    z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
+    z = z.reshape(steps * steps, -1)  # row by row, (steps^2, D)
+    x = np.clip(model.decode(z), *(model.data_range or (-np.inf, np.inf)))
+    if not labels:
+        return images_to_grid(model, x, steps, steps, path)
+    if title is None:
+        title = (
+            f"{_name(model)} latent interpolation between 4 images (corners: "
+            f"their reconstructions), {steps}x{steps}"
+        )
+    row_labels = ["x1 -> x2", *[""] * (steps - 2), "x3 -> x4"]
+    return images_to_grid(model, x, steps, steps, path, title, row_labels)
+
+
 def reconstruction_grid(model, x, path=None, title=None, labels=True):
     """Two rows: the images `x`, then `model.reconstruct(x)` (the same images for
-    an exact flow; a visible difference means a numerical problem).
+    an exact flow, where a visible difference means a numerical problem; for
+    f-VAE, `G(E(x))`).
 
     Args:
         title: the line above the grid; the rows are labelled "data" and
@@ -251,6 +290,13 @@ def reconstruction_grid(model, x, path=None, title=None, labels=True):
     if not labels:
         return images_to_grid(model, both, 2, len(x), path)
     if title is None:
-        title = f"{_name(model)} reconstructions f^-1(f(x)) (exact flow: rows match)"
+        from keras_flows.models import FlowModel  # lazy: pictures need no models
+
+        if isinstance(model, FlowModel):
+            title = (
+                f"{_name(model)} reconstructions f^-1(f(x)) (exact flow: rows match)"
+            )
+        else:  # a VAE decodes the posterior mean: a blurred copy, not the data
+            title = f"{_name(model)} reconstructions (posterior mean, decoded)"
     row_labels = ["data", "reconstruction"]
     return images_to_grid(model, both, 2, len(x), path, title, row_labels)
