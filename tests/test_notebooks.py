@@ -17,6 +17,9 @@ NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
         ("01_nice_mnist.ipynb", 4),  # loss, 15x15 grid, temperature strip, interp.
         ("02_realnvp_moons.ipynb", 4),  # loss, 2x2 scatter, density, temperatures
         ("03_glow.ipynb", 6),  # data, loss, samples, temperatures, recon., interp.
+        # data, loss, samples at T = 1 and 0.8, temperatures, recon., interp.,
+        # four corners, f-VAE vs VAE
+        ("04_fvae.ipynb", 9),
     ],
 )
 def test_notebook_executes(name, figures, monkeypatch, tmp_path):
