@@ -5,9 +5,37 @@ from keras import ops
 
 from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
 
+_SEED_STATE = "seed_state_"
+
+
+class SavesRandomState:
+    """Mixin for a layer or model whose `keras.random.SeedGenerator`s must be
+    saved with its weights.
+
+    Keras saves no random-stream state: a run resumed from a checkpoint would
+    draw other noise than the run it continues, so "2 epochs, then 2 resumed"
+    would not equal "4 straight". This stores each generator's state next to the
+    object's own variables (`seed_state_0`, ...), and restores it when present
+    (weights saved before it existed still load).
+    """
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, generator in enumerate(self._seed_generators):
+            store[f"{_SEED_STATE}{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables(
+            {k: store[k] for k in keys if not k.startswith(_SEED_STATE)}
+        )
+        for i, generator in enumerate(self._seed_generators):
+            if f"{_SEED_STATE}{i}" in keys:
+                generator.state.assign(store[f"{_SEED_STATE}{i}"])
+
 
 @register
-class UniformNoise(InvertibleLayer):
+class UniformNoise(SavesRandomState, InvertibleLayer):
     """Adds `U[low, high)` noise while training; the identity otherwise.
 
     Dequantisation turns discrete pixel values into a continuous density: with data
@@ -16,7 +44,9 @@ class UniformNoise(InvertibleLayer):
     `x - 0.01 * U[0, 1)` instead (`low=-0.01, high=0`).
 
     Forward: `x + u` when training, else `x`. Inverse: the identity.
-    log|det J| = 0 (the noise is part of the data, not of the map).
+    log|det J| = 0 (the noise is part of the data, not of the map). The noise
+    stream's state is saved with the weights, so a resumed run draws the same
+    noise as an uninterrupted one.
 
     Args:
         low: lower end of the noise.

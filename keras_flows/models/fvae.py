@@ -32,6 +32,7 @@ from keras_flows import layers as L
 from keras_flows.checks import check_finite, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import InvertibleLayer
+from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import dequantize_data, gaussian_nll
 from keras_flows.models.glow import _named, flow_step, glow_flow
 
@@ -196,7 +197,7 @@ class GaussianLikelihood(keras.layers.Layer):
 
 
 @register
-class FVAE(keras.Model):
+class FVAE(SavesRandomState, keras.Model):
     """f-VAE on images in [-1, 1]: encoder E, generator G, a flow prior F and the
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
