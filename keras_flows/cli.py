@@ -1,22 +1,32 @@
 """`keras-flows` command line: train a recipe into a run folder, sample from one.
 
 keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B] [--data PATH]
-                  [--out DIR] [--resume DIR] [--limit N] [--patience N]
-                  [--learning-rate LR] [--seed S] [--noise {blog,dequantize}]
-                  [--hidden-units H] [--image-size S] [--levels L] [--depth K]
-                  [--hidden-channels C] [--coupling C] [--permutation P]
-                  [--n-bits N] [--actnorm-data-init] [--verbose]
+                  [--out DIR] [--resume DIR] [--devices N|all] [--limit N]
+                  [--patience N] [--learning-rate LR] [--seed S]
+                  [--noise {blog,dequantize}] [--hidden-units H] [--image-size S]
+                  [--levels L] [--depth K] [--hidden-channels C] [--coupling C]
+                  [--permutation P] [--n-bits N] [--actnorm-data-init] [--verbose]
 keras-flows sample DIR [--temperature T] [--grid N] [--seed S] [--out PNG]
 
 Every argument is checked before anything is created: a mistake gets one line
 and exit status 2. Heavy modules (Keras, TensorFlow) are imported only once a
 command runs, so `--help` is instant.
+
+`--devices N|all` trains data-parallel (`keras_flows.distribute`):
+`MirroredStrategy` on TensorFlow, `keras.distribution.DataParallel` on JAX;
+`--batch-size` is the global batch. With a `TF_CONFIG` cluster every worker runs
+the same command (`MultiWorkerMirroredStrategy`) and only the chief writes the
+run folder (see docs/multi_device.md).
 """
 
 import argparse
 import json
 import os
 import pathlib
+import shutil
+import tempfile
+
+from keras_flows import distribute
 
 RECIPES = ("nice", "realnvp", "glow", "fvae")
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
@@ -69,6 +79,13 @@ def _temperature(text):
     return value
 
 
+def _devices(text):
+    try:
+        return distribute.parse_devices(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-flows",
@@ -89,6 +106,14 @@ def _parser():
     train.add_argument("--out", help="run folder (default runs/MODEL)")
     train.add_argument(
         "--resume", metavar="DIR", help="continue the run in DIR (same options)"
+    )
+    train.add_argument(
+        "--devices",
+        type=_devices,
+        metavar="N|all",
+        help="train data-parallel on N devices (or all) of the backend; on a "
+        "machine without GPUs, N virtual CPU devices (to try it out: they share "
+        "the cores). --batch-size is the global batch, divisible by N",
     )
     train.add_argument("--limit", type=_positive(int), help="use N training samples")
     train.add_argument(
@@ -147,7 +172,8 @@ def _train_options(args):
     options = {
         key: value
         for key, value in vars(args).items()
-        if key not in ("command", "model", "verbose", "resume") and value is not None
+        if key not in ("command", "model", "verbose", "resume", "devices")
+        and value is not None
     }
     name = args.model
     if args.resume:
@@ -175,15 +201,83 @@ def _train_options(args):
     return name, options
 
 
+def _check_batch(batch_size, count, where=""):
+    if batch_size % count:
+        below, above = (
+            batch_size - batch_size % count,
+            batch_size - batch_size % count + count,
+        )
+        raise UserError(
+            f"--batch-size {batch_size}{where} is the global batch, split across "
+            f"{count} devices: it must be divisible by {count} (e.g. "
+            f"{below or above} or {above})"
+        )
+
+
+def _train_devices(args, name, options):
+    """The devices to train on (`None`: one device, no distribution), checked
+    against the batch size; nothing created on disk."""
+    import inspect
+
+    requested = args.devices
+    if distribute.backend_name() == "tensorflow" and distribute.is_multi_worker():
+        if requested not in (None, "all"):
+            raise UserError(
+                "with a TF_CONFIG cluster every worker trains on all its local "
+                "devices: leave out --devices (CUDA_VISIBLE_DEVICES picks GPUs)"
+            )
+        return "cluster"
+    if requested is None or requested == 1:
+        return None
+    batch_size = options.get("batch_size")
+    where = ""
+    if batch_size is None:
+        batch_size = (
+            inspect.signature(_recipe(name).train).parameters["batch_size"].default
+        )
+        where = f" (the {name} recipe's default)"
+    if requested != "all":
+        _check_batch(batch_size, requested, where)  # before touching any device
+        distribute.use_virtual_cpus(requested)  # no GPU: N virtual CPU devices
+    try:
+        devices = distribute.resolve_devices(requested)
+    except ValueError as error:
+        raise UserError(f"--devices {requested}: {error}") from None
+    _check_batch(batch_size, len(devices), where)
+    return devices if len(devices) > 1 else None
+
+
 def _train(args):
     name, options = _train_options(args)
+    devices = _train_devices(args, name, options)
     out = pathlib.Path(options["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    stored = {k: v for k, v in options.items() if k not in ("out", "resume")}
-    (out / "run.json").write_text(
-        json.dumps({"recipe": name, "options": stored}, indent=2)
-    )
-    metrics = _recipe(name).train(**options)
+    chief = distribute.is_chief()
+    if not chief:
+        # Another worker of a cluster: it runs every step (the collectives need
+        # it) but writes into a temporary folder, deleted at the end.
+        options["out"] = tempfile.mkdtemp(prefix="keras_flows_worker_")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        stored = {k: v for k, v in options.items() if k not in ("out", "resume")}
+        record = {"recipe": name, "options": stored}
+        if devices == "cluster":
+            record["cluster"] = distribute.tf_config().get("cluster")
+        elif devices:
+            record["devices"] = devices
+        (out / "run.json").write_text(json.dumps(record, indent=2))
+    try:
+        with distribute.distribution_scope(
+            None if devices == "cluster" else devices
+        ) as strategy:
+            if strategy is not None:
+                print(_describe(strategy))
+            metrics = _recipe(name).train(**options)
+    finally:
+        if not chief:
+            shutil.rmtree(options["out"], ignore_errors=True)
+    if not chief:
+        print("\nNot the chief worker: the chief writes the run folder.")
+        return
     print(f"\nRun folder: {out}")
     print("  model.json + model.weights.h5: the best model (keras-flows sample DIR)")
     print("  resume/: weights + optimizer state (keras-flows train ... --resume DIR)")
@@ -193,6 +287,21 @@ def _train(args):
     for key, meaning in LEGEND.items():
         if key in metrics:
             print(f"  {key}: {meaning}")
+
+
+def _describe(strategy):
+    """One line on how training is distributed."""
+    if hasattr(strategy, "num_replicas_in_sync"):  # a tf.distribute strategy
+        devices = strategy.extended.worker_devices
+        return (
+            f"Training on {strategy.num_replicas_in_sync} devices with "
+            f"{type(strategy).__name__} (this worker: {', '.join(devices)})"
+        )
+    devices = strategy.device_mesh.devices.ravel()
+    return (
+        f"Training on {len(devices)} devices with keras.distribution."
+        f"{type(strategy).__name__} ({', '.join(map(str, devices))})"
+    )
 
 
 def _sample(args):

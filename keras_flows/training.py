@@ -14,18 +14,26 @@
 
 `load_run(out)` rebuilds the model with its best weights: `keras-flows sample DIR`
 uses it for any run folder.
+
+In multi-worker training (a `TF_CONFIG` cluster, several JAX processes) every
+worker runs `train`, but only the chief writes `out`; the others write into a
+temporary folder, deleted when `train` returns (`keras_flows.distribute`).
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import pathlib
 import shutil
+import tempfile
 import time
 
 import keras
 import numpy as np
+
+from keras_flows import distribute
 
 
 class KeepBestWeights(keras.callbacks.Callback):
@@ -255,7 +263,69 @@ def train(
     Returns:
         A `TrainResult`.
     """
+    with _writable_folder(out, resume) as out:
+        return _train(
+            model,
+            x,
+            out,
+            epochs,
+            batch_size,
+            validation_data,
+            validation_split,
+            shuffle,
+            picture,
+            patience,
+            resume,
+            callbacks,
+            verbose,
+            guard_options,
+        )
+
+
+@contextlib.contextmanager
+def _writable_folder(out, resume):
+    """`out` on the chief; on another worker of a cluster, a temporary folder
+    (deleted afterwards) holding a copy of the chief's resume state: every
+    worker runs every step (the collectives need it) and may keep checkpoints,
+    but only the chief writes the run folder."""
     out = pathlib.Path(out)
+    if distribute.is_chief():
+        yield out
+        return
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="keras_flows_worker_"))
+    if resume and (out / "resume").is_dir():  # a file system the workers share
+        shutil.copytree(out / "resume", scratch / "resume")
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(
+    model,
+    x,
+    out,
+    epochs,
+    batch_size,
+    validation_data,
+    validation_split,
+    shuffle,
+    picture,
+    patience,
+    resume,
+    callbacks,
+    verbose,
+    guard_options,
+):
+    replicas = distribute.replicas_of(model)
+    if replicas > 1 and validation_split and isinstance(x, np.ndarray):
+        # Split as `fit` does, so that both parts can be evened out below.
+        split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+        x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
+    x = distribute.even_batches(x, batch_size, replicas)
+    validation_data = distribute.even_batches(
+        validation_data, batch_size, replicas, "validation_data"
+    )
     if not resume:  # a new run in an old folder replaces it, never resumes it
         shutil.rmtree(out / "resume", ignore_errors=True)
         (out / "best.json").unlink(missing_ok=True)

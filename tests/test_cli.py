@@ -85,9 +85,53 @@ def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     assert (out / "sample_T0.png").exists()
 
 
+def test_train_nice_on_two_devices(tmp_path, mnist_file):
+    """`--devices 2` on a CPU-only machine: two virtual CPU devices, set up by
+    the CLI before the backend starts (a fresh process, as a user runs it)."""
+    out = tmp_path / "run"
+    # 129 samples: the last batch of 1 cannot be split in two, so it is dropped.
+    command = [sys.executable, "-m", "keras_flows", "train", "nice", "--epochs", "1",
+               "--devices", "2", "--limit", "129", "--batch-size", "64",
+               "--hidden-units", "32", "--noise", "dequantize",
+               "--data", str(mnist_file), "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training on 2 devices with" in result.stdout
+    assert "dropping the last 1 of the 129 samples" in result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert len(run["devices"]) == 2 and "devices" not in run["options"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and not metrics["diverged"]
+    assert np.isfinite(metrics["test_nll_nats"])
+    for name in ("model.weights.h5", "samples.png", "samples/epoch_001.png"):
+        assert (out / name).exists(), name
+
+
+def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
+    from keras_flows import distribute
+
+    monkeypatch.chdir(tmp_path)
+    gpus = ["/device:GPU:0", "/device:GPU:1"]
+    monkeypatch.setattr(distribute, "available_devices", lambda: gpus)
+    monkeypatch.setattr(distribute, "use_virtual_cpus", lambda count: None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "nice", "--devices", "4", "--batch-size", "64"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--devices 4: asked for 4 devices" in error and "has 2" in error
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["train", "nice", "--devices", "0"], "--devices: must be >= 1 or 'all'"),
+        (["train", "nice", "--devices", "two"], "not a number of devices or 'all'"),
+        (
+            ["train", "nice", "--devices", "2", "--batch-size", "33"],
+            "--batch-size 33 is the global batch, split across 2 devices: it must "
+            "be divisible by 2 (e.g. 32 or 34)",
+        ),  # fmt: skip
         (["train", "nice", "--epochs", "-1"], "--epochs: must be > 0"),
         (["train", "nice", "--epochs", "0"], "--epochs: must be > 0"),
         (["train", "nice", "--batch-size", "0"], "--batch-size: must be > 0"),

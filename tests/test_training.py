@@ -137,3 +137,23 @@ def test_collapse_guard_reads_the_training_loss():
     keep.on_epoch_end(2, {"loss": 12.0, "val_loss": 5.0})  # training jumped
     assert keep.diverged
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
+    """Another worker of a cluster trains all the same, into a temporary folder
+    that is gone afterwards (tests/test_distribution.py runs two real workers)."""
+    import tempfile
+
+    from keras_flows import distribute
+
+    monkeypatch.setattr(distribute, "is_chief", lambda: False)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    result = train(model, data(64), tmp_path / "run", epochs=2, batch_size=16,
+                   verbose=0)  # fmt: skip
+    assert result.epochs_run == 2 and result.best_epoch is not None
+    assert not (tmp_path / "run").exists()
+    assert list(scratch.iterdir()) == []
