@@ -138,7 +138,7 @@ def main():
             f"{row['relative_to_one_device']:>5.2f} {row['cores_busy']:>10.2f}"
         )
     record = {
-        "command": "python bench/glow_devices.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/glow_devices.py", *sys.argv[1:]]),
         "model": {**CONFIG, "coupling": "additive", "permutation": "random"},
         "batch_size": BATCH_SIZE,
         "warmup_steps": args.warmup,

@@ -246,48 +246,30 @@ def test_choose_devices():
         distribute.choose_devices(2, ["/device:CPU:0"])
 
 
+WORKERS = {"worker": ["a:1", "b:2"]}
+WITH_CHIEF = {"chief": ["a:1"], "worker": ["b:2"]}
+
+
 @pytest.mark.parametrize(
-    "config, chief",
+    "cluster, task, chief",
     [
-        (None, True),
-        (
-            {
-                "cluster": {"worker": ["a:1", "b:2"]},
-                "task": {"type": "worker", "index": 0},
-            },
-            True,
-        ),  # fmt: skip
-        (
-            {
-                "cluster": {"worker": ["a:1", "b:2"]},
-                "task": {"type": "worker", "index": 1},
-            },
-            False,
-        ),  # fmt: skip
-        (
-            {
-                "cluster": {"chief": ["a:1"], "worker": ["b:2"]},
-                "task": {"type": "worker", "index": 0},
-            },
-            False,
-        ),  # fmt: skip
-        (
-            {
-                "cluster": {"chief": ["a:1"], "worker": ["b:2"]},
-                "task": {"type": "chief", "index": 0},
-            },
-            True,
-        ),  # fmt: skip
+        (None, None, True),
+        (WORKERS, ("worker", 0), True),  # no chief task: worker 0 is the chief
+        (WORKERS, ("worker", 1), False),
+        (WITH_CHIEF, ("worker", 0), False),
+        (WITH_CHIEF, ("chief", 0), True),
     ],
 )
-def test_only_the_chief_writes(config, chief, monkeypatch):
+def test_only_the_chief_writes(cluster, task, chief, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    if config is None:
+    if cluster is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)
     else:
+        kind, index = task
+        config = {"cluster": cluster, "task": {"type": kind, "index": index}}
         monkeypatch.setenv("TF_CONFIG", json.dumps(config))
     assert distribute.is_chief() is chief
-    assert distribute.is_multi_worker() is (config is not None)
+    assert distribute.is_multi_worker() is (cluster is not None)
 
 
 WORKER_SCRIPT = """
@@ -394,3 +376,80 @@ def test_even_batches_drop_what_the_devices_cannot_split():
         assert len(distribute.even_batches(np.arange(97), 64, 4)) == 96
     assert distribute.even_batches(x, 64, 1) is x
     assert len(distribute.even_batches(np.arange(130), 64, 2)) == 130
+
+
+JAX_PROCESS_SCRIPT = """
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+import keras
+import numpy as np
+process, count, address, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:]
+if count > 1:
+    keras.distribution.initialize(address, num_processes=count, process_id=process)
+from keras_flows import distribute
+from keras_flows.models import NICE
+from keras_flows.training import train
+
+# The data are sharded by hand (numpy arrays cannot be auto-sharded): process p
+# feeds its part of every global batch of 32, and batch_size is per process.
+distribution = keras.distribution.DataParallel(
+    devices=keras.distribution.list_devices(), auto_shard_dataset=False
+)
+with distribution.scope():
+    keras.utils.set_random_seed(0)
+    model = NICE(8, hidden_units=16, hidden_layers=1, noise=None, seed=0)
+    model.compile(keras.optimizers.SGD(0.1))
+    x = np.random.default_rng(0).uniform(size=(64, 8)).astype("float32")
+    batches = x.reshape(2, count, 32 // count, 8)  # (step, process, row, 8)
+    result = train(model, batches[:, process].reshape(-1, 8), out, epochs=1,
+                   batch_size=32 // count, shuffle=False, verbose=0)
+print(json.dumps({
+    "loss": result.history.history["loss"][0],
+    "devices": len(distribution.device_mesh.devices.ravel()),
+    "chief": distribute.is_chief(),
+    "weights": [np.asarray(w).tolist() for w in model.get_weights()],
+}))
+"""
+
+
+def test_two_jax_processes_equal_one_process_and_only_process_0_writes(tmp_path):
+    """`keras.distribution.initialize` (`jax.distributed.initialize`) across two
+    processes on localhost, one CPU device each, `DataParallel` over both."""
+    in_session("jax")
+    try:
+        (port,) = _free_ports(1)
+    except OSError as error:
+        pytest.skip(f"no localhost port for the JAX coordinator: {error}")
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                JAX_PROCESS_SCRIPT,
+                str(index),
+                "2",
+                f"localhost:{port}",
+                str(tmp_path / f"run_{index}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    try:
+        outputs = [process.communicate(timeout=600) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    one = run(JAX_PROCESS_SCRIPT, "0", "1", "-", str(tmp_path / "run_single"))
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert (first["devices"], first["chief"], second["chief"]) == (2, True, False)
+    for process in (first, second):
+        assert process["loss"] == pytest.approx(one["loss"], abs=1e-5)
+        for a, b in zip(process["weights"], one["weights"]):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    assert (tmp_path / "run_0" / "model.weights.h5").exists()
+    assert not (tmp_path / "run_1").exists()
