@@ -257,6 +257,88 @@ def data_parallel(devices):
     return DataParallel(devices=devices)
 
 
+def even_dataset(dataset, replicas):
+    """A `keras.utils.PyDataset` whose every batch splits evenly across
+    `replicas`: `dataset` with each batch cut to a multiple of `replicas`
+    samples (only the last batch of a folder is ever cut), and without a last
+    batch of fewer than `replicas` samples. The identity for one replica and
+    for anything but a `PyDataset`; see `even_batches` for why."""
+    import keras
+
+    if replicas <= 1 or not isinstance(dataset, keras.utils.PyDataset):
+        return dataset
+    return __getattr__("EvenDataset")(dataset, replicas)
+
+
+def _cut(batch, size):
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_cut(part, size) for part in batch)
+    return None if batch is None else batch[:size]
+
+
+def _batch_size(batch):
+    return len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+
+
+_lazy = {}
+
+
+def __getattr__(name):
+    """`EvenDataset` is a `keras.utils.PyDataset`, made on first use so that
+    importing this module does not import Keras (`keras-flows --help`); as a
+    module attribute it pickles (`use_multiprocessing=True`)."""
+    if name != "EvenDataset":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _lazy:
+        _lazy[name] = _even_dataset_class()
+    return _lazy[name]
+
+
+def _even_dataset_class():
+    import keras
+
+    class EvenDataset(keras.utils.PyDataset):
+        """`dataset` with batches that split evenly (`even_dataset`)."""
+
+        def __init__(self, dataset, replicas):
+            super().__init__(
+                workers=dataset.workers,
+                use_multiprocessing=dataset.use_multiprocessing,
+                max_queue_size=dataset.max_queue_size,
+            )
+            self.dataset, self.replicas = dataset, replicas
+            # The last batch is read once: a folder's last batch is partial.
+            batches = dataset.num_batches
+            last = _batch_size(dataset[batches - 1]) if batches else 0
+            self.batches = batches - (0 < last < replicas)
+            if last % replicas:
+                import warnings
+
+                warnings.warn(
+                    f"Training on {replicas} devices: the last batch of "
+                    f"{last} samples loses {last % replicas} of them every "
+                    "epoch, so that it splits evenly across the devices.",
+                    stacklevel=4,
+                )
+
+        def __len__(self):
+            return self.batches
+
+        def __getitem__(self, index):
+            batch = self.dataset[index]
+            size = _batch_size(batch)
+            return _cut(batch, size - size % self.replicas)
+
+        def on_epoch_begin(self):
+            self.dataset.on_epoch_begin()
+
+        def on_epoch_end(self):
+            self.dataset.on_epoch_end()
+
+    EvenDataset.__module__, EvenDataset.__qualname__ = __name__, "EvenDataset"
+    return EvenDataset
+
+
 def replicas_of(model):
     """How many replicas train `model` in sync: those of the `tf.distribute`
     strategy it was built under (TensorFlow), of the current

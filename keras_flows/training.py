@@ -323,8 +323,10 @@ def _train(
         split_at = int(math.floor(len(x) * (1.0 - validation_split)))
         x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
     x = distribute.even_batches(x, batch_size, replicas)
+    x = distribute.even_dataset(x, replicas)
+    # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
     validation_data = distribute.even_batches(
-        validation_data, batch_size, replicas, "validation_data"
+        validation_data, batch_size or 32, replicas, "validation_data"
     )
     if not resume:  # a new run in an old folder replaces it, never resumes it
         shutil.rmtree(out / "resume", ignore_errors=True)

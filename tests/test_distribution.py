@@ -453,3 +453,28 @@ def test_two_jax_processes_equal_one_process_and_only_process_0_writes(tmp_path)
             np.testing.assert_allclose(a, b, atol=1e-5)
     assert (tmp_path / "run_0" / "model.weights.h5").exists()
     assert not (tmp_path / "run_1").exists()
+
+
+class Batches(keras.utils.PyDataset):
+    """Batches of 4, 4 and `last` samples, as a folder of 8 + `last` images."""
+
+    def __init__(self, last):
+        super().__init__()
+        self.sizes = [4, 4, last]
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def __getitem__(self, index):
+        return np.zeros((self.sizes[index], 2), "float32")
+
+
+def test_even_dataset_cuts_batches_the_devices_cannot_split():
+    with pytest.warns(UserWarning, match="last batch of 3 samples loses 1"):
+        data = distribute.even_dataset(Batches(3), 2)
+    assert [len(data[i]) for i in range(len(data))] == [4, 4, 2]
+    with pytest.warns(UserWarning, match="last batch of 1 samples loses 1"):
+        data = distribute.even_dataset(Batches(1), 2)
+    assert len(data) == 2  # no empty batch
+    batches = Batches(3)
+    assert distribute.even_dataset(batches, 1) is batches
