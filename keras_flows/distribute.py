@@ -139,10 +139,8 @@ def available_devices():
     if backend == "tensorflow":
         import tensorflow as tf
 
-        devices = tf.config.list_logical_devices(
-            "GPU"
-        ) or tf.config.list_logical_devices("CPU")
-        return [d.name for d in devices]
+        gpus = tf.config.list_logical_devices("GPU")
+        return [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
     if backend == "jax":
         import keras
 
