@@ -407,22 +407,6 @@ def multi_worker_strategy(**kwargs):
     return MultiWorkerMirroredStrategy(**kwargs)
 
 
-def num_replicas():
-    """Replicas training in sync: of the current `tf.distribute` strategy on
-    TensorFlow, of the global `keras.distribution` on JAX, else 1."""
-    backend = backend_name()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.distribute.get_strategy().num_replicas_in_sync
-    if backend == "jax":
-        import keras
-
-        distribution = keras.distribution.distribution()
-        return 1 if distribution is None else distribution.num_model_replicas
-    return 1
-
-
 def scale_loss_for_replicas(loss):
     """`loss / replicas` under `tf.distribute` (the identity elsewhere): what
     Keras does to every loss it sums, so a custom `compute_loss` that returns a

@@ -79,7 +79,7 @@ def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
                          out=out, verbose=0)  # fmt: skip
     # The importance-weighted bound is tighter than the ELBO on average.
     assert metrics["test_iwae_bits_per_dim"] < metrics["test_elbo_bits_per_dim"] + 0.05
-    for name in ("samples.png", "samples_T0.8.png", "interpolation.png"):
+    for name in ("samples.png", "samples_T0.8.png", "interpolation.png", "corners.png"):
         assert (out / name).exists(), name
     main(["sample", str(out), "--temperature", "0", "--grid", "2"])
     assert (out / "sample_T0.png").exists()

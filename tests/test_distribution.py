@@ -38,20 +38,6 @@ SCRIPT = (
 from keras_flows import layers as L
 from keras_flows.models import FVAE, NICE, Glow, RealNVP
 
-if backend == "tensorflow":
-    # Under tf.distribute each replica draws its noise with the same seed (one
-    # mirrored SeedGenerator state), so the replicas share their noise and it is
-    # not the noise one device draws for the global batch (on JAX it is: one
-    # global array, one draw). Glow's dequantisation and f-VAE's posterior
-    # sample are compared here with the draws routed through
-    # `distribute.draw_global`, which gives every replica its rows of the
-    # one-device draw; test_library_noise_is_the_one_device_draw_on_tensorflow
-    # records that the library does not do this yet.
-    for name in ("uniform", "normal"):
-        draw = getattr(keras.random, name)
-        setattr(keras.random, name, lambda shape, _d=draw, **kw:
-                distribute.draw_global(_d, shape, **kw))
-
 # Every data-dependent Actnorm initialisation: layer, parameters right after it.
 inits = []
 initialize = L.Actnorm.initialize
@@ -141,14 +127,6 @@ def test_two_devices_equal_one_device(backend, model):
     # float32 steps by 8e-6, and two devices sum the batch in another order.
     loss = pytest.approx(numbers["loss_1"], abs=1e-5, rel=1e-6)
     assert numbers["weight_diff"] < 1e-5
-    if backend == "tensorflow" and model == "fvae" and numbers["loss_2"] != loss:
-        pytest.xfail(
-            "the weights agree, the loss Keras reports does not: FVAE adds its "
-            "-ELBO with add_loss, and the synchronised batch norm's all-reduce "
-            "lets MirroredStrategy switch replica threads between call and "
-            "compute_loss, so replica 1 also sums replica 0's loss (the model's "
-            "Python loss list is shared); fix: FVAE.compute_loss from y_pred"
-        )
     assert numbers["loss_2"] == loss
 
 
@@ -210,13 +188,6 @@ print(json.dumps({"dequantize": float(np.abs(noisy_1 - noisy_2).max()),
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers/noise.py (UniformNoise) and models/fvae.py draw "
-    "keras.random.uniform/normal for the local batch: every replica gets the same "
-    "numbers. Fix: draw through keras_flows.distribute.draw_global, then drop "
-    "this mark and the patch in SCRIPT.",
-)
 def test_library_noise_is_the_one_device_draw_on_tensorflow():
     in_session("tensorflow")
     diffs = run(NOISE_SCRIPT, "tensorflow")

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_flows import distribute
 from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
 
 _SEED_STATE = "seed_state_"
@@ -76,7 +77,9 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
     def call(self, inputs, training=None, return_log_det=False):
         outputs = inputs
         if training:
-            outputs = inputs + keras.random.uniform(
+            # Under tf.distribute: this replica's rows of one global draw.
+            outputs = inputs + distribute.draw_global(
+                keras.random.uniform,
                 ops.shape(inputs),
                 minval=self.low,
                 maxval=self.high,

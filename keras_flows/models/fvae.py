@@ -28,6 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_flows import distribute
 from keras_flows import layers as L
 from keras_flows.checks import check_finite, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model
@@ -202,11 +203,12 @@ class FVAE(SavesRandomState, keras.Model):
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
     Training (`compile(optimizer)`, `fit(x)`): each call dequantises `x` (while
-    training), draws `u ~ N(0, I)` (`keras.random`, seeded), and adds the mean
-    single-draw -ELBO of the batch to the model's losses, in nats per image (see
-    the module docstring for the derivation); Keras' per-replica loss scaling
-    applies as for every `FlowModel`. Not a `FlowModel`: the decoder G is not
-    the inverse of E, and `log_prob` is a bound, not a change of variables.
+    training), draws `u ~ N(0, I)` (`keras.random`, seeded) and returns the
+    per-image ELBO; `compute_loss` makes the batch mean of the single-draw -ELBO
+    the loss, in nats per image (see the module docstring for the derivation),
+    scaled for the number of replicas as Keras scales every loss. Not a
+    `FlowModel`: the decoder G is not the inverse of E, and `log_prob` is a
+    bound, not a change of variables.
 
     Parts (functional models sharing the same weights):
 
@@ -345,14 +347,28 @@ class FVAE(SavesRandomState, keras.Model):
     # ----------------------------------------------------------------- training
 
     def call(self, x, training=None):
-        """Adds the batch mean of the single-draw -ELBO to the losses and returns
-        the per-image ELBO estimate `log p(x, z) - log q(z|x)`, shape `(batch,)`."""
-        u = keras.random.normal(
-            (ops.shape(x)[0], *self.latent_shape), seed=self.noise, dtype="float32"
+        """The per-image single-draw ELBO estimate `log p(x, z) - log q(z|x)`,
+        shape `(batch,)` (`compute_loss` makes the training loss of it)."""
+        u = distribute.draw_global(  # this replica's rows of one global draw
+            keras.random.normal,
+            (ops.shape(x)[0], *self.latent_shape),
+            seed=self.noise,
+            dtype="float32",
         )
-        log_weight = self.network([x, u], training=training)
-        self.add_loss(-ops.mean(log_weight))
-        return log_weight
+        return self.network([x, u], training=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The batch mean of the single-draw -ELBO, in nats per image, from this
+        call's own output (not `add_loss`: under `tf.distribute` the replicas
+        share the model's loss list, and the synchronised batch norm lets their
+        threads interleave), plus any weight regularisers, scaled as Keras
+        scales every loss for the number of replicas."""
+        loss = -ops.mean(y_pred)
+        for extra in self.losses:
+            loss = loss + ops.cast(extra, loss.dtype)
+        return distribute.scale_loss_for_replicas(loss)
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.fit` on `x` alone, after checking array data."""
