@@ -122,6 +122,11 @@ def _parser():
         help="stop after N epochs without a better val_loss",
     )
     train.add_argument("--learning-rate", type=_positive(float), help="Adam's rate")
+    train.add_argument(
+        "--warmup-steps",
+        type=_positive(int),
+        help="Glow, f-VAE: raise the learning rate linearly over N steps",
+    )
     train.add_argument("--seed", type=int, help="the run's random seed")
     train.add_argument(
         "--noise", choices=("blog", "dequantize"), help="NICE's training noise"

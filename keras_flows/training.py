@@ -36,6 +36,43 @@ import numpy as np
 from keras_flows import distribute
 
 
+@keras.saving.register_keras_serializable(package="keras_flows")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`rate * min(1, (step + 1) / warmup_steps)`: the learning rate ramps up
+    linearly over the first `warmup_steps` optimizer steps, then stays at
+    `rate` (the Glow paper's code warms up too). `KeepBestWeights` lowers it by
+    `scaled(factor)`.
+
+    Example:
+
+    >>> import keras
+    >>> optimizer = keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=100))
+    """
+
+    def __init__(self, rate, warmup_steps):
+        if not warmup_steps >= 1:
+            raise ValueError(
+                f"`LinearWarmup` needs warmup_steps >= 1. Received: {warmup_steps}"
+            )
+        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        return self.rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+
+    def scaled(self, factor):
+        """The same ramp to `rate * factor`."""
+        return LinearWarmup(self.rate * factor, self.warmup_steps)
+
+    def get_config(self):
+        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+
+
+def rate_schedule(rate, warmup_steps=None):
+    """`rate`, or a `LinearWarmup` to it over `warmup_steps` steps."""
+    return LinearWarmup(rate, warmup_steps) if warmup_steps else rate
+
+
 class KeepBestWeights(keras.callbacks.Callback):
     """Keeps the best weights in memory (and on disk) and guards against
     divergence: a NaN/inf batch loss never costs the best model.
@@ -92,6 +129,17 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.events = []  # (epoch, batch, what happened), also printed
 
     def on_train_begin(self, logs=None):
+        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        schedules = keras.optimizers.schedules.LearningRateSchedule
+        if (
+            self.on_divergence == "reduce_lr"
+            and isinstance(schedule, schedules)
+            and not isinstance(schedule, LinearWarmup)
+        ):
+            raise ValueError(
+                "on_divergence='reduce_lr' needs a float learning rate or a "
+                f"`LinearWarmup`. Received: {type(schedule).__name__}"
+            )
         self.best_weights = self.model.get_weights()
         self._epoch = 0
 
@@ -142,12 +190,24 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.model.stop_training = True
             action = "restored the best weights and stopped training"
         else:
-            rate = self.model.optimizer.learning_rate
-            new = float(keras.ops.convert_to_numpy(rate)) * self.lr_factor
-            self.model.optimizer.learning_rate = new
+            new = self._lower_learning_rate()
             action = f"restored the best weights; learning rate now {new:.3g}"
         self.events.append((self._epoch + 1, why, action))
         print(f"\nKeepBestWeights: {why}; {action}.")
+
+    def _lower_learning_rate(self):
+        """Multiplies the learning rate by `lr_factor`; returns the new rate. A
+        `LinearWarmup` schedule is replaced by its scaled copy, and the train
+        function rebuilt (the compiled step holds the old schedule)."""
+        optimizer = self.model.optimizer
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(schedule, LinearWarmup):
+            optimizer.learning_rate = schedule = schedule.scaled(self.lr_factor)
+            self.model.make_train_function(force=True)
+            return schedule.rate
+        new = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        optimizer.learning_rate = new * self.lr_factor
+        return new * self.lr_factor
 
     def on_train_end(self, logs=None):
         if self.restore_at_end and self.best_weights is not None:

@@ -59,7 +59,7 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
               "--epochs", "1", "--batch-size", "4", "--levels", "2", "--depth", "1",
               "--hidden-channels", "8", "--coupling", "affine",
               "--permutation", "conv1x1", "--actnorm-data-init",
-              "--out", str(out)])  # fmt: skip
+              "--warmup-steps", "3", "--out", str(out)])  # fmt: skip
     for name in ("samples.png", "temperatures.png", "reconstructions.png"):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -76,7 +76,7 @@ def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     out = tmp_path / "run"
     metrics = fvae.train(epochs=1, limit=64, batch_size=32, depth=1,
                          hidden_channels=8, encoder_blocks=1, iwae_samples=2,
-                         out=out, verbose=0)  # fmt: skip
+                         warmup_steps=2, out=out, verbose=0)  # fmt: skip
     # The importance-weighted bound is tighter than the ELBO on average.
     assert metrics["test_iwae_bits_per_dim"] < metrics["test_elbo_bits_per_dim"] + 0.05
     for name in ("samples.png", "samples_T0.8.png", "interpolation.png", "corners.png"):

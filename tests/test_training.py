@@ -10,7 +10,7 @@ import pytest
 from keras_flows import layers as L
 from keras_flows.cli import main
 from keras_flows.models import NICE, FlowModel
-from keras_flows.training import KeepBestWeights, load_run, train
+from keras_flows.training import KeepBestWeights, LinearWarmup, load_run, train
 
 
 def data(n=64, dim=8, seed=0):
@@ -103,13 +103,55 @@ def test_divergence_can_lower_the_learning_rate_and_go_on():
     assert [event[0] for event in keep.events] == [3]
 
 
+def test_linear_warmup_ramps_then_holds():
+    schedule = LinearWarmup(1e-3, warmup_steps=4)
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(6)]
+    np.testing.assert_allclose(rates, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    config = keras.optimizers.schedules.serialize(schedule)
+    assert keras.optimizers.schedules.deserialize(config).get_config() == {
+        "rate": 1e-3,
+        "warmup_steps": 4,
+    }
+    with pytest.raises(ValueError, match="warmup_steps >= 1"):
+        LinearWarmup(1e-3, 0)
+
+
+def test_divergence_lowers_a_warmup_schedule_and_goes_on():
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=4)))
+    keep = KeepBestWeights(monitor="loss", on_divergence="reduce_lr")
+    scale = model.encoder.layers[-1]
+
+    def poison(epoch, logs):
+        if epoch == 1:
+            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
+
+    history = model.fit(
+        data(64),
+        batch_size=16,
+        epochs=4,
+        verbose=0,
+        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
+    )
+    assert keep.diverged and np.isfinite(history.history["loss"][-1])
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_divergence_refuses_a_schedule_it_cannot_lower():
+    model = small_nice(noise=None)
+    decay = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)
+    model.compile(keras.optimizers.Adam(decay))
+    keep = KeepBestWeights(on_divergence="reduce_lr")
+    with pytest.raises(ValueError, match="float learning rate or a `LinearWarmup`"):
+        model.fit(data(16), batch_size=16, epochs=1, verbose=0, callbacks=[keep])
+
+
 def test_resumed_training_equals_straight_training(tmp_path):
     x = data(64)
 
     def run(out, epochs, resume=False):
         keras.utils.set_random_seed(0)
-        # No training noise: Keras saves no random-stream state, so a resumed
-        # run draws other noise (statistically the same, not bit-equal).
+        # Without training noise; with it: tests/test_models.py.
         model = small_nice(noise=None)
         model.compile(keras.optimizers.Adam(1e-3))
         options = dict(epochs=epochs, batch_size=16, verbose=0, shuffle=False)

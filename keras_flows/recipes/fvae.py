@@ -22,6 +22,7 @@ import keras
 from keras_flows import viz
 from keras_flows.models import FVAE
 from keras_flows.recipes.common import fit_data, load_data, write_pictures
+from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 
 
@@ -38,6 +39,7 @@ def train(
     encoder_blocks=12,
     n_bits=8,
     learning_rate=1e-4,
+    warmup_steps=None,
     grid=9,
     iwae_samples=16,
     seed=0,
@@ -55,6 +57,8 @@ def train(
         depth: steps per level of the flow F (0: a plain VAE).
         hidden_channels, encoder_blocks, n_bits: see `FVAE`.
         iwae_samples: `k` of the importance-weighted held-out bound.
+        warmup_steps: ramp the learning rate up linearly over this many steps
+            (`LinearWarmup`); `None`: no warm-up (the seed's).
     """
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(
@@ -74,7 +78,7 @@ def train(
         n_bits=n_bits,
         seed=seed,
     )
-    model.compile(keras.optimizers.Adam(learning_rate))
+    model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path, temperature=1.0):
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)

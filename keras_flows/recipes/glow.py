@@ -22,6 +22,7 @@ import keras
 from keras_flows import viz
 from keras_flows.models import Glow
 from keras_flows.recipes.common import fit_data, load_data, write_pictures
+from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 
 
@@ -40,6 +41,7 @@ def train(
     actnorm_data_init=False,
     n_bits=8,
     learning_rate=1e-4,
+    warmup_steps=None,
     temperature=0.9,
     grid=9,
     seed=0,
@@ -57,6 +59,8 @@ def train(
         levels, depth, hidden_channels, coupling, permutation,
         actnorm_data_init, n_bits: see `Glow` (defaults: the seed script's).
         learning_rate: Adam's (seed: 1e-4).
+        warmup_steps: ramp the learning rate up linearly over this many
+            steps (`LinearWarmup`); `None`: no warm-up (the seed's).
         temperature, grid: the per-epoch sample grid (9x9 at 0.9; 0.8 looks
             better at 64x64).
         resume: continue the run in `out`.
@@ -75,7 +79,7 @@ def train(
         n_bits=n_bits,
         seed=seed,
     )
-    model.compile(keras.optimizers.Adam(learning_rate))
+    model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path):
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
