@@ -324,22 +324,64 @@ def train(
         A `TrainResult`.
     """
     with _writable_folder(out, resume) as out:
-        return _train(
-            model,
-            x,
-            out,
-            epochs,
-            batch_size,
-            validation_data,
-            validation_split,
-            shuffle,
-            picture,
-            patience,
-            resume,
-            callbacks,
-            verbose,
-            guard_options,
+        replicas = distribute.replicas_of(model)
+        if replicas > 1 and validation_split and isinstance(x, np.ndarray):
+            # Split as `fit` does, so that both parts can be evened out below.
+            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+            x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
+        x = distribute.even_batches(x, batch_size, replicas)
+        x = distribute.even_dataset(x, replicas)
+        # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
+        validation_data = distribute.even_batches(
+            validation_data, batch_size or 32, replicas, "validation_data"
         )
+        if not resume:  # a new run in an old folder replaces it, never resumes it
+            shutil.rmtree(out / "resume", ignore_errors=True)
+            (out / "best.json").unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        save_model_config(model, out)
+        validated = validation_data is not None or validation_split
+        monitor = "val_loss" if validated else "loss"
+        guard = KeepBestWeights(monitor, path=out / "model.weights.h5", **guard_options)
+        if resume and (out / "best.json").exists():
+            best = json.loads((out / "best.json").read_text())
+            guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
+        timer = EpochTimer()
+        # BackupAndRestore first: it restores weights before the guard copies them.
+        all_callbacks = [
+            keras.callbacks.BackupAndRestore(
+                str(out / "resume"), delete_checkpoint=False
+            ),
+            guard,
+            timer,
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),
+            EpochCallback(lambda model, epoch: _write_best(out, guard)),
+        ]
+        if picture is not None:
+            (out / "samples").mkdir(exist_ok=True)
+            all_callbacks.append(
+                EpochCallback(
+                    lambda model, epoch: picture(
+                        model, out / "samples" / f"epoch_{epoch + 1:03d}.png"
+                    )
+                )
+            )
+        if patience:
+            all_callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
+            )
+        history = model.fit(
+            x,
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            callbacks=[*all_callbacks, *callbacks],
+            verbose=verbose,
+        )
+        _write_history(out)
+        return TrainResult(history, guard, timer)
 
 
 @contextlib.contextmanager
@@ -359,80 +401,6 @@ def _writable_folder(out, resume):
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _train(
-    model,
-    x,
-    out,
-    epochs,
-    batch_size,
-    validation_data,
-    validation_split,
-    shuffle,
-    picture,
-    patience,
-    resume,
-    callbacks,
-    verbose,
-    guard_options,
-):
-    replicas = distribute.replicas_of(model)
-    if replicas > 1 and validation_split and isinstance(x, np.ndarray):
-        # Split as `fit` does, so that both parts can be evened out below.
-        split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-        x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
-    x = distribute.even_batches(x, batch_size, replicas)
-    x = distribute.even_dataset(x, replicas)
-    # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
-    validation_data = distribute.even_batches(
-        validation_data, batch_size or 32, replicas, "validation_data"
-    )
-    if not resume:  # a new run in an old folder replaces it, never resumes it
-        shutil.rmtree(out / "resume", ignore_errors=True)
-        (out / "best.json").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    save_model_config(model, out)
-    validated = validation_data is not None or validation_split
-    monitor = "val_loss" if validated else "loss"
-    guard = KeepBestWeights(monitor, path=out / "model.weights.h5", **guard_options)
-    if resume and (out / "best.json").exists():
-        best = json.loads((out / "best.json").read_text())
-        guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
-    timer = EpochTimer()
-    # BackupAndRestore first: it restores weights before the guard copies them.
-    all_callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "resume"), delete_checkpoint=False),
-        guard,
-        timer,
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume),
-        EpochCallback(lambda model, epoch: _write_best(out, guard)),
-    ]
-    if picture is not None:
-        (out / "samples").mkdir(exist_ok=True)
-        all_callbacks.append(
-            EpochCallback(
-                lambda model, epoch: picture(
-                    model, out / "samples" / f"epoch_{epoch + 1:03d}.png"
-                )
-            )
-        )
-    if patience:
-        all_callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
-        )
-    history = model.fit(
-        x,
-        batch_size=batch_size,
-        epochs=epochs,
-        validation_data=validation_data,
-        validation_split=validation_split,
-        shuffle=shuffle,
-        callbacks=[*all_callbacks, *callbacks],
-        verbose=verbose,
-    )
-    _write_history(out)
-    return TrainResult(history, guard, timer)
 
 
 def _write_best(out, guard):

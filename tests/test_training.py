@@ -57,23 +57,28 @@ def test_model_weights_leave_the_optimizer_state_out(tmp_path):
     assert resume > 2.5 * (tmp_path / "model.weights.h5").stat().st_size
 
 
+def fit_poisoned(model, keep, epochs, poisoned_epoch):
+    """`fit` with NaN written into `Scale`'s kernel after `poisoned_epoch`."""
+    scale = model.encoder.layers[-1]
+
+    def poison(epoch, logs):
+        if epoch == poisoned_epoch:
+            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
+
+    return model.fit(
+        data(64),
+        batch_size=16,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
+    )
+
+
 def test_nan_loss_restores_best_weights_and_stops():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(1e-3))
     keep = KeepBestWeights(monitor="loss")
-    scale = model.encoder.layers[-1]
-
-    def poison(epoch, logs):
-        if epoch == 0:
-            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
-
-    history = model.fit(
-        data(64),
-        batch_size=16,
-        epochs=5,
-        verbose=0,
-        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
-    )
+    history = fit_poisoned(model, keep, epochs=5, poisoned_epoch=0)
     assert keep.diverged and len(history.history["loss"]) == 2
     for w, best in zip(model.get_weights(), keep.best_weights):
         np.testing.assert_array_equal(w, best)
@@ -84,19 +89,7 @@ def test_divergence_can_lower_the_learning_rate_and_go_on():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(1e-3))
     keep = KeepBestWeights(monitor="loss", on_divergence="reduce_lr")
-    scale = model.encoder.layers[-1]
-
-    def poison(epoch, logs):
-        if epoch == 1:
-            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
-
-    history = model.fit(
-        data(64),
-        batch_size=16,
-        epochs=4,
-        verbose=0,
-        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
-    )
+    history = fit_poisoned(model, keep, epochs=4, poisoned_epoch=1)
     assert keep.diverged and len(history.history["loss"]) == 4
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
     assert np.isfinite(history.history["loss"][-1])
@@ -120,19 +113,7 @@ def test_divergence_lowers_a_warmup_schedule_and_goes_on():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=4)))
     keep = KeepBestWeights(monitor="loss", on_divergence="reduce_lr")
-    scale = model.encoder.layers[-1]
-
-    def poison(epoch, logs):
-        if epoch == 1:
-            scale.kernel.assign(np.full(scale.kernel.shape, np.nan, "float32"))
-
-    history = model.fit(
-        data(64),
-        batch_size=16,
-        epochs=4,
-        verbose=0,
-        callbacks=[keep, keras.callbacks.LambdaCallback(on_epoch_end=poison)],
-    )
+    history = fit_poisoned(model, keep, epochs=4, poisoned_epoch=1)
     assert keep.diverged and np.isfinite(history.history["loss"][-1])
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
 
