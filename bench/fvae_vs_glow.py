@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from round_robin import Contestant, take_turns
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -58,35 +60,6 @@ QUICK = dict(
 TEMPERATURES = (1.0, 0.8)
 
 
-class Contestant:
-    """A compiled model trained round-robin: `train_for(seconds, batches)`."""
-
-    def __init__(self, name, model, lr):
-        self.name, self.model, self.lr = name, model, lr
-        self.seconds, self.steps, self.diverged_at = 0.0, 0, None
-        self.curve = []  # (training seconds, steps, held-out bits/dim)
-
-    def train_for(self, seconds, batches):
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds and self.diverged_at is None:
-            loss = float(self.model.train_on_batch(next(batches)))
-            self.steps += 1
-            if not math.isfinite(loss):
-                self.diverged_at = self.steps
-        self.seconds += time.perf_counter() - start
-
-    def bits_per_dim(self, x, num_samples=1):
-        """Mean held-out bits/dim of already dequantised `x` (the bound with
-        `num_samples` draws for an f-VAE, exact for Glow)."""
-        if self.diverged_at:
-            return math.nan
-        if self.name == "Glow":
-            return float(self.model.bits_per_dim(x, dequantize=False).mean())
-        return float(
-            self.model.bits_per_dim(x, num_samples=num_samples, dequantize=False).mean()
-        )
-
-
 def refit_sigma2(model, x, seed=0):
     """Sets an f-VAE's sigma2 to its best value for images `x` given the rest of
     the model: the root mean squared error of `G(E(x) + sigma1 u)`, one draw
@@ -98,17 +71,6 @@ def refit_sigma2(model, x, seed=0):
     u = np.random.default_rng(seed).standard_normal(mean.shape).astype("float32")
     x_hat = model.generator.predict(mean + sigma1 * u, verbose=0)
     model.likelihood.log_sigma.assign(0.5 * np.log(np.mean((x_hat - x) ** 2)))
-
-
-def batches_of(x, batch, seed):
-    """Endless shuffled batches (a new order every epoch)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(x))
-        for i in range(0, len(order) - batch + 1, batch):
-            yield x[order[i : i + batch]]
 
 
 def build(size, lr, glow_lr, first_batch):
@@ -129,7 +91,9 @@ def build(size, lr, glow_lr, first_batch):
             seed=0,
         )
         model.compile(keras.optimizers.Adam(lr))
-        contestants.append(Contestant(name, model, lr))
+        contestants.append(
+            Contestant(name, lr, model.train_on_batch, _bpd(model), model)
+        )
     glow = Glow(
         (32, 32, 1),
         levels=3,
@@ -142,10 +106,20 @@ def build(size, lr, glow_lr, first_batch):
     )
     glow.compile(keras.optimizers.Adam(glow_lr))
     initialize(glow.encoder, first_batch)  # what Glow.fit does on its first batch
-    contestants.append(Contestant("Glow", glow, glow_lr))
+    contestants.append(
+        Contestant("Glow", glow_lr, glow.train_on_batch, _bpd(glow), glow)
+    )
     for c in contestants:
         c.model.train_on_batch(first_batch)  # traces the step, outside the budget
     return contestants
+
+
+def _bpd(model):
+    """Mean held-out bits/dim of already dequantised images: the bound with
+    `num_samples` draws for an f-VAE, exact for Glow."""
+    return lambda x, **options: model.bits_per_dim(
+        x, dequantize=False, **options
+    ).mean()
 
 
 def picture(contestants, path):
@@ -201,20 +175,10 @@ def run(args):
     contestants = build(
         size, args.learning_rate, args.glow_learning_rate, x_train[: size["batch"]]
     )
-    streams = {c.name: batches_of(x_train, size["batch"], seed=1) for c in contestants}
     wall = time.perf_counter()
-    rounds = math.ceil(size["budget"] / size["chunk"])
-    for r in range(rounds):
-        for c in contestants if r % 2 == 0 else contestants[::-1]:
-            c.train_for(min(size["chunk"], size["budget"] - c.seconds), streams[c.name])
-            bpd = c.bits_per_dim(x_eval)
-            c.curve.append((round(c.seconds, 1), c.steps, round(bpd, 4)))
-            print(
-                f"round {r + 1}/{rounds}: {c.name:6s} {c.seconds:6.0f} s "
-                f"{c.steps:6d} steps  held-out {bpd:.3f} bits/dim",
-                file=sys.stderr,
-                flush=True,
-            )
+    take_turns(
+        contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
+    )
     results = []
     for c in contestants:
         start = time.perf_counter()
@@ -232,7 +196,7 @@ def run(args):
         else:
             entry["elbo_bits_per_dim"] = c.bits_per_dim(x_eval)
             entry[f"iwae{size['iwae']}_bits_per_dim"] = c.bits_per_dim(
-                x_eval, size["iwae"]
+                x_eval, num_samples=size["iwae"]
             )
             sigmas = [c.model.posterior.log_sigma, c.model.likelihood.log_sigma]
             entry["sigma1"], entry["sigma2"] = (math.exp(float(v)) for v in sigmas)

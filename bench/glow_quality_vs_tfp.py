@@ -44,54 +44,14 @@ import sys
 import time
 from pathlib import Path
 
+from round_robin import Contestant, take_turns
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 HERE = Path(__file__).resolve().parent
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, budget=600.0, chunk=60.0)
 QUICK = dict(levels=3, depth=1, hidden=8, batch=16, budget=6.0, chunk=2.0)
-
-
-class Contestant:
-    """One model at one learning rate: `step()` trains on the next batch and
-    returns the loss; `bits_per_dim(x)` evaluates held-out images."""
-
-    def __init__(self, name, lr, step, evaluate):
-        self.name, self.lr = name, lr
-        self._step, self._evaluate = step, evaluate
-        self.seconds = 0.0
-        self.steps = 0
-        self.diverged_at = None
-        self.curve = []  # (training seconds, steps, held-out bits/dim)
-
-    @property
-    def label(self):
-        return f"{self.name} lr={self.lr:g}"
-
-    def train_for(self, seconds, batches):
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds and self.diverged_at is None:
-            loss = float(self._step(next(batches)))
-            self.steps += 1
-            if not math.isfinite(loss):
-                self.diverged_at = self.steps
-        self.seconds += time.perf_counter() - start
-
-    def evaluate(self, x_eval):
-        bpd = math.nan if self.diverged_at else float(self._evaluate(x_eval))
-        self.curve.append((round(self.seconds, 1), self.steps, round(bpd, 4)))
-        return bpd
-
-
-def batches_of(x, batch, seed):
-    """Endless shuffled batches (a new order every epoch)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(x))
-        for i in range(0, len(order) - batch + 1, batch):
-            yield x[order[i : i + batch]]
 
 
 def ours(size, lr, image_shape, first_batch):
@@ -114,10 +74,10 @@ def ours(size, lr, image_shape, first_batch):
     initialize(model.encoder, first_batch)  # what Glow.fit does on its first batch
     model.train_on_batch(first_batch)  # traces the step (tfb's is traced too)
     params = model.count_params()
-    return (
-        Contestant("keras_flows Glow", lr, model.train_on_batch, _mean_bpd(model)),
-        params,
-    )
+    bits_per_dim = _mean_bpd(model)
+    return Contestant(
+        "keras_flows Glow", lr, model.train_on_batch, bits_per_dim
+    ), params
 
 
 def _mean_bpd(model):
@@ -196,24 +156,12 @@ def run(args):
             contestant, count = build(size, lr, image_shape, first)
             contestants.append(contestant)
             params[contestant.name] = count
-    streams = {c.label: batches_of(x_train, size["batch"], seed=1) for c in contestants}
-    for c in contestants:
-        c.evaluate(x_eval)
+    for c in contestants:  # before training
+        c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
     wall = time.perf_counter()
-    rounds = math.ceil(size["budget"] / size["chunk"])
-    for r in range(rounds):
-        order = contestants if r % 2 == 0 else contestants[::-1]
-        for c in order:
-            c.train_for(
-                min(size["chunk"], size["budget"] - c.seconds), streams[c.label]
-            )
-            bpd = c.evaluate(x_eval)
-            print(
-                f"round {r + 1}/{rounds}: {c.label:26s} {c.seconds:6.0f} s "
-                f"{c.steps:5d} steps  held-out {bpd:.3f} bits/dim",
-                file=sys.stderr,
-                flush=True,
-            )
+    take_turns(
+        contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
+    )
     return {
         "command": "python bench/glow_quality_vs_tfp.py " + " ".join(args.argv),
         "cpu_count": os.cpu_count(),
