@@ -2,8 +2,11 @@
 `ValueError` worded the Keras way, before anything is computed or written."""
 
 import math
+import pathlib
 
 import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def check_finite(x, name="x"):
@@ -44,3 +47,12 @@ def check_temperature(temperature):
             f"a finite number >= 0. Received: temperature={temperature!r}"
         )
     return value
+
+
+def has_images(folder, extensions=IMAGE_EXTENSIONS):
+    """Whether `folder` holds at least one image file (searched recursively,
+    stopping at the first)."""
+    return any(
+        f.suffix.lower() in extensions and f.is_file()
+        for f in pathlib.Path(folder).expanduser().rglob("*")
+    )

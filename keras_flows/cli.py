@@ -20,13 +20,16 @@ run folder (see docs/multi_device.md).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 
-from keras_flows import distribute
+from keras_flows import checks, distribute
+from keras_flows.checks import IMAGE_EXTENSIONS
 
 RECIPES = ("nice", "realnvp", "glow", "fvae")
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
@@ -194,6 +197,15 @@ def _train_options(args):
         data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
         if folder and not data.is_dir():
             raise UserError(f"--data {data}: no such folder (an image folder)")
+        if folder and not checks.has_images(data):
+            raise UserError(
+                f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
+                "searched recursively)"
+            )
+        if not folder and data.is_dir():
+            raise UserError(
+                f"--data {data} is a folder: the {name} recipe reads a file"
+            )
         if not folder and not data.is_file():
             raise UserError(f"--data {data}: no such file")
     if pathlib.Path(options["out"]).is_file():
@@ -262,6 +274,7 @@ def _train(args):
         # it) but writes into a temporary folder, deleted at the end.
         options["out"] = tempfile.mkdtemp(prefix="keras_flows_worker_")
     else:
+        new_folder = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         stored = {k: v for k, v in options.items() if k not in ("out", "resume")}
         record = {"recipe": name, "options": stored}
@@ -277,6 +290,11 @@ def _train(args):
             if strategy is not None:
                 print(_describe(strategy))
             metrics = _recipe(name).train(**options)
+    except Exception:
+        # A run that failed before writing anything leaves no folder behind.
+        if chief and new_folder and [p.name for p in out.iterdir()] == ["run.json"]:
+            shutil.rmtree(out)
+        raise
     finally:
         if not chief:
             shutil.rmtree(options["out"], ignore_errors=True)
@@ -335,12 +353,29 @@ def _sample(args):
     print(f"Wrote {out}")
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """File descriptor 2 to /dev/null for a while (C++ writes included)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.verbose:
         # Hide TensorFlow's start-up lines (CUDA probing on a CPU machine, oneDNN).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if distribute.backend_name() == "tensorflow":
+            with _stderr_to_devnull():  # TF 2.21 logs these before reading it
+                import tensorflow  # noqa: F401
     try:
         {"train": _train, "sample": _sample}[args.command](args)
     except UserError as error:

@@ -16,9 +16,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_flows.checks import check_finite
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+from keras_flows.checks import IMAGE_EXTENSIONS, check_finite
 
 
 def load_mnist(source="auto", test_size=1000, seed=0, path=None):

@@ -137,7 +137,7 @@ def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
         (["train", "nice", "--batch-size", "0"], "--batch-size: must be > 0"),
         (["train", "nice", "--learning-rate", "x"], "not a number"),
         (["train", "nice", "--data", "missing.npz"], "no such file"),
-        (["train", "nice", "--data", "."], "no such file"),
+        (["train", "nice", "--data", "."], "is a folder: the nice recipe reads a file"),
         (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
         (["train", "nice", "--resume", "nowhere"], "cannot resume"),
         (["train", "vae"], "invalid choice"),
@@ -159,6 +159,27 @@ def test_user_mistakes_are_one_line_and_create_nothing(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert message in error and error.startswith(("keras-flows", "usage"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_folder_without_images_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "glow", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "no images in it" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path, monkeypatch):
+    from keras_flows.recipes import nice
+
+    def fail(out):
+        raise RuntimeError("the data could not be read")
+
+    monkeypatch.setattr(nice, "train", fail)
+    with pytest.raises(RuntimeError, match="could not be read"):
+        main(["train", "nice", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
 
 
 def test_sample_on_a_folder_that_is_not_a_run(tmp_path, capsys):
