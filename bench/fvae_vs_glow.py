@@ -132,7 +132,10 @@ def picture(contestants, path):
     from keras_flows.viz.grids import tile, to_uint8
 
     fig, axes = plt.subplots(
-        len(TEMPERATURES), len(contestants), figsize=(4 * len(contestants), 8.6)
+        len(TEMPERATURES),
+        len(contestants),
+        figsize=(4 * len(contestants), 9),
+        layout="constrained",
     )
     for row, temperature in enumerate(TEMPERATURES):
         for col, c in enumerate(contestants):
@@ -151,7 +154,6 @@ def picture(contestants, path):
     fig.suptitle(
         "Samples after the same training time (MNIST stand-in, 32x32)", fontsize=12
     )
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
