@@ -2,8 +2,10 @@
 or the MNIST stand-in), the `training.train` arguments that depend on it, and the
 pictures written after training."""
 
+import json
 import warnings
 
+import keras
 import numpy as np
 
 from keras_flows import viz
@@ -79,3 +81,13 @@ def write_pictures(model, x_train, x_val, out, grid=9):
         viz.corner_interpolation_grid(
             model, pool[-4:], steps=grid, path=out / "corners.png"
         )
+
+
+def write_metrics(out, model, result, **held_out):
+    """`metrics.json` in `out`: the backend, the parameter count, the held-out
+    numbers given and the run's facts (`TrainResult.summary()`); returns them."""
+    metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
+    metrics.update(held_out)
+    metrics.update(result.summary())
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics

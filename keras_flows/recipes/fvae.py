@@ -14,14 +14,18 @@ into the run folder (besides what `keras_flows.training.train` writes):
 bits/dim: upper bounds on the true bits/dim).
 """
 
-import json
 import pathlib
 
 import keras
 
 from keras_flows import viz
 from keras_flows.models import FVAE
-from keras_flows.recipes.common import fit_data, load_data, write_pictures
+from keras_flows.recipes.common import (
+    fit_data,
+    load_data,
+    write_metrics,
+    write_pictures,
+)
 from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 
@@ -97,9 +101,9 @@ def train(
     picture(model, out / "samples.png")
     picture(model, out / "samples_T0.8.png", temperature=0.8)
     write_pictures(model, x_train, x_val, out, grid)
-    metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
+    held_out = {}
     if x_val is not None:
-        metrics.update(
+        held_out = dict(
             test_elbo_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
             test_iwae_bits_per_dim=float(
                 model.bits_per_dim(x_val, num_samples=iwae_samples).mean()
@@ -107,9 +111,7 @@ def train(
             iwae_samples=iwae_samples,
             test_size=len(x_val),
         )
-    metrics.update(result.summary())
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    return write_metrics(out, model, result, **held_out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ T in 0, .5, ..., 1), `reconstructions.png`, `interpolation.png`, `corners.png`
 (the four-corner interpolation), `metrics.json`.
 """
 
-import json
 import math
 import pathlib
 
@@ -21,7 +20,12 @@ import keras
 
 from keras_flows import viz
 from keras_flows.models import Glow
-from keras_flows.recipes.common import fit_data, load_data, write_pictures
+from keras_flows.recipes.common import (
+    fit_data,
+    load_data,
+    write_metrics,
+    write_pictures,
+)
 from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 
@@ -103,16 +107,14 @@ def train(
     )
     picture(model, out / "samples.png")
     write_pictures(model, x_train, x_val, out, grid)
-    metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
+    held_out = {}
     if x_val is not None:
-        metrics.update(
+        held_out = dict(
             test_nll_nats=float(-model.log_prob(x_val).mean()),
             test_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
             test_size=len(x_val),
         )
-    metrics.update(result.summary())
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    return write_metrics(out, model, result, **held_out)
 
 
 if __name__ == "__main__":
