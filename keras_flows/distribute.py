@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import pathlib
-import threading
 
 JAX_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
@@ -423,9 +422,6 @@ def scale_loss_for_replicas(loss):
 
 # -------------------------------------------------------------------- noise
 
-_drawing = threading.local()
-
-
 def draw_global(draw, shape, **kwargs):
     """`draw(shape, **kwargs)` as one device would draw it for the whole batch,
     returning this replica's rows.
@@ -445,7 +441,7 @@ def draw_global(draw, shape, **kwargs):
         shape: the shape of this replica's draw, batch first.
         **kwargs: `draw`'s arguments (`seed`, `dtype`, ...).
     """
-    if backend_name() != "tensorflow" or getattr(_drawing, "active", False):
+    if backend_name() != "tensorflow":
         return draw(shape, **kwargs)
     import tensorflow as tf
 
@@ -454,10 +450,6 @@ def draw_global(draw, shape, **kwargs):
     if replicas == 1:
         return draw(shape, **kwargs)
     batch = shape[0]
-    _drawing.active = True  # a `draw` that itself calls draw_global draws once
-    try:
-        everything = draw((replicas * batch, *shape[1:]), **kwargs)
-    finally:
-        _drawing.active = False
+    everything = draw((replicas * batch, *shape[1:]), **kwargs)
     start = context.replica_id_in_sync_group * batch
     return everything[start : start + batch]
