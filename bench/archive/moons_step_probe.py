@@ -12,8 +12,8 @@ in four variants:
 
 Prints ms per 10-step epoch (median of 3 timed `fit`s of 10 epochs each).
 
-    python bench/moons_step_probe.py                    # current backend
-    KERAS_BACKEND=jax python bench/moons_step_probe.py
+    python bench/archive/moons_step_probe.py                    # current backend
+    KERAS_BACKEND=jax python bench/archive/moons_step_probe.py
 """
 
 import statistics

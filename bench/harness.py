@@ -1,0 +1,195 @@
+"""What every benchmark here shares: one record, one subprocess protocol, turns.
+
+- `Record(name, settings)` notes the command line and the load average when a
+  bench starts; `record.write(results)` adds the machine's facts and writes
+  `bench/results/<name>.json` as `{"bench", "command", "machine", "settings",
+  "results"}` (to a temporary name first, then renamed).
+- `in_subprocess(fn, backend, **kwargs)` runs the module-level function `fn` of a
+  bench file in a fresh Python with `KERAS_BACKEND=backend` (Keras fixes its
+  backend at import); the child prints one line `BENCH_RESULT <json>`, which is
+  returned. `per_backend` does that for a list of backends.
+- `Contestant`, `batches_of`, `take_turns`: models trained in turns of a few
+  seconds each until each has had the same training time, so all of them see
+  the same background load on a shared machine (evaluation outside the budget).
+- `print_table(rows, columns)`: a plain-text table of dicts.
+
+Bench modules import Keras inside their functions, never at the top, so that the
+child process can load them before choosing a backend.
+"""
+
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PREFIX = "BENCH_RESULT "
+PACKAGES = ("keras", "tensorflow", "tensorflow-probability", "jax", "torch")
+PACKAGES += ("normflows",)
+
+
+def machine():
+    """Facts that change a timing: cores, CPU model and flags, versions."""
+    facts = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    first_cpu = cpuinfo.split("\n\n")[0].splitlines()
+    fields = dict(line.split(":", 1) for line in first_cpu if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    facts["cpu_model"] = fields.get("model name", platform.processor())
+    flags = set(fields.get("flags", "").split())
+    facts["cpu_flags"] = sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+    facts["python"] = platform.python_version()
+    for package in PACKAGES:
+        try:
+            facts[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return facts
+
+
+class Record:
+    """One run of a bench: its name, command, settings and the JSON it writes."""
+
+    def __init__(self, name, settings):
+        self.name, self.settings = name, settings
+        script = os.path.relpath(sys.argv[0], HERE.parent)
+        backend = os.environ.get("KERAS_BACKEND")
+        prefix = f"KERAS_BACKEND={backend} " if backend else ""
+        self.command = prefix + shlex.join(["python", script, *sys.argv[1:]])
+        self.load_before = [round(v, 2) for v in os.getloadavg()]
+        self.start = time.perf_counter()
+
+    def write(self, results, path=None):
+        facts = machine()
+        facts["load_average_before"] = self.load_before
+        facts["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+        facts["wall_seconds"] = round(time.perf_counter() - self.start, 1)
+        record = {
+            "bench": self.name,
+            "command": self.command,
+            "machine": facts,
+            "settings": self.settings,
+            "results": results,
+        }
+        path = Path(path or RESULTS / f"{self.name}.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(path)
+        print(f"wrote {os.path.relpath(path)}")
+
+
+_CHILD = """
+import importlib.util, json, sys
+sys.path.insert(0, sys.argv[1])
+spec = importlib.util.spec_from_file_location("bench_child", sys.argv[2])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+result = getattr(module, sys.argv[3])(**json.loads(sys.argv[4]))
+print(sys.argv[5] + json.dumps(result), flush=True)
+"""
+
+
+def in_subprocess(fn, backend, **kwargs):
+    """`fn(**kwargs)` in a fresh Python with `KERAS_BACKEND=backend`; `fn` must be
+    a module-level function of a bench file and return something JSON can hold."""
+    file = sys.modules[fn.__module__].__file__
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = [str(HERE), file, fn.__name__, json.dumps(kwargs), PREFIX]
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], env=env, capture_output=True, text=True
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith(PREFIX):
+            return json.loads(line[len(PREFIX) :])
+    raise RuntimeError(f"{fn.__name__} on {backend} failed:\n{out.stderr[-4000:]}")
+
+
+def per_backend(fn, backends, **kwargs):
+    """`{backend: in_subprocess(fn, backend, **kwargs)}`, one backend after another."""
+    return {backend: in_subprocess(fn, backend, **kwargs) for backend in backends}
+
+
+def print_table(rows, columns):
+    """Prints `rows` (dicts) under `columns`, `{key: format spec}` (e.g. ".3f")."""
+    cells = [
+        [
+            format(row.get(k, ""), spec if k in row else "")
+            for k, spec in columns.items()
+        ]
+        for row in rows
+    ]
+    widths = [
+        max(len(str(k)), *(len(c[i]) for c in cells)) for i, k in enumerate(columns)
+    ]
+    print("  ".join(f"{k:>{w}}" for k, w in zip(columns, widths)))
+    for line in cells:
+        print("  ".join(f"{c:>{w}}" for c, w in zip(line, widths)))
+
+
+class Contestant:
+    """A model trained in turns: `step(batch) -> loss` is one training step,
+    `bits_per_dim(x, **options) -> float` its held-out score; `model` is kept
+    for whatever comes after training."""
+
+    def __init__(self, name, lr, step, bits_per_dim, model=None):
+        self.name, self.lr, self.model = name, lr, model
+        self._step, self._bits_per_dim = step, bits_per_dim
+        self.seconds, self.steps, self.diverged_at = 0.0, 0, None
+        self.curve = []  # (training seconds, steps, held-out bits/dim)
+
+    def train_for(self, seconds, batches):
+        """Steps until `seconds` have passed or the loss is NaN/inf (then it
+        stops for good: `diverged_at` is that step)."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds and self.diverged_at is None:
+            loss = float(self._step(next(batches)))
+            self.steps += 1
+            if not math.isfinite(loss):
+                self.diverged_at = self.steps
+        self.seconds += time.perf_counter() - start
+
+    def bits_per_dim(self, x, **options):
+        """Held-out bits/dim, NaN once diverged."""
+        return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
+
+
+def batches_of(x, batch, seed):
+    """Endless shuffled batches (a new order every epoch)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(x))
+        for i in range(0, len(order) - batch + 1, batch):
+            yield x[order[i : i + batch]]
+
+
+def take_turns(contestants, x_train, x_eval, batch, budget, chunk):
+    """Trains every contestant for `budget` seconds in turns of `chunk`
+    seconds (the order reversed every round), each on its own stream of
+    shuffled batches (the same order for all), evaluating after each turn."""
+    streams = [batches_of(x_train, batch, seed=1) for _ in contestants]
+    rounds = math.ceil(budget / chunk)
+    for r in range(rounds):
+        order = list(zip(contestants, streams))
+        for c, stream in order if r % 2 == 0 else order[::-1]:
+            c.train_for(min(chunk, budget - c.seconds), stream)
+            bpd = c.bits_per_dim(x_eval)
+            c.curve.append((round(c.seconds, 1), c.steps, round(bpd, 4)))
+            print(
+                f"round {r + 1}/{rounds}: {c.name:16s} lr={c.lr:<7g} "
+                f"{c.seconds:6.0f} s {c.steps:6d} steps  held-out {bpd:.3f} bits/dim",
+                file=sys.stderr,
+                flush=True,
+            )
