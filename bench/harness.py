@@ -3,7 +3,8 @@
 - `Record(name, settings)` notes the command line and the load average when a
   bench starts; `record.write(results)` adds the machine's facts and writes
   `bench/results/<name>.json` as `{"bench", "command", "machine", "settings",
-  "results"}` (to a temporary name first, then renamed).
+  "results"}` (to a temporary name first, then renamed); a smoke run's
+  (`write(results, quick=True)`) goes to `bench/results/quick/`, ignored by git.
 - `in_subprocess(fn, backend, **kwargs)` runs the module-level function `fn` of a
   bench file in a fresh Python with `KERAS_BACKEND=backend` (Keras fixes its
   backend at import); the child prints one line `BENCH_RESULT <json>`, which is
@@ -33,6 +34,7 @@ RESULTS = HERE / "results"
 PREFIX = "BENCH_RESULT "
 PACKAGES = ("keras", "tensorflow", "tensorflow-probability", "jax", "torch")
 PACKAGES += ("normflows",)
+BACKEND_SET_BY_USER = os.environ.get("KERAS_BACKEND")  # before a bench sets one
 
 
 def machine():
@@ -63,13 +65,13 @@ class Record:
     def __init__(self, name, settings):
         self.name, self.settings = name, settings
         script = os.path.relpath(sys.argv[0], HERE.parent)
-        backend = os.environ.get("KERAS_BACKEND")
+        backend = BACKEND_SET_BY_USER
         prefix = f"KERAS_BACKEND={backend} " if backend else ""
         self.command = prefix + shlex.join(["python", script, *sys.argv[1:]])
         self.load_before = [round(v, 2) for v in os.getloadavg()]
         self.start = time.perf_counter()
 
-    def write(self, results, path=None):
+    def write(self, results, quick=False):
         facts = machine()
         facts["load_average_before"] = self.load_before
         facts["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
@@ -81,7 +83,7 @@ class Record:
             "settings": self.settings,
             "results": results,
         }
-        path = Path(path or RESULTS / f"{self.name}.json")
+        path = RESULTS / ("quick" if quick else "") / f"{self.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")

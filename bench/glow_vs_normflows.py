@@ -1,0 +1,175 @@
+"""Glow against normflows' Glow (PyTorch): step time and held-out bits/dim after
+the same CPU time.
+
+Both at one architecture on the MNIST stand-in (`load_mnist_images(size=32)`:
+4,000 train / 1,000 held-out digits, 32x32x1 in [-1, 1] on the 8-bit grid):
+3 levels x 8 steps, 256 hidden channels, affine coupling, LU 1x1 convolution,
+Actnorm initialised from the first batch, batch 64, `Adam(1e-3)`, no guard.
+
+- Ours: `Glow((32, 32, 1), levels=3, depth=8, hidden_channels=256,
+  coupling="affine", permutation="conv1x1", actnorm_data_init=True)` (scale
+  `tanh`, learned priors at the splits conditioned on the kept half), trained
+  with `train_on_batch` (it dequantises with U[0, 2/256) noise itself).
+- normflows: per level `K x nf.flows.GlowBlock(channels, 256)` (coupling with
+  normflows' default `sigmoid` scale, LU `Invertible1x1Conv`, `ActNorm`) and
+  `nf.flows.Squeeze()`, levels joined by `nf.flows.Merge()`, each factored-out
+  part under an unconditional `nf.distributions.GlowBase` (a learned mean and
+  scale per channel), all in `nf.MultiscaleFlow(..., class_cond=False)`, as in
+  normflows' `examples/glow_colab.ipynb` but without classes; trained with
+  `torch.optim.Adam(lr=1e-3)` on `forward_kld` (the mean NLL).
+
+The same numbers for both. normflows works on images in [0, 1], so it gets
+`y = (x + 1) / 2` of our [-1, 1] images `x`, dequantised with the same noise
+(`y + U[0, 1/256)` while training, i.e. `x + U[0, 2/256)`). Held out, both see
+the same dequantised images (one seeded draw `x + u`). Since `p_y(y) = 2^D
+p_x(x)`, `NLL_y = NLL_x - D log 2`, and normflows' bits/dim
+`NLL_y / (D log 2) + 8` equals ours, `(NLL_x + D log 128) / (D log 2)`.
+
+The two train in turns (harness `take_turns`, `--budget` seconds each in
+`--chunk`-second turns, evaluated after each turn outside the budget), in one
+process, so both see the same load; ours on the TensorFlow backend unless
+KERAS_BACKEND says otherwise. torch and normflows are not dependencies of
+keras_flows: `pip install torch==2.13.0 normflows` to run this.
+
+    python bench/glow_vs_normflows.py                # 600 s each, ~25 min
+    python bench/glow_vs_normflows.py --quick        # small nets, 10 s each
+"""
+
+import argparse
+import os
+
+from harness import Contestant, Record, print_table, take_turns
+
+FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=60.0)
+QUICK = dict(levels=3, depth=2, hidden=32, batch=64, lr=1e-3, chunk=5.0)
+
+
+def ours(size, first_batch):
+    import keras
+
+    from keras_flows.graph import initialize
+    from keras_flows.models import Glow
+
+    model = Glow(
+        first_batch.shape[1:],
+        levels=size["levels"],
+        depth=size["depth"],
+        hidden_channels=size["hidden"],
+        coupling="affine",
+        permutation="conv1x1",
+        actnorm_data_init=True,
+        seed=0,
+    )
+    model.compile(keras.optimizers.Adam(size["lr"]))
+    initialize(model.encoder, first_batch)  # what Glow.fit does on its first batch
+    model.train_on_batch(first_batch)  # traces the step, outside the budget
+    bpd = lambda x: model.bits_per_dim(x, dequantize=False).mean()
+    name = f"keras_flows Glow ({keras.backend.backend()})"
+    return Contestant(name, size["lr"], model.train_on_batch, bpd, model)
+
+
+def normflows_glow(size, first_batch):
+    import normflows as nf
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    h, w, c = first_batch.shape[1:]
+    levels = size["levels"]
+    q0, merges, flows = [], [], []
+    for i in range(levels):  # level 0 is the deepest, as in normflows' example
+        blocks = [
+            nf.flows.GlowBlock(c * 2 ** (levels + 1 - i), size["hidden"])
+            for _ in range(size["depth"])
+        ]
+        flows.append([*blocks, nf.flows.Squeeze()])
+        if i > 0:
+            merges.append(nf.flows.Merge())
+            f = 2 ** (levels - i)
+            latent = (c * f, h // f, w // f)  # the half factored out at this level
+        else:
+            f = 2**levels
+            latent = (c * 2 * f, h // f, w // f)  # what is left after the last
+        q0.append(nf.distributions.GlowBase(latent))
+    model = nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=size["lr"])
+
+    def to_unit(x, noise):  # NHWC in [-1, 1] -> NCHW in [0, 1]
+        y = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        y = (y + 1) / 2
+        return y + torch.rand_like(y) / 256 if noise else y
+
+    def step(x):
+        optimizer.zero_grad()
+        loss = model.forward_kld(to_unit(x, noise=True))
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def bits_per_dim(x):
+        dims = int(np.prod(x.shape[1:]))
+        with torch.no_grad():
+            log_p = [model.log_prob(to_unit(x[i : i + 250], False), None) for i in
+                     range(0, len(x), 250)]  # fmt: skip
+        return float((-torch.cat(log_p) / (dims * np.log(2)) + 8).mean())
+
+    step(first_batch)  # Actnorm's data init, outside the budget
+    return Contestant("normflows Glow (torch)", size["lr"], step, bits_per_dim, model)
+
+
+def count_params(c):
+    if hasattr(c.model, "count_params"):
+        return c.model.count_params()
+    return sum(p.numel() for p in c.model.parameters() if p.requires_grad)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=float, help="training seconds per model")
+    parser.add_argument("--quick", action="store_true", help="small nets, smoke run")
+    args = parser.parse_args()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    from keras_flows.data import load_mnist_images
+    from keras_flows.models.base import dequantize_data
+
+    size = dict(QUICK if args.quick else FULL)
+    size["budget"] = args.budget or (10.0 if args.quick else 600.0)
+    x_train, x_val = load_mnist_images(size=32)
+    if args.quick:
+        x_train, x_val = x_train[:512], x_val[:64]
+    x_eval = dequantize_data(x_val, (-1.0, 1.0), 8, seed=0)[0]  # one draw for both
+    size["data"] = (
+        f"MNIST stand-in 32x32x1, {len(x_train)} train, {len(x_val)} held out"
+    )
+    record = Record("glow_vs_normflows", size)
+    keras.utils.set_random_seed(0)
+    first = x_train[: size["batch"]]
+    contestants = [ours(size, first), normflows_glow(size, first)]
+    for c in contestants:
+        c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
+    take_turns(
+        contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
+    )
+    rows = [
+        {
+            "model": c.name,
+            "parameters": count_params(c),
+            "training_s": round(c.seconds, 1),
+            "steps": c.steps,
+            "s_per_step": round(c.seconds / max(c.steps, 1), 4),
+            "held_out_bpd": c.curve[-1][2],
+            "diverged_at_step": c.diverged_at,
+            "curve_seconds_steps_bpd": c.curve,
+        }
+        for c in contestants
+    ]
+    columns = {"model": "", "parameters": ",", "steps": "d", "s_per_step": ".3f"}
+    print_table(rows, {**columns, "held_out_bpd": ".3f"})
+    record.write(rows, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
