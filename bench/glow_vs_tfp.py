@@ -34,22 +34,19 @@ same flow with 8 hidden channels (everything but the nets' cost), and tfb's
 forward and forward + backward; this profile is timed interleaved, with both whole
 steps again, so its parts share one load.
 
-Usage (prints a table, writes ``bench/glow_vs_tfp.json``)::
+Prints a table and writes ``bench/results/glow_vs_tfp.json``::
 
     python bench/glow_vs_tfp.py            # ~10 min on a busy 2-core machine
     python bench/glow_vs_tfp.py --quick    # tiny sizes, a smoke run
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from harness import Record, print_table
 
 FULL = dict(
     image=(32, 32, 3), levels=3, depth=8, hidden=400, batch=16, skeleton_hidden=8
@@ -233,48 +230,16 @@ def _ours_parts(model, x):
     return forward, forward_backward, apply
 
 
-def _machine():
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-    }
-
-
-def run(args):
+def run(args, size):
     import keras
     import numpy as np
     import tensorflow as tf
-    import tensorflow_probability as tfp
 
-    size = dict(QUICK if args.quick else FULL)
-    result = {
-        "command": "python bench/glow_vs_tfp.py " + " ".join(args.argv),
-        **_machine(),
-        "loadavg_start": [round(v, 2) for v in os.getloadavg()],
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "tensorflow_probability": tfp.__version__,
-        },
-        "settings": {
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
-            "rounds": args.rounds,
-            "steps": args.steps,
-            "warmup_steps": args.warmup,
-            "coupling": "affine, one shared net",
-            "coupling_scale_ours": args.coupling_scale,
-            "permutation": "LU 1x1 conv (ours: conv1x1)",
-            "optimizer": "keras.optimizers.Adam(1e-4), both",
-            "data": "fixed random 8-bit images in [-1, 1), 4 batches cycled",
-        },
-    }
+    result = {}
     data = _make_data(size)
     # Seed once: re-seeding TensorFlow later would retrace every tf.function (the
     # global seed is part of its cache key).
     keras.utils.set_random_seed(0)
-    wall = time.perf_counter()
 
     # ---- build and warm up
     t0 = time.perf_counter()
@@ -357,8 +322,6 @@ def run(args):
     tfb_step_s = statistics.median(per_step["tfb"])
     result.update(
         {
-            "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-            "total_seconds": round(time.perf_counter() - wall, 1),
             "params": {
                 "ours_trainable_stored": ours_stored,
                 "ours_trainable_effective": ours_effective,
@@ -392,65 +355,43 @@ def run(args):
 def _print_table(res):
     sps, par, prof = res["seconds_per_step"], res["params"], res["profile_seconds"]
     ratio = res["ratio_ours_over_tfb"]
+    ours, tfb = par["ours_trainable_effective"], par["tfb_trainable"]
     rows = [
-        (
-            "ours: keras_flows Glow",
-            f"{sps['ours_median']:.3f}",
-            par["ours_trainable_effective"],
-        ),
-        ("tfb.Glow", f"{sps['tfb_median']:.3f}", par["tfb_trainable"]),
-        (
-            "ours / tfb (median of rounds)",
-            f"{ratio['median']:.2f}",
-            par["ours_trainable_effective"] - par["tfb_trainable"],
-        ),
-        (
-            "floor: 24 nets alone, fwd+bwd",
-            f"{prof['nets_alone_forward_backward']:.3f}",
-            par["nets_alone"],
-        ),
+        {
+            "model": "ours: keras_flows Glow",
+            "s_per_step": sps["ours_median"],
+            "params": ours,
+        },
+        {"model": "tfb.Glow", "s_per_step": sps["tfb_median"], "params": tfb},
+        {
+            "model": "ours / tfb (median of rounds)",
+            "s_per_step": ratio["median"],
+            "params": ours - tfb,
+        },
+        {
+            "model": "floor: 24 nets alone, fwd+bwd",
+            "s_per_step": prof["nets_alone_forward_backward"],
+            "params": par["nets_alone"],
+        },
     ]
-    print(f"{'':<32} {'s/step':>8} {'params':>11}")
-    print("-" * 53)
-    for name, value, params in rows:
-        print(f"{name:<32} {value:>8} {params:>11,}")
+    print_table(rows, {"model": "", "s_per_step": ".3f", "params": ","})
     print(
         f"per-round ratios: {ratio['rounds']}; ours stores "
         f"{par['ours_trainable_stored']:,} trainable (InvConv1x1 keeps full L and U)"
     )
-    print(
-        "floor / our step, timed together: "
-        f"{prof['nets_alone_forward_backward'] / prof['ours_step']:.2f}; "
-        f"ours / tfb step there: {prof['ours_step'] / prof['tfb_step']:.2f}"
-    )
-    print()
-    print(f"{'profile (interleaved, one load)':<40} {'s':>8} {'% ours':>7}")
-    print("-" * 57)
     step = prof["ours_step"]
     parts = [
-        ("nets alone, forward", prof["nets_alone_forward"]),
-        ("nets alone, forward + backward", prof["nets_alone_forward_backward"]),
-        ("ours, forward (loss)", prof["ours_forward"]),
-        ("ours, forward + backward", prof["ours_forward_backward"]),
-        ("ours, Adam update alone", prof["ours_optimizer_apply"]),
-        ("ours, whole step (train_on_batch)", step),
-        ("skeleton (tiny nets): forward", prof["skeleton_forward"]),
-        ("skeleton (tiny nets): forward + backward", prof["skeleton_forward_backward"]),
-        ("skeleton (tiny nets): whole step", prof["skeleton_step"]),
-        ("tfb.Glow, forward (loss)", prof["tfb_forward"]),
-        ("tfb.Glow, forward + backward", prof["tfb_forward_backward"]),
-        ("tfb.Glow, whole step", prof["tfb_step"]),
+        {"profile (interleaved, one load)": k, "s": v, "pct_of_ours": 100 * v / step}
+        for k, v in prof.items()
+        if k != "reps"
     ]
-    for name, value in parts:
-        print(f"{name:<40} {value:>8.3f} {100 * value / step:>6.0f}%")
-    print(
-        f"cpus {res['cpu_count']}, load average start {res['loadavg_start']} "
-        f"end {res['loadavg_end']}; total {res['total_seconds']} s"
+    print_table(
+        parts, {"profile (interleaved, one load)": "", "s": ".3f", "pct_of_ours": ".0f"}
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument("--steps", type=int, default=10, help="steps per round")
     parser.add_argument("--warmup", type=int, default=3, help="steps after tracing")
@@ -462,31 +403,16 @@ def main(argv=None):
         help="our AffineCouple scale (tfb.Glow's is sigmoid)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, smoke run")
-    parser.add_argument(
-        "--json",
-        default=None,
-        help="output path (default bench/glow_vs_tfp.json; --quick writes none)",
-    )
-    args = parser.parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else list(argv)
-    if args.json is None and not args.quick:
-        args.json = str(HERE / "glow_vs_tfp.json")
-
+    args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if (
-        "keras" in sys.modules
-        and sys.modules["keras"].backend.backend() != "tensorflow"
-    ):
-        raise SystemExit("bench/glow_vs_tfp.py needs the TensorFlow backend")
-
-    result = run(args)
+    size = dict(QUICK if args.quick else FULL)
+    settings = {**size, **vars(args), "optimizer": "keras Adam(1e-4), both"}
+    settings["data"] = "fixed random 8-bit images in [-1, 1), 4 batches cycled"
+    record = Record("glow_vs_tfp", settings)
+    result = run(args, size)
     _print_table(result)
-    if args.json is None:
-        return
-    tmp = Path(args.json + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.json)
+    record.write(result, quick=args.quick)
 
 
 if __name__ == "__main__":
