@@ -26,7 +26,7 @@ short run can leave it far above the reconstruction error); all on the same
 dequantised images (one seeded draw). And 9x9 sample grids at T = 1 and T = 0.8
 side by side.
 
-Usage (prints a table, writes ``bench/fvae_vs_glow.json`` and
+Usage (prints a table, writes ``bench/results/fvae_vs_glow.json`` and
 ``docs/images/fvae_compare_samples.png``; the trained weights go to
 ``--save-dir``)::
 
@@ -35,20 +35,18 @@ Usage (prints a table, writes ``bench/fvae_vs_glow.json`` and
 """
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
 from pathlib import Path
 
-from harness import Contestant, take_turns
+from harness import Contestant, Record, take_turns
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(
     blocks=12, flow_depth=12, flow_hidden=256, glow_depth=8, glow_hidden=576,
     batch=32, budget=1200.0, chunk=120.0, eval_size=500, iwae=64,
@@ -160,7 +158,6 @@ def picture(contestants, path):
 
 def run(args):
     import keras
-    import tensorflow as tf
 
     from keras_flows.data import load_mnist_images
     from keras_flows.models.base import dequantize_data
@@ -177,7 +174,6 @@ def run(args):
     contestants = build(
         size, args.learning_rate, args.glow_learning_rate, x_train[: size["batch"]]
     )
-    wall = time.perf_counter()
     take_turns(
         contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
     )
@@ -215,11 +211,6 @@ def run(args):
     if not args.quick:
         picture(contestants, ROOT / "docs" / "images" / "fvae_compare_samples.png")
     return {
-        "command": "python bench/fvae_vs_glow.py " + " ".join(args.argv),
-        "cpu_count": os.cpu_count(),
-        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-        "wall_seconds": round(time.perf_counter() - wall, 1),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {
             **size,
             "data": f"MNIST stand-in 32x32x1, {len(x_train)} train, "
@@ -246,22 +237,19 @@ def _print_table(result):
     print("(bits/dim on held-out images: ELBO and IWAE are upper bounds, Glow's exact)")
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--budget", type=float, help="training seconds per model")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="f-VAE, VAE")
     parser.add_argument("--glow-learning-rate", type=float, default=1e-3)
     parser.add_argument("--save-dir", default=None, help="folder for the weights")
-    parser.add_argument("--out", default=str(HERE / "fvae_vs_glow.json"))
-    args = parser.parse_args(argv)
-    args.argv = argv
+    args = parser.parse_args()
+    record = Record("fvae_vs_glow", vars(args))
     result = run(args)
     _print_table(result)
-    if not args.quick:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    record.settings = {**record.settings, **result.pop("settings")}
+    record.write(result, quick=args.quick)
 
 
 if __name__ == "__main__":

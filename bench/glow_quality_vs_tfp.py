@@ -29,7 +29,7 @@ images with the same dequantisation noise (one seeded draw):
 bits/dim = (NLL(x + u) + D log(128)) / (D log 2), which is
 ``Glow.bits_per_dim``.
 
-Usage (prints a table, writes ``bench/glow_quality_vs_tfp.json``)::
+Usage (prints a table, writes ``bench/results/glow_quality_vs_tfp.json``)::
 
     python bench/glow_quality_vs_tfp.py             # about 45 min
     python bench/glow_quality_vs_tfp.py --quick     # tiny sizes, a smoke run
@@ -37,19 +37,14 @@ Usage (prints a table, writes ``bench/glow_quality_vs_tfp.json``)::
 
 import argparse
 import functools
-import json
 import math
 import os
-import sys
-import time
-from pathlib import Path
 
-from harness import Contestant, take_turns
+from harness import Contestant, Record, take_turns
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-HERE = Path(__file__).resolve().parent
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, budget=600.0, chunk=60.0)
 QUICK = dict(levels=3, depth=1, hidden=8, batch=16, budget=6.0, chunk=2.0)
 
@@ -133,8 +128,6 @@ def tfb(size, lr, image_shape, first_batch):
 
 def run(args):
     import keras
-    import tensorflow as tf
-    import tensorflow_probability as tfp
 
     from keras_flows.data import load_mnist_images
     from keras_flows.models.base import dequantize_data
@@ -158,20 +151,10 @@ def run(args):
             params[contestant.name] = count
     for c in contestants:  # before training
         c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
-    wall = time.perf_counter()
     take_turns(
         contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
     )
     return {
-        "command": "python bench/glow_quality_vs_tfp.py " + " ".join(args.argv),
-        "cpu_count": os.cpu_count(),
-        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-        "wall_seconds": round(time.perf_counter() - wall, 1),
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "tensorflow_probability": tfp.__version__,
-        },
         "settings": {
             **size,
             "data": f"MNIST stand-in 32x32x1, {len(x_train)} train, "
@@ -213,20 +196,17 @@ def _print_table(result):
     print("parameters:", result["parameters"])
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--budget", type=float, help="training seconds per model")
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[1e-4, 1e-3])
-    parser.add_argument("--out", default=str(HERE / "glow_quality_vs_tfp.json"))
-    args = parser.parse_args(argv)
-    args.argv = argv
+    args = parser.parse_args()
+    record = Record("glow_quality_vs_tfp", vars(args))
     result = run(args)
     _print_table(result)
-    if not args.quick:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    record.settings = {**record.settings, **result.pop("settings")}
+    record.write(result, quick=args.quick)
 
 
 if __name__ == "__main__":
