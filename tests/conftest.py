@@ -1,4 +1,11 @@
-"""Shared test helpers: backend-agnostic autodiff Jacobians and weight randomising."""
+"""Shared test helpers (autodiff Jacobians, weight randomising) and the two tiers.
+
+The default run is the fast tier: every layer's and every model's properties at
+tiny sizes. `--slow` adds the full tier: tests marked `slow` (notebooks, CLI
+trainings, multi-device subprocesses, recipes, long stacks).
+"""
+
+import os
 
 import keras
 import numpy as np
@@ -9,6 +16,32 @@ BACKEND = keras.backend.backend()
 needs_tf = pytest.mark.skipif(
     BACKEND != "tensorflow", reason="TFP oracle runs on the TensorFlow backend only"
 )
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="run the full tier too: notebooks, CLI trainings, multi-device "
+        "subprocesses, recipes (tests marked `slow`)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: full tier only, run with --slow")
+    if os.environ.get("KERAS_FLOWS_PLANT"):  # a planted bug: see tests/plants.py
+        import plants
+
+        plants.apply(os.environ["KERAS_FLOWS_PLANT"])
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 def jacobian(fn, v):

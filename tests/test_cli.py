@@ -21,6 +21,7 @@ def mnist_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     out = tmp_path / "run"
     main(["train", "nice", "--epochs", "1", "--limit", "256", "--batch-size", "64",
@@ -48,6 +49,7 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     assert (out / "samples" / "epoch_002.png").exists()
 
 
+@pytest.mark.slow
 def test_train_glow_on_an_image_folder_then_sample(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(30):
@@ -70,6 +72,7 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
     assert image.shape[2] == 3 and image.shape[0] > 384 and image.shape[1] >= 384
 
 
+@pytest.mark.slow
 def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     from keras_flows.recipes import fvae
 
@@ -85,6 +88,7 @@ def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     assert (out / "sample_T0.png").exists()
 
 
+@pytest.mark.slow
 def test_train_nice_on_two_devices(tmp_path, mnist_file):
     """`--devices 2` on a CPU-only machine: two virtual CPU devices, set up by
     the CLI before the backend starts (a fresh process, as a user runs it)."""

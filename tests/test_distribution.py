@@ -118,6 +118,7 @@ def squeeze(x):
     return x.reshape(b, h // 2, w // 2, 4 * c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["nice", "realnvp", "glow", "fvae"])
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_two_devices_equal_one_device(backend, model):
@@ -130,6 +131,7 @@ def test_two_devices_equal_one_device(backend, model):
     assert numbers["loss_2"] == loss
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_actnorm_data_init_uses_the_global_first_batch_once(backend):
     in_session(backend)
@@ -188,6 +190,7 @@ print(json.dumps({"dequantize": float(np.abs(noisy_1 - noisy_2).max()),
 )
 
 
+@pytest.mark.slow
 def test_library_noise_is_the_one_device_draw_on_tensorflow():
     in_session("tensorflow")
     diffs = run(NOISE_SCRIPT, "tensorflow")
@@ -285,6 +288,7 @@ def _free_ports(count):
             s.close()
 
 
+@pytest.mark.slow
 def test_two_workers_equal_one_process_and_only_the_chief_writes(tmp_path):
     """`MultiWorkerMirroredStrategy` across two processes on localhost (gRPC):
     both workers end with the weights of one process trained on the global
@@ -383,6 +387,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_two_jax_processes_equal_one_process_and_only_process_0_writes(tmp_path):
     """`keras.distribution.initialize` (`jax.distributed.initialize`) across two
     processes on localhost, one CPU device each, `DataParallel` over both."""

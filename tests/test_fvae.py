@@ -316,6 +316,7 @@ def test_an_identity_flow_needs_no_divisible_latent():
     assert vae.latent_shape == (1, 1, 16)
 
 
+@pytest.mark.slow
 def test_noise_streams_are_saved_with_the_weights(tmp_path):
     """Both random streams (dequantisation, posterior draws) continue where
     they were after a save and load: a resumed run draws the same noise."""

@@ -1,6 +1,6 @@
-"""Glow-specific tests: architecture, defaults, priors and temperature, n_bits,
-arguments, data-dependent init. The generic model properties (exact log_prob,
-round trip, save/load, fit) are in the parametrized model suite."""
+"""Glow-specific tests: architecture, defaults, n_bits, arguments, remat. The
+generic model properties (exact log_prob, round trip, temperature on every prior,
+data-dependent init, save/load, fit) are in the parametrized model suite."""
 
 import collections
 import inspect
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from conftest import randomize, to_numpy
 
-from keras_flows import initialize
 from keras_flows import layers as L
 from keras_flows.models import Glow
 from keras_flows.models.glow import flow_level, glow_flow
@@ -122,27 +121,6 @@ def test_parameter_count_matches_the_seed_architecture():
     assert _parameter_count((64, 64, 3), 3, 10, 512) == 11_771_232
 
 
-# --------------------------------------------------------- priors, temperature
-
-
-def test_temperature_scales_every_prior_draw():
-    model = Glow((8, 8, 3), **TINY)
-    randomize(model.encoder, scale=0.1)  # non-zero learned prior means
-    eps = np.random.default_rng(3).standard_normal((2, 8 * 8 * 3))
-    for temperature in (0.0, 0.5, 1.0):
-        expected = np.clip(model.decode((temperature * eps).astype("float32")), -1, 1)
-        samples = model.sample(2, temperature=temperature, seed=3)
-        np.testing.assert_allclose(samples, expected, atol=1e-5)
-    # T = 0 is deterministic: every part at its (conditional) prior mean, which
-    # is not x = 0 when the priors have learned means.
-    mode = model.sample(2, temperature=0.0, seed=7)
-    np.testing.assert_allclose(mode, model.sample(2, temperature=0.0, seed=8))
-    np.testing.assert_allclose(mode[0], mode[1])
-    assert np.abs(mode).max() > 1e-3
-    with pytest.raises(ValueError):
-        model.sample(1, temperature=-0.5)
-
-
 # ------------------------------------------------------------------- n_bits
 
 
@@ -208,50 +186,10 @@ def test_affine_couple_rejects_bad_scale_and_shared_net_width():
         couple([np.zeros((1, 3), "float32"), np.zeros((1, 3), "float32")])
 
 
-# ------------------------------------------------------ reconstruct, data init
+# --------------------------------------------------------------------- remat
 
 
-@pytest.mark.parametrize("coupling", ["additive", "affine"])
-def test_reconstruct_round_trip(coupling):
-    model = Glow((8, 8, 3), coupling=coupling, permutation="conv1x1", **TINY)
-    randomize(model.encoder, scale=0.1)
-    x = _images(4)
-    np.testing.assert_allclose(model.reconstruct(x), x, atol=1e-4)
-
-
-def test_data_dependent_actnorm_init_normalises_the_first_batch():
-    model = Glow(
-        (8, 8, 3),
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        **TINY,
-    )
-    x = _images(32) * 0.3 + 0.2  # far from zero mean, unit std
-    assert initialize(model.encoder, x) == 2 * 2 + 1  # every Actnorm
-    for name in ("glow_level0_step0_actnorm", "glow_level1_prior"):
-        layer = model.encoder.get_layer(name)
-        y = keras.Model(model.encoder.inputs, layer.output).predict(x, verbose=0)
-        np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-4)
-        np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-3)
-    assert initialize(model.encoder, x) == 0  # never twice
-
-
-def test_affine_glow_trains_with_plain_adam_and_data_init():
-    model = Glow(
-        (8, 8, 3),
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        **TINY,
-    )
-    model.compile(keras.optimizers.Adam(1e-3))
-    history = model.fit(_images(64), batch_size=16, epochs=2, verbose=0)
-    losses = history.history["loss"]
-    assert np.isfinite(losses).all() and losses[-1] < losses[0]
-    assert not model.needs_initialization
-
-
+@pytest.mark.slow
 def test_remat_trains_the_same_model(tmp_path):
     x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
     weights = []

@@ -34,6 +34,7 @@ def test_log_det_of_volume_preserving_flow_with_several_outputs():
     np.testing.assert_array_equal(to_numpy(log_det), np.zeros(3))
 
 
+@pytest.mark.slow
 def test_deep_flow_needs_no_deep_recursion(monkeypatch):
     """The helpers walk the graph with explicit stacks, under the default limit.
 

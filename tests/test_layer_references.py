@@ -288,6 +288,7 @@ def test_inverse_needs_an_invertible_layer():
 # ------------------------------------------------------------------ deep stack
 
 
+@pytest.mark.slow
 def test_deep_stack_of_glow_steps_inverts_in_float32():
     """32 steps of Actnorm + InvConv1x1 + affine coupling with random weights.
 

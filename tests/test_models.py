@@ -98,6 +98,9 @@ class Case:
     # log_prob is the exact change of variables and decode inverts encode; False
     # for FVAE (log_prob is a bound, reconstruction is lossy: tests/test_fvae.py).
     exact: bool = True
+    # A variant of a model another case covers: its training and saving (the
+    # costly checks) run in the full tier only; its maths in both tiers.
+    variant: bool = False
 
 
 CASES = [
@@ -110,12 +113,14 @@ CASES = [
         "nice_dequantize",
         lambda: NICE(input_dim=8, hidden_units=16, hidden_layers=1, noise="dequantize"),
         _uniform((8,)),
+        variant=True,
     ),
-    Case("realnvp", lambda: RealNVP(coupling_layers=4, coupling_dim=16), _moons),
+    Case("realnvp", lambda: RealNVP(coupling_layers=2, coupling_dim=16), _moons),
     Case(
         "glow_additive_random",
         lambda: Glow((8, 8, 1), levels=2, depth=2, hidden_channels=8, seed=0),
         _uniform((8, 8, 1), -1.0, 1.0),
+        variant=True,
     ),
     Case(
         "glow_affine_conv1x1",
@@ -135,8 +140,14 @@ CASES = [
         "glow_5bit",
         lambda: Glow((4, 4, 1), levels=1, depth=2, hidden_channels=8, n_bits=5),
         _uniform((4, 4, 1), -1.0, 1.0, levels=32),
+        variant=True,
     ),
-    Case("layers_vector", _vector_flow, lambda n, s: _moons(n, s).repeat(3, axis=1)),
+    Case(
+        "layers_vector",
+        _vector_flow,
+        lambda n, s: _moons(n, s).repeat(3, axis=1),
+        variant=True,
+    ),
     Case("layers_glow", _layers_glow, _uniform((4, 4, 2), -1.0, 1.0)),
     Case(
         "layers_volume_preserving",
@@ -165,6 +176,7 @@ CASES = [
         ),
         _uniform((8, 8, 1), -1.0, 1.0, levels=32),
         exact=False,
+        variant=True,
     ),
 ]
 
@@ -181,13 +193,22 @@ def _push_off_identity(model, data, scale=0.05, seed=0):
         w.assign(value + scale * rng.standard_normal(value.shape).astype("float32"))
 
 
-@pytest.fixture(params=CASES, ids=[c.id for c in CASES])
+# The costly checks (training, saving) of a variant run in the full tier only.
+COSTLY = [
+    pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.variant else [])
+    for c in CASES
+]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
 def case(request):
     return request.param
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(case):
+    """One model per case, shared by the tests that only read it (their compiled
+    predict functions are reused): a test that trains builds its own."""
     keras.utils.set_random_seed(0)
     model = case.make()
     _push_off_identity(model, case.data)
@@ -201,11 +222,11 @@ def _flat_dim(model):
 def test_log_prob_is_the_change_of_variables(case, model):
     if not case.exact:
         pytest.skip("log_prob is a bound, not a change of variables")
-    x = case.data(3, 1)
+    x = case.data(2, 1)
     shape = x.shape[1:]
     log_prob = model.log_prob(x)
-    assert log_prob.shape == (3,)
-    for i in range(3):
+    assert log_prob.shape == (2,)
+    for i in range(2):
 
         def encode(v):
             z = model.encoder(ops.reshape(v, (1, *shape)))
@@ -257,7 +278,11 @@ def test_negative_temperature_is_refused(case, model):
             viz.temperature_sweep(model, temperatures=(0.5, -1))
 
 
-def test_whole_model_keras_save_and_load(case, model, tmp_path):
+@pytest.mark.parametrize("case", COSTLY)
+def test_whole_model_keras_save_and_load(case, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = case.make()
+    _push_off_identity(model, case.data)
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
     assert type(loaded) is type(model)
@@ -269,13 +294,14 @@ def test_whole_model_keras_save_and_load(case, model, tmp_path):
     )
 
 
+@pytest.mark.parametrize("case", COSTLY)
 def test_fit_lowers_the_loss_and_the_loss_is_the_nll(case):
     keras.utils.set_random_seed(1)
     model = case.make()
     model.compile(keras.optimizers.Adam(3e-3))
-    x = case.data(256, 4)
+    x = case.data(128, 4)
     if case.trains:
-        history = model.fit(x, batch_size=64, epochs=6, verbose=0)
+        history = model.fit(x, batch_size=32, epochs=3, verbose=0)
         loss = history.history["loss"]
         assert np.isfinite(loss).all() and loss[-1] < loss[0]
     nll = -model.log_prob(x).mean()
@@ -283,7 +309,7 @@ def test_fit_lowers_the_loss_and_the_loss_is_the_nll(case):
         assert np.isfinite(nll) and np.isfinite(model.evaluate(x, verbose=0))
         return
     np.testing.assert_allclose(
-        model.evaluate(x, batch_size=256, verbose=0), nll, rtol=1e-5, atol=1e-4
+        model.evaluate(x, batch_size=128, verbose=0), nll, rtol=1e-5, atol=1e-4
     )
 
 
@@ -324,6 +350,7 @@ def mixed_precision():
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_mixed_precision_fits_with_float32_likelihoods(case, mixed_precision):
     keras.utils.set_random_seed(2)
     model = case.make()
@@ -336,6 +363,9 @@ def test_mixed_precision_fits_with_float32_likelihoods(case, mixed_precision):
         *_, log_det = model.log_det_model.predict(x[:4], verbose=0)
         assert log_det.dtype == np.float32
     assert np.isfinite(model.log_prob(x[:4])).all()
+
+
+INPUT_KINDS = ["py_dataset", "generator", "tf_data"]  # besides arrays
 
 
 def _first_batch_inputs():
@@ -361,7 +391,10 @@ def _first_batch_inputs():
     return x, inputs
 
 
-@pytest.mark.parametrize("kind", ["array", "py_dataset", "generator", "tf_data"])
+@pytest.mark.parametrize(
+    "kind",
+    ["array", *(pytest.param(k, marks=pytest.mark.slow) for k in INPUT_KINDS)],
+)
 def test_data_dependent_init_runs_once_for_every_input_type(kind, tmp_path):
     x, inputs = _first_batch_inputs()
     model = _layers_glow()
@@ -383,10 +416,32 @@ def test_data_dependent_init_runs_once_for_every_input_type(kind, tmp_path):
     assert not loaded.needs_initialization
 
 
+INITIALISED = [c for c in CASES if c.id in ("glow_affine_conv1x1", "layers_glow")]
+
+
+@pytest.mark.parametrize("case", INITIALISED, ids=[c.id for c in INITIALISED])
+def test_data_dependent_init_standardises_every_actnorm(case):
+    """Each data-init Actnorm (every step, the priors) is initialised in order,
+    so its output on the first batch has zero mean and unit std per channel."""
+    from keras_flows.graph import initialize
+
+    model = case.make()
+    x = case.data(32, 9) * 0.3 + 0.2  # far from zero mean, unit std
+    actnorms = [op for op in model.encoder.operations if getattr(op, "data_init", 0)]
+    assert initialize(model.encoder, x) == len(actnorms) > 1
+    outputs = keras.Model(model.encoder.inputs, [a.output for a in actnorms])
+    for y in outputs.predict(x, verbose=0):
+        axes = tuple(range(y.ndim - 1))
+        np.testing.assert_allclose(y.mean(axis=axes), 0, atol=1e-4)
+        np.testing.assert_allclose(y.std(axis=axes), 1, atol=1e-3)
+    assert initialize(model.encoder, x) == 0  # never twice
+
+
 # f-VAE saves its noise streams the same way: tests/test_fvae.py.
 NOISY = [c for c in CASES if c.id in ("glow_affine_conv1x1",)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", NOISY, ids=[c.id for c in NOISY])
 def test_resumed_training_equals_straight_training_with_noise(case, tmp_path):
     """2 epochs, then 2 resumed from the run folder, equal 4 straight epochs,

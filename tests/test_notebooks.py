@@ -8,6 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow  # the full tier: about 100 s per backend
+
 NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
 
 

@@ -110,6 +110,7 @@ def cli_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_recipe_writes_pictures_and_metrics(cli_run):
     for name in ("loss", "moons", "density", "temperatures"):
         assert (cli_run / f"{name}.png").stat().st_size > 1000
@@ -125,6 +126,7 @@ def test_recipe_writes_pictures_and_metrics(cli_run):
     )
 
 
+@pytest.mark.slow
 def test_cli_sample(cli_run):
     from keras_flows.cli import main
 

@@ -127,6 +127,7 @@ def test_divergence_refuses_a_schedule_it_cannot_lower():
         model.fit(data(16), batch_size=16, epochs=1, verbose=0, callbacks=[keep])
 
 
+@pytest.mark.slow
 def test_resumed_training_equals_straight_training(tmp_path):
     x = data(64)
 
