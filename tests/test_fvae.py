@@ -156,6 +156,24 @@ def test_iwae_bound_is_the_elbo_for_one_sample_and_grows_with_k(model):
         model.log_prob(x[:1], num_samples=0)
 
 
+def test_iwae_bound_is_the_log_mean_of_the_importance_weights(model):
+    """log (1/k) sum_i exp(w_i), with w_i the ELBO integrand at draw u_i: the
+    draws are numpy's, image by image, `(B, k, *latent)`."""
+    x, k = _images(3, seed=15), 5
+    u = np.random.default_rng(11).standard_normal((3, k, *model.latent_shape))
+    rows = u.reshape(-1, *model.latent_shape).astype("float32")
+    weights = model.network.predict([np.repeat(x, k, axis=0), rows], verbose=0)
+    weights = weights.reshape(3, k).astype("float64")
+    expected = np.log(np.mean(np.exp(weights), axis=1))
+    np.testing.assert_allclose(
+        model.log_prob(x, num_samples=k, seed=11), expected, rtol=1e-6
+    )
+    # The draws do not depend on how the rows are batched.
+    np.testing.assert_allclose(
+        model.log_prob(x, num_samples=k, seed=11, batch_size=4), expected, rtol=1e-6
+    )
+
+
 def test_bits_per_dim_of_the_bound(model):
     x = _images(3, seed=5)
     width, dims = 2 / 256, x[0].size

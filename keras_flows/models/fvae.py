@@ -405,7 +405,10 @@ class FVAE(SavesRandomState, keras.Model):
         `z_i = E(x) + sigma1 u_i`: `k=1` is the ELBO (one draw), and the bound
         tightens towards `log p(x)` as `k` grows. Inference mode (batch norm
         uses its moving statistics, no dequantisation); the draws come from
-        `numpy.random.default_rng(seed)`, so the result is reproducible.
+        `numpy.random.default_rng(seed)` image by image (`(B, k, *latent)` in
+        order), so the result is reproducible and independent of `batch_size`.
+        All `B * k` draws go through one compiled network, about `batch_size`
+        rows at a time, so memory stays bounded for any `k`.
 
         Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
         Autoencoders" (2016).
@@ -415,15 +418,24 @@ class FVAE(SavesRandomState, keras.Model):
             raise ValueError(
                 f"`num_samples` must be an integer >= 1. Received: {num_samples!r}"
             )
+        k = int(num_samples)
+        per_batch = max(1, batch_size // k)  # images whose k draws share a batch
         rng = np.random.default_rng(seed)
-        log_weights = []
-        for _ in range(num_samples):
-            u = rng.standard_normal((len(x), *self.latent_shape)).astype("float32")
-            log_weight = self.network.predict([x, u], batch_size=batch_size, verbose=0)
-            log_weights.append(log_weight.astype("float64"))
-        log_weights = np.stack(log_weights)  # (k, B)
-        top = log_weights.max(axis=0)
-        return top + np.log(np.mean(np.exp(log_weights - top), axis=0))
+
+        def batches():
+            # Image-major: draw i of image j is row j * k + i. One stream drawn
+            # in order, so the draws do not depend on `batch_size`.
+            for start in range(0, len(x), per_batch):
+                images = x[start : start + per_batch]
+                u = rng.standard_normal((len(images), k, *self.latent_shape))
+                u = u.reshape(-1, *self.latent_shape).astype("float32")
+                yield (np.repeat(images, k, axis=0), u), None
+
+        # One `predict` over every draw: one compiled graph, bounded memory.
+        log_weights = self.network.predict(batches(), verbose=0).astype("float64")
+        log_weights = log_weights.reshape(len(x), k)
+        top = log_weights.max(axis=1, keepdims=True)
+        return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
     def bits_per_dim(self, x, num_samples=1, batch_size=256, dequantize=True, seed=0):
         """Per-image bits/dim from the bound `log_prob(x, num_samples)`: an upper
