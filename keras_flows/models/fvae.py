@@ -408,7 +408,7 @@ class FVAE(SavesRandomState, keras.Model):
         `numpy.random.default_rng(seed)` image by image (`(B, k, *latent)` in
         order), so the result is reproducible and independent of `batch_size`.
         All `B * k` draws go through one compiled network, about `batch_size`
-        rows at a time, so memory stays bounded for any `k`.
+        rows at a time (`predict_on_batch`), so memory stays bounded for any `k`.
 
         Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
         Autoencoders" (2016).
@@ -421,19 +421,17 @@ class FVAE(SavesRandomState, keras.Model):
         k = int(num_samples)
         per_batch = max(1, batch_size // k)  # images whose k draws share a batch
         rng = np.random.default_rng(seed)
-
-        def batches():
-            # Image-major: draw i of image j is row j * k + i. One stream drawn
-            # in order, so the draws do not depend on `batch_size`.
-            for start in range(0, len(x), per_batch):
-                images = x[start : start + per_batch]
-                u = rng.standard_normal((len(images), k, *self.latent_shape))
-                u = u.reshape(-1, *self.latent_shape).astype("float32")
-                yield (np.repeat(images, k, axis=0), u), None
-
-        # One `predict` over every draw: one compiled graph, bounded memory.
-        log_weights = self.network.predict(batches(), verbose=0).astype("float64")
-        log_weights = log_weights.reshape(len(x), k)
+        log_weights = []
+        # Image-major: draw i of image j is row j * k + i, from one stream drawn
+        # in order, so the draws do not depend on `batch_size`. Every batch runs
+        # the one compiled network; memory stays bounded for any k.
+        for start in range(0, len(x), per_batch):
+            images = x[start : start + per_batch]
+            u = rng.standard_normal((len(images), k, *self.latent_shape))
+            u = u.reshape(-1, *self.latent_shape).astype("float32")
+            rows = [np.repeat(images, k, axis=0), u]
+            log_weights.append(np.asarray(self.network.predict_on_batch(rows)))
+        log_weights = np.concatenate(log_weights).astype("float64").reshape(-1, k)
         top = log_weights.max(axis=1, keepdims=True)
         return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
