@@ -1,8 +1,8 @@
 """f-VAE-specific tests: the ELBO and its constants against numpy, the IWAE bound,
 the plain-VAE special case, the trainable sigmas, the parts and `network`,
 interpolation between two and four images, arguments. The generic model properties
-(sampling, temperature, save/load, fit, bad data) are in the parametrized model
-suite."""
+(sampling, temperature and its mode at T = 0, save/load, fit, bad data) are in the
+parametrized model suite."""
 
 import math
 
@@ -259,14 +259,6 @@ def test_encoder_decoder_and_reconstruction(model):
     np.testing.assert_allclose(x_hat, model.generator.predict(h, verbose=0))
     np.testing.assert_allclose(model.decode(z), x_hat, atol=1e-5)
     assert np.abs(x_hat).max() <= 1  # tanh
-
-
-def test_zero_temperature_decodes_the_prior_mode(model):
-    x = model.sample(3, temperature=0)
-    mode = model.decode(np.zeros((1, 64), "float32"))
-    np.testing.assert_allclose(x, mode.repeat(3, axis=0))
-    with pytest.raises(ValueError, match="temperature"):
-        model.sample(1, temperature=-1)
 
 
 def test_interpolation_ends_are_the_reconstructions(model):
