@@ -43,6 +43,7 @@ def _decoder_skips(name):
 
     def plant():
         from keras_flows import layers as L
+        from keras_flows.layers.base import zeros_per_sample
 
         cls, inverse = getattr(L, name), L.Inverse._forward
 
@@ -52,7 +53,7 @@ def _decoder_skips(name):
             data = [x for i, x in enumerate(_as_list(inputs))
                     if i not in self.layer.condition_inputs]  # fmt: skip
             y = data[0] if len(data) == 1 else data
-            return y, _zeros_per_sample(data[0])
+            return y, zeros_per_sample(data[0])
 
         L.Inverse._forward = skipping
 
@@ -61,12 +62,6 @@ def _decoder_skips(name):
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _zeros_per_sample(x):
-    from keras_flows.layers.base import zeros_per_sample
-
-    return zeros_per_sample(x)
 
 
 def _split_prior_ignores_temperature():
