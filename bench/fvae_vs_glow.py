@@ -9,13 +9,16 @@ first 500 of the 1,000 held out for every number below), batch 32 for all:
   flow_depth=12, hidden_channels=256)``, the ``keras-flows train fvae`` stand-in
   model (latent 8x8x16).
 - VAE: the same with ``flow_depth=0`` (F is the identity: a N(0, I) prior).
+- wide VAE: the VAE with ``block_channels=1984`` (E and G's 3x3 convolutions
+  widened), as many parameters as the f-VAE: what the flow prior buys at equal
+  size.
 - Glow: ``Glow((32, 32, 1), levels=3, depth=8, hidden_channels=576,
   coupling="affine", permutation="conv1x1", actnorm_data_init=True)``, the width
   chosen to match the f-VAE's parameter count.
 
 Each is trained with ``train_on_batch`` and ``keras.optimizers.Adam(lr)`` (no
 guard, no schedule) for ``--budget`` seconds of training, round-robin in
-``--chunk``-second turns so all three see the same background load; a model
+``--chunk``-second turns so all of them see the same background load; a model
 whose loss turns NaN/inf stops there. After every round: held-out bits/dim (the
 ELBO bound for f-VAE and VAE, Glow's exact value). At the end: the ELBO and the
 importance-weighted bound with k = 64 (IWAE, tighter) for f-VAE and VAE, and
@@ -26,11 +29,12 @@ short run can leave it far above the reconstruction error); all on the same
 dequantised images (one seeded draw). And 9x9 sample grids at T = 1 and T = 0.8
 side by side.
 
-Usage (prints a table, writes ``bench/results/fvae_vs_glow.json`` and
-``docs/images/fvae_compare_samples.png``; the trained weights go to
-``--save-dir``)::
+Usage (prints a table, writes ``bench/results/<name>.json`` and
+``docs/images/<name>_samples.png``, ``--name`` defaulting to ``fvae_vs_glow``;
+the trained weights go to ``--save-dir``)::
 
-    python bench/fvae_vs_glow.py                   # about 75 min
+    python bench/fvae_vs_glow.py                   # all four, about 100 min
+    python bench/fvae_vs_glow.py --models f-VAE,"wide VAE" --name fvae_vs_wide_vae
     python bench/fvae_vs_glow.py --quick           # tiny sizes, a smoke run
 """
 
@@ -41,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Contestant, Record, take_turns
+from harness import Contestant, Record, glow_contestant, mean_bits_per_dim, take_turns
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,12 +53,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(
     blocks=12, flow_depth=12, flow_hidden=256, glow_depth=8, glow_hidden=576,
-    batch=32, budget=1200.0, chunk=120.0, eval_size=500, iwae=64,
+    wide_channels=1984, batch=32, budget=1200.0, chunk=120.0, eval_size=500,
+    iwae=64,
 )  # fmt: skip
 QUICK = dict(
     blocks=1, flow_depth=1, flow_hidden=8, glow_depth=1, glow_hidden=8,
-    batch=8, budget=4.0, chunk=2.0, eval_size=16, iwae=4,
+    wide_channels=64, batch=8, budget=4.0, chunk=2.0, eval_size=16, iwae=4,
 )  # fmt: skip
+MODELS = ("f-VAE", "VAE", "wide VAE", "Glow")
 TEMPERATURES = (1.0, 0.8)
 
 
@@ -71,14 +77,25 @@ def refit_sigma2(model, x, seed=0):
     model.likelihood.log_sigma.assign(0.5 * np.log(np.mean((x_hat - x) ** 2)))
 
 
-def build(size, lr, glow_lr, first_batch):
+def build(size, lr, glow_lr, first_batch, names=MODELS):
     import keras
 
-    from keras_flows.graph import initialize
-    from keras_flows.models import FVAE, Glow
+    from keras_flows.models import FVAE
 
+    vaes = {  # name: (flow_depth, block_channels)
+        "f-VAE": (size["flow_depth"], None),
+        "VAE": (0, None),
+        "wide VAE": (0, size["wide_channels"]),
+    }
     contestants = []
-    for name, depth in (("f-VAE", size["flow_depth"]), ("VAE", 0)):
+    for name in names:
+        if name == "Glow":
+            glow = glow_contestant(
+                name, glow_lr, first_batch, 3, size["glow_depth"], size["glow_hidden"]
+            )
+            contestants.append(glow)
+            continue
+        depth, block_channels = vaes[name]
         model = FVAE(
             (32, 32, 1),
             encoder_levels=2,
@@ -86,38 +103,14 @@ def build(size, lr, glow_lr, first_batch):
             flow_levels=4,
             flow_depth=depth,
             hidden_channels=size["flow_hidden"],
+            block_channels=block_channels,
             seed=0,
         )
         model.compile(keras.optimizers.Adam(lr))
-        contestants.append(
-            Contestant(name, lr, model.train_on_batch, _bpd(model), model)
-        )
-    glow = Glow(
-        (32, 32, 1),
-        levels=3,
-        depth=size["glow_depth"],
-        hidden_channels=size["glow_hidden"],
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        seed=0,
-    )
-    glow.compile(keras.optimizers.Adam(glow_lr))
-    initialize(glow.encoder, first_batch)  # what Glow.fit does on its first batch
-    contestants.append(
-        Contestant("Glow", glow_lr, glow.train_on_batch, _bpd(glow), glow)
-    )
-    for c in contestants:
-        c.model.train_on_batch(first_batch)  # traces the step, outside the budget
+        model.train_on_batch(first_batch)  # traces the step, outside the budget
+        step, score = model.train_on_batch, mean_bits_per_dim(model)
+        contestants.append(Contestant(name, lr, step, score, model))
     return contestants
-
-
-def _bpd(model):
-    """Mean held-out bits/dim of already dequantised images: the bound with
-    `num_samples` draws for an f-VAE, exact for Glow."""
-    return lambda x, **options: model.bits_per_dim(
-        x, dequantize=False, **options
-    ).mean()
 
 
 def picture(contestants, path):
@@ -172,7 +165,11 @@ def run(args):
     x_refit = dequantize_data(x_train[: size["eval_size"]], (-1.0, 1.0), 8, seed=1)[0]
     keras.utils.set_random_seed(0)
     contestants = build(
-        size, args.learning_rate, args.glow_learning_rate, x_train[: size["batch"]]
+        size,
+        args.learning_rate,
+        args.glow_learning_rate,
+        x_train[: size["batch"]],
+        args.models.split(","),
     )
     take_turns(
         contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
@@ -209,7 +206,7 @@ def run(args):
             Path(args.save_dir).mkdir(parents=True, exist_ok=True)
             c.model.save_weights(Path(args.save_dir) / f"{c.name}.weights.h5")
     if not args.quick:
-        picture(contestants, ROOT / "docs" / "images" / "fvae_compare_samples.png")
+        picture(contestants, ROOT / "docs" / "images" / f"{args.name}_samples.png")
     return {
         "settings": {
             **size,
@@ -231,7 +228,7 @@ def _print_table(result):
     for m in result["models"]:
         cells = [m.get(k) for k in ("elbo_bits_per_dim", iwae, "exact_bits_per_dim")]
         cells = ["" if v is None else f"{v:.3f}" for v in cells]
-        print(f"{m['name']:6s} {m['parameters']:10,d} {m['steps']:6d} " + " ".join(
+        print(f"{m['name']:8s} {m['parameters']:10,d} {m['steps']:6d} " + " ".join(
             f"{v:>7s}" for v in cells
         ))  # fmt: skip
     print("(bits/dim on held-out images: ELBO and IWAE are upper bounds, Glow's exact)")
@@ -244,8 +241,19 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="f-VAE, VAE")
     parser.add_argument("--glow-learning-rate", type=float, default=1e-3)
     parser.add_argument("--save-dir", default=None, help="folder for the weights")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated, from {', '.join(MODELS)} (default: all)",
+    )
+    parser.add_argument(
+        "--name", default="fvae_vs_glow", help="names the JSON and the picture"
+    )
     args = parser.parse_args()
-    record = Record("fvae_vs_glow", vars(args))
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown --models {sorted(unknown)}; choose from {MODELS}")
+    record = Record(args.name, vars(args))
     result = run(args)
     _print_table(result)
     record.settings = {**record.settings, **result.pop("settings")}

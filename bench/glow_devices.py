@@ -1,7 +1,7 @@
 """Glow training throughput on 1 and on 2 devices, per backend.
 
 Each (backend, devices) runs in its own process (virtual devices must be set up
-before the backend starts): `keras_flows.distribute.use_virtual_cpus(N)` splits
+before the backend starts): `keras_flows.device_setup.use_virtual_cpus(N)` splits
 the CPU into N devices, and the model is built, compiled and trained inside
 `distribution_scope(N)` (`tf.distribute.MirroredStrategy` on TensorFlow,
 `keras.distribution.DataParallel` on JAX; one device = no distribution). The model:
@@ -31,9 +31,9 @@ def throughput(devices, warmup, steps):
     """Images/s of one `fit` on `devices` devices of the current backend."""
     import time
 
-    from keras_flows import distribute
+    from keras_flows.training import devices as device_setup
 
-    distribute.use_virtual_cpus(devices)  # before the backend starts
+    device_setup.use_virtual_cpus(devices)  # before the backend starts
     import keras
     import numpy as np
 
@@ -47,7 +47,7 @@ def throughput(devices, warmup, steps):
         cpu.append(time.process_time())  # CPU seconds of all this process's threads
 
     keras.utils.set_random_seed(0)
-    with distribute.distribution_scope(devices) as strategy:
+    with device_setup.distribution_scope(devices) as strategy:
         model = Glow(**CONFIG)
         model.compile(keras.optimizers.Adam(1e-4))
         clock = keras.callbacks.LambdaCallback(on_train_batch_end=tick)

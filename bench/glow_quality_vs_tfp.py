@@ -40,7 +40,7 @@ import functools
 import math
 import os
 
-from harness import Contestant, Record, take_turns
+from harness import Contestant, Record, glow_contestant, take_turns
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -50,33 +50,9 @@ QUICK = dict(levels=3, depth=1, hidden=8, batch=16, budget=6.0, chunk=2.0)
 
 
 def ours(size, lr, image_shape, first_batch):
-    import keras
-
-    from keras_flows.graph import initialize
-    from keras_flows.models import Glow
-
-    model = Glow(
-        image_shape,
-        levels=size["levels"],
-        depth=size["depth"],
-        hidden_channels=size["hidden"],
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        seed=0,
-    )
-    model.compile(keras.optimizers.Adam(lr))
-    initialize(model.encoder, first_batch)  # what Glow.fit does on its first batch
-    model.train_on_batch(first_batch)  # traces the step (tfb's is traced too)
-    params = model.count_params()
-    bits_per_dim = _mean_bpd(model)
-    return Contestant(
-        "keras_flows Glow", lr, model.train_on_batch, bits_per_dim
-    ), params
-
-
-def _mean_bpd(model):
-    return lambda x: model.bits_per_dim(x, dequantize=False).mean()
+    sizes = size["levels"], size["depth"], size["hidden"]
+    c = glow_contestant("keras_flows Glow", lr, first_batch, *sizes)
+    return c, c.model.count_params()
 
 
 def tfb(size, lr, image_shape, first_batch):

@@ -38,7 +38,7 @@ keras_flows: `pip install torch==2.13.0 normflows` to run this.
 import argparse
 import os
 
-from harness import Contestant, Record, print_table, take_turns
+from harness import Contestant, Record, glow_contestant, print_table, take_turns
 
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=60.0)
 QUICK = dict(levels=3, depth=2, hidden=32, batch=64, lr=1e-3, chunk=5.0)
@@ -47,25 +47,10 @@ QUICK = dict(levels=3, depth=2, hidden=32, batch=64, lr=1e-3, chunk=5.0)
 def ours(size, first_batch):
     import keras
 
-    from keras_flows.graph import initialize
-    from keras_flows.models import Glow
-
-    model = Glow(
-        first_batch.shape[1:],
-        levels=size["levels"],
-        depth=size["depth"],
-        hidden_channels=size["hidden"],
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        seed=0,
-    )
-    model.compile(keras.optimizers.Adam(size["lr"]))
-    initialize(model.encoder, first_batch)  # what Glow.fit does on its first batch
-    model.train_on_batch(first_batch)  # traces the step, outside the budget
-    bpd = lambda x: model.bits_per_dim(x, dequantize=False).mean()
     name = f"keras_flows Glow ({keras.backend.backend()})"
-    return Contestant(name, size["lr"], model.train_on_batch, bpd, model)
+    return glow_contestant(
+        name, size["lr"], first_batch, size["levels"], size["depth"], size["hidden"]
+    )
 
 
 def normflows_glow(size, first_batch):

@@ -13,6 +13,9 @@
   seconds each until each has had the same training time, so all of them see
   the same background load on a shared machine (evaluation outside the budget).
 - `print_table(rows, columns)`: a plain-text table of dicts.
+- `glow_contestant(name, lr, first_batch, ...)`: our Glow as the benches train
+  it (affine coupling, LU 1x1 convolution, Actnorm initialised from the first
+  batch, Adam), its step traced before the clock starts.
 
 Bench modules import Keras inside their functions, never at the top, so that the
 child process can load them before choosing a backend.
@@ -164,6 +167,42 @@ class Contestant:
     def bits_per_dim(self, x, **options):
         """Held-out bits/dim, NaN once diverged."""
         return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
+
+
+def glow_contestant(name, lr, first_batch, levels, depth, hidden_channels):
+    """A `Contestant` training `Glow(first_batch.shape[1:], levels, depth,
+    hidden_channels, coupling="affine", permutation="conv1x1",
+    actnorm_data_init=True, seed=0)` with `Adam(lr)` by `train_on_batch`,
+    Actnorm initialised on `first_batch` (what `Glow.fit` does) and the step
+    traced once, outside any budget; scored by its exact mean bits/dim of
+    already dequantised images."""
+    import keras
+
+    from keras_flows.graph import initialize
+    from keras_flows.models import Glow
+
+    model = Glow(
+        first_batch.shape[1:],
+        levels=levels,
+        depth=depth,
+        hidden_channels=hidden_channels,
+        coupling="affine",
+        permutation="conv1x1",
+        actnorm_data_init=True,
+        seed=0,
+    )
+    model.compile(keras.optimizers.Adam(lr))
+    initialize(model.encoder, first_batch)
+    model.train_on_batch(first_batch)
+    return Contestant(name, lr, model.train_on_batch, mean_bits_per_dim(model), model)
+
+
+def mean_bits_per_dim(model):
+    """`x -> mean bits/dim` of already dequantised images `x` (any option, such
+    as an f-VAE's `num_samples`, passed on)."""
+    return lambda x, **options: float(
+        model.bits_per_dim(x, dequantize=False, **options).mean()
+    )
 
 
 def batches_of(x, batch, seed):

@@ -49,6 +49,50 @@ def check_temperature(temperature):
     return value
 
 
+def check_n_bits(n_bits, owner):
+    """Returns `n_bits` after checking it is an integer from 1 to 8 (bits per
+    pixel); `owner` names the class in the message.
+
+    >>> check_n_bits(5, "Glow")
+    5
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)):
+        n_bits = math.nan
+    if not 1 <= n_bits <= 8:
+        raise ValueError(
+            f"`{owner}` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
+        )
+    return int(n_bits)
+
+
+def check_sizes(owner, minimum=1, **sizes):
+    """Checks that every keyword is an integer >= `minimum` (levels, depths,
+    widths); `owner` names the class in the message."""
+    for arg, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            value_ok = False
+        else:
+            value_ok = value >= minimum
+        if not value_ok:
+            raise ValueError(
+                f"`{owner}` needs {arg} >= {minimum}. Received: {arg}={value!r}"
+            )
+
+
+def check_image_shape(input_shape, owner):
+    """Returns `input_shape` as a tuple after checking it is `(height, width,
+    channels)` of positive integers."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or not all(
+        isinstance(d, (int, np.integer)) and d > 0 for d in input_shape
+    ):
+        raise ValueError(
+            f"`{owner}` needs input_shape=(height, width, channels) of positive "
+            f"integers. Received: input_shape={input_shape}"
+        )
+    return tuple(int(d) for d in input_shape)
+
+
 def has_images(folder, extensions=IMAGE_EXTENSIONS):
     """Whether `folder` holds at least one image file (searched recursively,
     stopping at the first)."""

@@ -12,7 +12,7 @@ Every argument is checked before anything is created: a mistake gets one line
 and exit status 2. Heavy modules (Keras, TensorFlow) are imported only once a
 command runs, so `--help` is instant.
 
-`--devices N|all` trains data-parallel (`keras_flows.distribute`):
+`--devices N|all` trains data-parallel (`keras_flows.training.devices`):
 `MirroredStrategy` on TensorFlow, `keras.distribution.DataParallel` on JAX;
 `--batch-size` is the global batch. With a `TF_CONFIG` cluster every worker runs
 the same command (`MultiWorkerMirroredStrategy`) and only the chief writes the
@@ -28,8 +28,10 @@ import shutil
 import sys
 import tempfile
 
-from keras_flows import checks, distribute
+from keras_flows import checks
 from keras_flows.checks import IMAGE_EXTENSIONS
+from keras_flows.training import devices as device_setup
+from keras_flows.training.run_folder import read_state, write_json
 
 RECIPES = ("nice", "realnvp", "glow", "fvae")
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
@@ -84,7 +86,7 @@ def _temperature(text):
 
 def _devices(text):
     try:
-        return distribute.parse_devices(text)
+        return device_setup.parse_devices(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -109,6 +111,12 @@ def _parser():
     train.add_argument("--out", help="run folder (default runs/MODEL)")
     train.add_argument(
         "--resume", metavar="DIR", help="continue the run in DIR (same options)"
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (without it, a non-empty --out "
+        "is refused)",
     )
     train.add_argument(
         "--devices",
@@ -180,7 +188,7 @@ def _train_options(args):
     options = {
         key: value
         for key, value in vars(args).items()
-        if key not in ("command", "model", "verbose", "resume", "devices")
+        if key not in ("command", "model", "verbose", "resume", "devices", "overwrite")
         and value is not None
     }
     name = args.model
@@ -191,8 +199,22 @@ def _train_options(args):
         stored = json.loads((run / "run.json").read_text())
         if stored["recipe"] != name:
             raise UserError(f"{run} holds a {stored['recipe']} run, not {name}")
+        try:
+            if read_state(run / "resume") is None:
+                raise ValueError(
+                    "nothing to resume: the run stopped before the end of its "
+                    f"first epoch (start it again: --out {run} --overwrite)"
+                )
+        except ValueError as error:
+            raise UserError(f"cannot resume {run}: {error}") from None
         options = {**stored["options"], **options, "out": str(run), "resume": True}
     options.setdefault("out", f"runs/{name}")
+    out = pathlib.Path(options["out"])
+    if not args.resume and out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(
+            f"--out {out} already holds a run: add --overwrite to replace it, "
+            f"--resume {out} to continue it, or choose another --out"
+        )
     if "data" in options:
         data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
         if folder and not data.is_dir():
@@ -237,7 +259,7 @@ def _train_devices(args, name, options):
     import inspect
 
     requested = args.devices
-    if distribute.backend_name() == "tensorflow" and distribute.is_multi_worker():
+    if device_setup.backend_name() == "tensorflow" and device_setup.is_multi_worker():
         if requested not in (None, "all"):
             raise UserError(
                 "with a TF_CONFIG cluster every worker trains on all its local "
@@ -255,9 +277,9 @@ def _train_devices(args, name, options):
         where = f" (the {name} recipe's default)"
     if requested != "all":
         _check_batch(batch_size, requested, where)  # before touching any device
-        distribute.use_virtual_cpus(requested)  # no GPU: N virtual CPU devices
+        device_setup.use_virtual_cpus(requested)  # no GPU: N virtual CPU devices
     try:
-        devices = distribute.resolve_devices(requested)
+        devices = device_setup.resolve_devices(requested)
     except ValueError as error:
         raise UserError(f"--devices {requested}: {error}") from None
     _check_batch(batch_size, len(devices), where)
@@ -268,28 +290,33 @@ def _train(args):
     name, options = _train_options(args)
     devices = _train_devices(args, name, options)
     out = pathlib.Path(options["out"])
-    chief = distribute.is_chief()
+    chief = device_setup.is_chief()
     if not chief:
         # Another worker of a cluster: it runs every step (the collectives need
         # it) but writes into a temporary folder, deleted at the end.
         options["out"] = tempfile.mkdtemp(prefix="keras_flows_worker_")
     else:
+        if args.overwrite and not args.resume and out.is_dir():
+            shutil.rmtree(out)  # the user asked for it; nothing of the old run stays
         new_folder = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         stored = {k: v for k, v in options.items() if k not in ("out", "resume")}
         record = {"recipe": name, "options": stored}
         if devices == "cluster":
-            record["cluster"] = distribute.tf_config().get("cluster")
+            record["cluster"] = device_setup.tf_config().get("cluster")
         elif devices:
             record["devices"] = devices
-        (out / "run.json").write_text(json.dumps(record, indent=2))
+        write_json(out / "run.json", record)
     try:
-        with distribute.distribution_scope(
+        with device_setup.distribution_scope(
             None if devices == "cluster" else devices
         ) as strategy:
             if strategy is not None:
                 print(_describe(strategy))
             metrics = _recipe(name).train(**options)
+    except KeyboardInterrupt:
+        print(f"\nkeras-flows: stopped by the user. {_resume_hint(out, name)}")
+        raise SystemExit(130) from None
     except Exception:
         # A run that failed before writing anything leaves no folder behind.
         if chief and new_folder and [p.name for p in out.iterdir()] == ["run.json"]:
@@ -310,6 +337,23 @@ def _train(args):
     for key, meaning in LEGEND.items():
         if key in metrics:
             print(f"  {key}: {meaning}")
+
+
+def _resume_hint(out, name):
+    """One sentence on what an interrupted run left and how to go on."""
+    try:
+        state = read_state(out / "resume")
+    except ValueError as error:
+        return f"Its resume state cannot be used: {error}."
+    if state is None:
+        return (
+            "No epoch had finished, so there is nothing to resume: start again "
+            f"with keras-flows train {name} --out {out} --overwrite"
+        )
+    return (
+        f"{state['epoch']} epoch(s) are saved; go on with: "
+        f"keras-flows train {name} --resume {out}"
+    )
 
 
 def _describe(strategy):
@@ -373,7 +417,7 @@ def main(argv=None):
     if not args.verbose:
         # Hide TensorFlow's start-up lines (CUDA probing on a CPU machine, oneDNN).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if distribute.backend_name() == "tensorflow":
+        if device_setup.backend_name() == "tensorflow":
             with _stderr_to_devnull():  # TF 2.21 logs these before reading it
                 import tensorflow  # noqa: F401
     try:

@@ -3,6 +3,8 @@ scale. The coupling layers own the maths; these only produce numbers."""
 
 import keras
 
+from keras_flows.layers.base import register
+
 
 def mlp(
     input_dim,
@@ -81,7 +83,7 @@ def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
     )
 
 
-@keras.saving.register_keras_serializable(package="keras_flows")
+@register
 class Checkpointed(keras.layers.Layer):
     """Runs `net` with gradient checkpointing (Keras' `RematScope`): the backward
     pass recomputes the net's activations from its input instead of storing them.

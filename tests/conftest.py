@@ -38,6 +38,9 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: full tier only, run with --slow")
+    config.addinivalue_line(
+        "markers", "fast_cases(*ids): only these model cases in the fast tier"
+    )
     if os.environ.get("KERAS_FLOWS_PLANT"):  # a planted bug: see tests/plants.py
         import plants
 
@@ -47,6 +50,9 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if isinstance(item, pytest.DoctestItem):  # docstring examples train models
+            item.add_marker(pytest.mark.slow)
+        fast_cases = item.get_closest_marker("fast_cases")
+        if fast_cases and item.callspec.params["case"].id not in fast_cases.args:
             item.add_marker(pytest.mark.slow)
     if config.getoption("--slow"):
         return

@@ -2,6 +2,8 @@
 exit status 2, with nothing created."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -112,12 +114,12 @@ def test_train_nice_on_two_devices(tmp_path, mnist_file):
 
 
 def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
-    from keras_flows import distribute
+    from keras_flows.training import devices as device_setup
 
     monkeypatch.chdir(tmp_path)
     gpus = ["/device:GPU:0", "/device:GPU:1"]
-    monkeypatch.setattr(distribute, "available_devices", lambda: gpus)
-    monkeypatch.setattr(distribute, "use_virtual_cpus", lambda count: None)
+    monkeypatch.setattr(device_setup, "available_devices", lambda: gpus)
+    monkeypatch.setattr(device_setup, "use_virtual_cpus", lambda count: None)
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "nice", "--devices", "4", "--batch-size", "64"])
     assert exit_info.value.code == 2
@@ -184,6 +186,93 @@ def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="could not be read"):
         main(["train", "nice", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+
+
+def _fake_recipe(monkeypatch, behaviour):
+    """Replaces the nice recipe's training by `behaviour(out)` (no Keras)."""
+    from keras_flows.recipes import nice
+
+    def train(out, **options):
+        return behaviour(pathlib.Path(out))
+
+    monkeypatch.setattr(nice, "train", train)
+
+
+def _one_line_error(capsys):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_an_existing_run_is_never_replaced_silently(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "samples.png").write_bytes(b"the old run")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "nice", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "already holds a run: add --overwrite" in _one_line_error(capsys)
+    assert (out / "samples.png").read_bytes() == b"the old run"
+    # --overwrite clears the old run before the new one starts.
+    _fake_recipe(monkeypatch, lambda out: {"files": sorted(os.listdir(out))})
+    main(["train", "nice", "--out", str(out), "--overwrite"])
+    assert "files: ['run.json']" in capsys.readouterr().out
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
+    def interrupted(out):
+        raise KeyboardInterrupt
+
+    _fake_recipe(monkeypatch, interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "nice", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 130
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "stopped by the user" in printed and "nothing to resume" in printed
+    # Nothing to resume: --resume says so in one line, exit 2.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "nice", "--resume", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "nothing to resume" in _one_line_error(capsys)
+
+
+@pytest.mark.slow
+def test_signals_at_any_moment_leave_a_run_that_resumes(tmp_path):
+    """SIGINT and SIGKILL sent to a real `keras-flows train` at several moments
+    (mid-epoch and while the run folder is being written): `--resume` goes on
+    to the requested epochs with one history row per epoch, or says in one line
+    why it cannot."""
+    import signal
+    import time
+
+    base = [sys.executable, "-m", "keras_flows", "train", "realnvp", "--epochs", "6",
+            "--limit", "512", "--batch-size", "32"]  # fmt: skip
+    moments = [(signal.SIGINT, 0.0), (signal.SIGKILL, 0.0), (signal.SIGINT, 0.4),
+               (signal.SIGKILL, 0.2), (signal.SIGKILL, 0.7)]  # fmt: skip
+    for i, (sig, delay) in enumerate(moments):
+        out = tmp_path / f"run{i}"
+        pipe = subprocess.PIPE
+        command = [*base, "--out", str(out)]
+        process = subprocess.Popen(command, text=True, stdout=pipe, stderr=pipe)
+        # Wait for the first epoch's files, then for `delay` more seconds.
+        deadline = time.time() + 120
+        while not (out / "history.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(delay)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
+        if sig == signal.SIGINT:
+            assert process.returncode == 130, stderr[-2000:]
+            assert "Traceback" not in stderr
+            assert "stopped by the user" in stdout.strip().splitlines()[-1]
+        resumed = subprocess.run([*base[:4], "--resume", str(out)], text=True,
+                                 capture_output=True)  # fmt: skip
+        if resumed.returncode == 0:
+            history = json.loads((out / "history.json").read_text())
+            assert len(history["loss"]) == 6
+        else:
+            assert resumed.returncode == 2, resumed.stderr[-2000:]
+            assert len(resumed.stderr.strip().splitlines()) == 1
 
 
 def test_sample_on_a_folder_that_is_not_a_run(tmp_path, capsys):

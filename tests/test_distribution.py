@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_flows import distribute
+from keras_flows.training import batches
+from keras_flows.training import devices as device_setup
 
 BACKEND = keras.backend.backend()
 
@@ -26,8 +27,8 @@ PRELUDE = """
 import json, os, sys
 os.environ["KERAS_BACKEND"] = backend = sys.argv[1]
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from keras_flows import distribute
-distribute.use_virtual_cpus(2)  # before the backend starts
+from keras_flows.training import devices as device_setup
+device_setup.use_virtual_cpus(2)  # before the backend starts
 import keras
 import numpy as np
 """
@@ -68,7 +69,7 @@ def train(name, devices):
     x = np.random.default_rng(0).uniform(-1, 1, size=(32, *shape)).astype("float32")
     keras.utils.set_random_seed(0)
     del inits[:]
-    with distribute.distribution_scope(devices):
+    with device_setup.distribution_scope(devices):
         model = make()
         model.compile(keras.optimizers.SGD(0.01))
         # Two steps of a global batch of 16; Glow then one more fit call on
@@ -179,7 +180,7 @@ x = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
 
 def outputs(devices):
     keras.utils.set_random_seed(0)
-    with distribute.distribution_scope(devices) as strategy:
+    with device_setup.distribution_scope(devices) as strategy:
         model = FVAE((8, 8, 1), encoder_levels=1, encoder_blocks=1, flow_levels=2,
                      flow_depth=1, hidden_channels=8, seed=0)
         noise = model.network.get_layer("dequantize")
@@ -212,23 +213,23 @@ def test_library_noise_is_the_one_device_draw_on_tensorflow():
     "text, expected", [("2", 2), ("all", "all"), ("ALL", "all"), ("1", 1)]
 )
 def test_parse_devices(text, expected):
-    assert distribute.parse_devices(text) == expected
+    assert device_setup.parse_devices(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
 def test_parse_devices_rejects(text):
     with pytest.raises(ValueError):
-        distribute.parse_devices(text)
+        device_setup.parse_devices(text)
 
 
 def test_choose_devices():
     gpus = ["/device:GPU:0", "/device:GPU:1"]
-    assert distribute.choose_devices("all", gpus) == gpus
-    assert distribute.choose_devices(1, gpus) == gpus[:1]
+    assert device_setup.choose_devices("all", gpus) == gpus
+    assert device_setup.choose_devices(1, gpus) == gpus[:1]
     with pytest.raises(ValueError, match="asked for 4 devices.*has 2"):
-        distribute.choose_devices(4, gpus)
+        device_setup.choose_devices(4, gpus)
     with pytest.raises(ValueError, match="use_virtual_cpus"):
-        distribute.choose_devices(2, ["/device:CPU:0"])
+        device_setup.choose_devices(2, ["/device:CPU:0"])
 
 
 WORKERS = {"worker": ["a:1", "b:2"]}
@@ -253,22 +254,22 @@ def test_only_the_chief_writes(cluster, task, chief, monkeypatch):
         kind, index = task
         config = {"cluster": cluster, "task": {"type": kind, "index": index}}
         monkeypatch.setenv("TF_CONFIG", json.dumps(config))
-    assert distribute.is_chief() is chief
-    assert distribute.is_multi_worker() is (cluster is not None)
+    assert device_setup.is_chief() is chief
+    assert device_setup.is_multi_worker() is (cluster is not None)
 
 
 WORKER_SCRIPT = """
 import json, os, sys
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from keras_flows import distribute
+from keras_flows.training import devices as device_setup
 import keras
 import numpy as np
 from keras_flows.models import NICE
 from keras_flows.training import train
 
 # MultiWorkerMirroredStrategy from TF_CONFIG when it names a cluster, else none.
-with distribute.distribution_scope() as strategy:
+with device_setup.distribution_scope() as strategy:
     keras.utils.set_random_seed(0)
     model = NICE(8, hidden_units=16, hidden_layers=1, noise=None, seed=0)
     model.compile(keras.optimizers.SGD(0.1))
@@ -280,7 +281,7 @@ result = train(model, x, sys.argv[1], epochs=1, batch_size=32, shuffle=False,
 print(json.dumps({
     "loss": result.history.history["loss"][0],
     "replicas": 1 if strategy is None else strategy.num_replicas_in_sync,
-    "chief": distribute.is_chief(),
+    "chief": device_setup.is_chief(),
     "weights": [w.tolist() for w in model.get_weights()],
 }))
 """
@@ -356,12 +357,12 @@ def test_two_workers_equal_one_process_and_only_the_chief_writes(tmp_path):
 def test_even_batches_drop_what_the_devices_cannot_split():
     x = np.arange(129)
     with pytest.warns(UserWarning, match="dropping the last 1 of the 129"):
-        assert len(distribute.even_batches(x, 64, 2)) == 128
+        assert len(batches.even_batches(x, 64, 2)) == 128
     # A last batch of 33 over 4 devices: 32 stay.
     with pytest.warns(UserWarning, match="last batch of 33"):
-        assert len(distribute.even_batches(np.arange(97), 64, 4)) == 96
-    assert distribute.even_batches(x, 64, 1) is x
-    assert len(distribute.even_batches(np.arange(130), 64, 2)) == 130
+        assert len(batches.even_batches(np.arange(97), 64, 4)) == 96
+    assert batches.even_batches(x, 64, 1) is x
+    assert len(batches.even_batches(np.arange(130), 64, 2)) == 130
 
 
 JAX_PROCESS_SCRIPT = """
@@ -372,7 +373,7 @@ import numpy as np
 process, count, address, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:]
 if count > 1:
     keras.distribution.initialize(address, num_processes=count, process_id=process)
-from keras_flows import distribute
+from keras_flows.training import devices as device_setup
 from keras_flows.models import NICE
 from keras_flows.training import train
 
@@ -392,7 +393,7 @@ with distribution.scope():
 print(json.dumps({
     "loss": result.history.history["loss"][0],
     "devices": len(distribution.device_mesh.devices.ravel()),
-    "chief": distribute.is_chief(),
+    "chief": device_setup.is_chief(),
     "weights": [np.asarray(w).tolist() for w in model.get_weights()],
 }))
 """
@@ -458,10 +459,10 @@ class Batches(keras.utils.PyDataset):
 
 def test_even_dataset_cuts_batches_the_devices_cannot_split():
     with pytest.warns(UserWarning, match="last batch of 3 samples loses 1"):
-        data = distribute.even_dataset(Batches(3), 2)
+        data = batches.even_dataset(Batches(3), 2)
     assert [len(data[i]) for i in range(len(data))] == [4, 4, 2]
     with pytest.warns(UserWarning, match="last batch of 1 samples loses 1"):
-        data = distribute.even_dataset(Batches(1), 2)
+        data = batches.even_dataset(Batches(1), 2)
     assert len(data) == 2  # no empty batch
-    batches = Batches(3)
-    assert distribute.even_dataset(batches, 1) is batches
+    dataset = Batches(3)
+    assert batches.even_dataset(dataset, 1) is dataset

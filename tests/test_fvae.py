@@ -1,8 +1,8 @@
 """f-VAE-specific tests: the ELBO and its constants against numpy, the IWAE bound,
 the plain-VAE special case, the trainable sigmas, the parts and `network`,
-interpolation between two and four images, arguments. The generic model properties
-(sampling, temperature and its mode at T = 0, save/load, fit, bad data) are in the
-parametrized model suite."""
+arguments. The generic model properties (sampling, temperature and its mode at
+T = 0, interpolation, save/load, fit, bad data) are in the parametrized model
+suite."""
 
 import math
 
@@ -14,7 +14,6 @@ from keras import ops
 
 from keras_flows import layers as L
 from keras_flows.models import FVAE
-from keras_flows.training import network_of
 
 LOG_2PI = math.log(2 * math.pi)
 TINY = dict(
@@ -219,14 +218,14 @@ def test_one_fit_step_moves_both_sigmas():
 
 
 def test_network_holds_every_weight(model, tmp_path):
-    assert network_of(model) is model.network
+    assert model.weights_model is model.network
     assert not model.network.compiled
     assert len(model.network.weights) == len(model.weights)
     assert {id(w) for w in model.network.weights} == {id(w) for w in model.weights}
     # What a run folder does: the network's weights rebuild the whole model.
     model.network.save_weights(tmp_path / "model.weights.h5")
     rebuilt = FVAE.from_config(model.get_config())
-    network_of(rebuilt).load_weights(tmp_path / "model.weights.h5")
+    rebuilt.weights_model.load_weights(tmp_path / "model.weights.h5")
     x = _images(3, seed=10)
     np.testing.assert_allclose(rebuilt.log_prob(x), model.log_prob(x), atol=1e-5)
     np.testing.assert_allclose(rebuilt.sample(2, seed=1), model.sample(2, seed=1))
@@ -239,6 +238,7 @@ def test_get_config_is_the_constructor_arguments(model):
         **TINY,
         "n_bits": 8,
         "seed": 0,
+        "block_channels": None,
         "name": model.name,
     }
     # A seed is drawn once when none is given, and stored.
@@ -259,44 +259,6 @@ def test_encoder_decoder_and_reconstruction(model):
     np.testing.assert_allclose(x_hat, model.generator.predict(h, verbose=0))
     np.testing.assert_allclose(model.decode(z), x_hat, atol=1e-5)
     assert np.abs(x_hat).max() <= 1  # tanh
-
-
-def test_interpolation_ends_are_the_reconstructions(model):
-    x_a, x_b = _images(2, seed=12), _images(2, seed=13)
-    path = model.interpolate(x_a, x_b, steps=5)
-    assert path.shape == (2, 5, 8, 8, 1)
-    np.testing.assert_allclose(path[:, 0], model.reconstruct(x_a), atol=1e-5)
-    np.testing.assert_allclose(path[:, -1], model.reconstruct(x_b), atol=1e-5)
-    # The midpoint is decoded from the midpoint in F-space.
-    z_mid = 0.5 * (model.encode(x_a) + model.encode(x_b))
-    np.testing.assert_allclose(path[:, 2], model.decode(z_mid), atol=1e-5)
-    one = model.interpolate(x_a[0], x_b[0], steps=5)  # one pair
-    np.testing.assert_allclose(one, path[0], atol=1e-6)
-
-
-def test_corner_interpolation_is_bilinear_in_f_space(model):
-    corners = _images(4, seed=14)
-    grid = model.interpolate_corners(*corners, steps=5)
-    assert grid.shape == (5, 5, 8, 8, 1)
-    recon = model.reconstruct(corners)
-    for (i, j), k in {(0, 0): 0, (0, 4): 1, (4, 0): 2, (4, 4): 3}.items():
-        np.testing.assert_allclose(grid[i, j], recon[k], atol=1e-5)
-    z = model.encode(corners)
-    # The top edge is the straight line between the top corners...
-    np.testing.assert_allclose(
-        grid[0], model.interpolate(corners[0], corners[1], steps=5), atol=1e-5
-    )
-    # ...and the centre is decoded from the mean of the four codes.
-    centre = model.decode(z.mean(axis=0, keepdims=True))[0]
-    np.testing.assert_allclose(grid[2, 2], centre, atol=1e-5)
-    # Batches of corners: one grid each.
-    batch = model.interpolate_corners(*(c[None].repeat(2, 0) for c in corners), steps=3)
-    assert batch.shape == (2, 3, 3, 8, 8, 1)
-    np.testing.assert_allclose(batch[1, 0, 0], recon[0], atol=1e-5)
-    with pytest.raises(ValueError, match="steps >= 2"):
-        model.interpolate_corners(*corners, steps=1)
-    with pytest.raises(ValueError, match="same shape"):
-        model.interpolate_corners(*corners[:3], corners[:2])
 
 
 # ------------------------------------------------------------------- arguments

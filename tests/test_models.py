@@ -247,6 +247,44 @@ def test_encode_decode_round_trip(case, model):
     np.testing.assert_allclose(model.encode(model.decode(z)), z, atol=1e-4)
 
 
+# The interpolations are the base class's, the same code for every model: the
+# f-VAE in the fast tier, the flows in the full tier.
+@pytest.mark.fast_cases("fvae")
+def test_interpolations_are_straight_lines_in_the_latent(case, model):
+    x_a, x_b = case.data(2, 12), case.data(2, 13)
+    path = model.interpolate(x_a, x_b, steps=5)
+    assert path.shape == (2, 5, *model.sample_shape)
+    np.testing.assert_allclose(path[:, 0], model.reconstruct(x_a), atol=1e-5)
+    np.testing.assert_allclose(path[:, -1], model.reconstruct(x_b), atol=1e-5)
+    # The midpoint is decoded from the midpoint of the codes.
+    z_mid = 0.5 * (model.encode(x_a) + model.encode(x_b))
+    np.testing.assert_allclose(path[:, 2], model.decode(z_mid), atol=1e-5)
+    one = model.interpolate(x_a[0], x_b[0], steps=5)  # one pair
+    np.testing.assert_allclose(one, path[0], atol=1e-6)
+
+    corners = case.data(4, 14)
+    grid = model.interpolate_corners(*corners, steps=5)
+    assert grid.shape == (5, 5, *model.sample_shape)
+    recon = model.reconstruct(corners)
+    for (i, j), k in {(0, 0): 0, (0, 4): 1, (4, 0): 2, (4, 4): 3}.items():
+        np.testing.assert_allclose(grid[i, j], recon[k], atol=1e-5)
+    # The top edge is the straight line between the top corners...
+    np.testing.assert_allclose(
+        grid[0], model.interpolate(corners[0], corners[1], steps=5), atol=1e-5
+    )
+    # ...and the centre is decoded from the mean of the four codes.
+    centre = model.decode(model.encode(corners).mean(axis=0, keepdims=True))[0]
+    np.testing.assert_allclose(grid[2, 2], centre, atol=1e-5)
+    # Batches of corners: one grid each.
+    batch = model.interpolate_corners(*(c[None].repeat(2, 0) for c in corners), steps=3)
+    assert batch.shape == (2, 3, 3, *model.sample_shape)
+    np.testing.assert_allclose(batch[1, 0, 0], recon[0], atol=1e-5)
+    with pytest.raises(ValueError, match="steps >= 2"):
+        model.interpolate_corners(*corners, steps=1)
+    with pytest.raises(ValueError, match="same shape"):
+        model.interpolate_corners(*corners[:3], corners[:2])
+
+
 def test_sample_shape_range_and_temperature(case, model):
     x = model.sample(6, temperature=0.7, seed=3)
     assert x.shape == (6, *model.encoder.inputs[0].shape[1:])

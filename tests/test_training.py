@@ -149,12 +149,99 @@ def test_resumed_training_equals_straight_training(tmp_path):
     assert len(history["loss"]) == 4
 
 
+class Interrupt(keras.callbacks.Callback):
+    """Raises `KeyboardInterrupt` (what Ctrl-C does) at batch `batch` of epoch
+    `epoch`, 0-based."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt
+
+
+def _fresh_run(out, epochs, resume=False, callbacks=()):
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    options = dict(epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
+    return train(model, data(64), out, resume=resume, **options)
+
+
+def _history(out):
+    return json.loads((out / "history.json").read_text())["loss"]
+
+
+def test_an_interrupted_run_resumes_to_the_requested_epochs(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        _fresh_run(out, 4, callbacks=[Interrupt(epoch=2, batch=1)])
+    assert len(_history(out)) == 2  # the epochs that finished, no more
+    _fresh_run(out, 4, resume=True)
+    assert len(_history(out)) == 4 and np.isfinite(_history(out)).all()
+    # Stopped before the first epoch ended: nothing to resume, said so.
+    early = tmp_path / "early"
+    with pytest.raises(KeyboardInterrupt):
+        _fresh_run(early, 4, callbacks=[Interrupt(epoch=0, batch=2)])
+    with pytest.raises(ValueError, match="nothing to resume"):
+        _fresh_run(early, 4, resume=True)
+
+
+@pytest.mark.slow
+def test_a_kill_while_any_file_is_written_leaves_a_run_that_resumes(
+    tmp_path, monkeypatch
+):
+    """A kill between writing a file and renaming it into place, at every file
+    the first two epochs write: the run resumes to all its epochs."""
+    import os
+
+    from keras_flows.training import run_folder
+
+    replace, calls = os.replace, []
+
+    def killed_at(k):
+        def fake_replace(src, dst):
+            calls.append(dst)
+            if len(calls) == k:
+                raise KeyboardInterrupt
+            replace(src, dst)
+
+        return fake_replace
+
+    writes = None
+    k = 1
+    while writes is None or k <= writes:
+        calls.clear()
+        out = tmp_path / f"kill_{k}"
+        monkeypatch.setattr(run_folder.os, "replace", killed_at(k))
+        try:
+            _fresh_run(out, 2)
+            writes = len(calls)  # no kill: every write of two epochs counted
+        except KeyboardInterrupt:
+            pass
+        monkeypatch.setattr(run_folder.os, "replace", replace)
+        assert not list(out.glob("**/.tmp_*")), "a temporary file was left"
+        try:
+            _fresh_run(out, 3, resume=True)
+        except ValueError as error:  # killed before the first epoch's state
+            assert "nothing to resume" in str(error)
+            assert run_folder.read_state(out / "resume") is None
+        else:
+            assert len(_history(out)) == 3
+        k += 1
+
+
 def test_collapse_guard_reads_the_training_loss():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(1e-3))
     keep = KeepBestWeights(on_divergence="reduce_lr", max_jump=1.0)
     keep.set_model(model)
     keep.on_train_begin()
+    keep.on_epoch_begin(0)
     keep.on_epoch_end(0, {"loss": 10.0, "val_loss": 5.0})
     keep.on_epoch_end(1, {"loss": 10.5, "val_loss": 50.0})  # noisy validation
     assert not keep.diverged
@@ -168,9 +255,9 @@ def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
     that is gone afterwards (tests/test_distribution.py runs two real workers)."""
     import tempfile
 
-    from keras_flows import distribute
+    from keras_flows.training import devices as device_setup
 
-    monkeypatch.setattr(distribute, "is_chief", lambda: False)
+    monkeypatch.setattr(device_setup, "is_chief", lambda: False)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))

@@ -120,7 +120,7 @@ class AffineCouple(InvertibleLayer):
     the net already bounds it, as the book's tanh), `"sigmoid"` (Glow's official
     code: `s = log sigmoid(raw + 2)`, a contraction starting at 0.88) or `"exp"`
     (`s = raw`, unbounded). Which one lets a deep stack train without NaN is
-    measured in `bench/glow_coupling_scale.py`. (Glow's code computes
+    compared in docs/results.md. (Glow's code computes
     `(x2 + t) * scale`; here the shift comes after the scale, as RealNVP.)
 
     Give the nets' last layer a zero initialiser: then `t = raw = 0` and every

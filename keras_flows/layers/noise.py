@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_flows import distribute
+from keras_flows import replicas
 from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
 
 _SEED_STATE = "seed_state_"
@@ -78,7 +78,7 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
         outputs = inputs
         if training:
             # Under tf.distribute: this replica's rows of one global draw.
-            outputs = inputs + distribute.draw_global(
+            outputs = inputs + replicas.draw_global(
                 keras.random.uniform,
                 ops.shape(inputs),
                 minval=self.low,

@@ -1,4 +1,6 @@
-"""`FlowModel`: a trainable flow around a functional encoder with a N(0, I) prior."""
+"""The base of every model (`GenerativeModel`: the numpy API, one prior draw,
+bits/dim, interpolation) and `FlowModel`, a trainable flow around a functional
+encoder with a N(0, I) prior."""
 
 import math
 import types
@@ -7,10 +9,32 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.checks import check_finite, check_temperature
+from keras_flows.checks import check_finite, check_n_bits, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
+from keras_flows.layers.base import register
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def named(name, part):
+    """`"{name}_{part}"`, or `None` when `name` is `None` (Keras then names the
+    layer itself): how the model builders name the layers they create."""
+    return None if name is None else f"{name}_{part}"
+
+
+def constructor_arguments(local_vars):
+    """A model constructor's own arguments, read from its `locals()` at its
+    first line: one dict for the checks, the builders and `get_config`.
+    `input_shape` becomes a tuple and a `seed` of `None` is drawn once and
+    stored, so a reloaded model rebuilds the same random permutations."""
+    config = {
+        k: v for k, v in local_vars.items() if k not in ("self", "kwargs", "__class__")
+    }
+    if "input_shape" in config:
+        config["input_shape"] = tuple(config["input_shape"])
+    if config.get("seed", 0) is None:
+        config["seed"] = int(np.random.randint(0, 2**31 - 1))
+    return config
 
 
 def gaussian_nll(z):
@@ -25,59 +49,35 @@ def gaussian_nll(z):
     return 0.5 * ops.sum(ops.square(z), axis=axes) + 0.5 * dims * LOG_2PI
 
 
-@keras.saving.register_keras_serializable(package="keras_flows")
-class FlowModel(keras.Model):
-    """A normalising flow `z = f(x)` with a standard normal prior on `z`.
+class GenerativeModel(keras.Model):
+    """What every model here shares: data in, a latent out, and back.
 
-    `fit(x)` minimises the exact negative log-likelihood in nats per sample: the
-    model adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to its losses on every call,
-    and each volume-changing layer adds `-mean(log_det)` (plus any weight
-    regularisation). Keras sums `model.losses` itself, so its per-replica loss
-    scaling under `tf.distribute` applies unchanged.
+    A subclass builds `encoder` (data -> latent, a functional model), `decoder`
+    (latent -> data) and sets `data_range` (`(low, high)` or `None`), `n_bits`
+    and `image_shape` (`(H, W, C)` for images, else `None`), then implements
+    `log_prob(x, batch_size, ...)`. It inherits the numpy API below: checked
+    `fit`, `encode`, `decode`, `reconstruct`, `sample` (one prior draw at a
+    temperature), `bits_per_dim`, `interpolate` and `interpolate_corners`.
 
-    Args:
-        encoder: a functional `keras.Model` from data to latent built from
-            `keras_flows.layers` (see `keras_flows.graph.build_decoder`).
-        image_shape: `(H, W, C)` of one sample when the data are images (used by
-            `keras_flows.viz`), else `None`.
-        data_range: `(low, high)` of the data, for bits/dim and to clip samples;
-            `None` for unbounded data.
-        n_bits: bits per pixel of the data (8; the Glow paper uses 5 on
-            CelebA-HQ): `bits_per_dim` quantises to `2**n_bits` levels in
-            `data_range` and dequantises with noise of one level's width.
+    `exact_likelihood` says whether `log_prob` is the exact log-density (a
+    flow) or a lower bound (a VAE); `weights_model` is the uncompiled
+    functional model holding every weight, which a run folder saves.
     """
 
-    def __init__(self, encoder, image_shape=None, data_range=None, n_bits=8, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = build_decoder(encoder)
-        self.image_shape = None if image_shape is None else tuple(image_shape)
-        self.data_range = None if data_range is None else tuple(data_range)
-        if not 1 <= int(n_bits) <= 8:
-            raise ValueError(
-                f"`n_bits` must be between 1 and 8. Received: n_bits={n_bits}"
-            )
-        self.n_bits = int(n_bits)
-        # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
-        self._derived = types.SimpleNamespace(log_det_model=None)
-        # Every variable exists once the functional encoder is built, so
-        # `summary()` and `count_params()` work before the first call.
-        self.built = True
+    exact_likelihood = True
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("encoder"), dict):
-            config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+    @property
+    def weights_model(self):
+        """The uncompiled functional model that holds every weight of this one:
+        saving it leaves the optimizer state out."""
+        return self.encoder
+
+    @property
+    def sample_shape(self):
+        """The shape of one sample as the encoder takes it."""
+        return tuple(self.encoder.inputs[0].shape[1:])
 
     # ----------------------------------------------------------------- training
-
-    def call(self, x, training=None):
-        z = self.encoder(x, training=training)
-        zs = z if isinstance(z, (list, tuple)) else [z]
-        self.add_loss(ops.mean(sum(gaussian_nll(part) for part in zs)))
-        return z
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.fit` on `x` alone, after checking it and running any
@@ -104,23 +104,15 @@ class FlowModel(keras.Model):
     def _check_data(self, x, name="x"):
         """Rejects NaN/inf and samples of the wrong shape with a clear message."""
         x = np.asarray(x)
-        expected = tuple(self.encoder.inputs[0].shape[1:])
-        if x.shape[1:] != expected:
+        if x.shape[1:] != self.sample_shape:
             raise ValueError(
-                f"`{type(self).__name__}` expects samples of shape {expected}. "
-                f"Received: {name}.shape={x.shape}"
+                f"`{type(self).__name__}` expects samples of shape "
+                f"{self.sample_shape}. Received: {name}.shape={x.shape}"
             )
         check_finite(x, name)
         return x
 
     # ---------------------------------------------------------------- inference
-
-    @property
-    def log_det_model(self):
-        """`x -> [z, log_det]`, built on first use from the encoder's layers."""
-        if self._derived.log_det_model is None:
-            self._derived.log_det_model = build_log_det_model(self.encoder)
-        return self._derived.log_det_model
 
     def encode(self, x, batch_size=256):
         """Data to latent (numpy in, numpy out)."""
@@ -132,26 +124,24 @@ class FlowModel(keras.Model):
         return self.decoder.predict(z, batch_size=batch_size, verbose=0)
 
     def reconstruct(self, x, batch_size=256):
-        """`decode(encode(x))`: equal to `x` up to float error for an exact flow."""
+        """`decode(encode(x))`: `x` up to float error for an exact flow; for a
+        VAE, the posterior mean decoded."""
         return self.decode(self.encode(x, batch_size), batch_size)
 
     def log_prob(self, x, batch_size=256):
-        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
-        x = self._check_data(x)
-        *zs, log_det = self.log_det_model.predict(x, batch_size=batch_size, verbose=0)
-        log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
-        return log_prior + log_det.astype("float64")
+        """Per-sample `log p(x)` in nats (or a lower bound), shape `(batch,)`."""
+        raise NotImplementedError
 
-    def bits_per_dim(self, x, batch_size=256, dequantize=True, seed=0):
+    def bits_per_dim(self, x, batch_size=256, dequantize=True, seed=0, **options):
         """Per-sample bits/dim of `n_bits` data in `data_range`.
 
         With `K = 2**n_bits` levels of width `w = (high - low) / K`:
-        `(NLL + D log(1 / w)) / (D log 2)`, the NLL taken at `x + u`,
+        `(-log_prob + D log(1 / w)) / (D log 2)`, `log_prob` taken at `x + u`,
         `u ~ U[0, w)` when `dequantize` (one seeded draw): an unbiased estimate
         of the bound on the discrete NLL for a model trained with the same
-        dequantisation noise (NICE `noise="dequantize"`, Glow). With
-        `n_bits < 8`, `x` is first snapped to the lower edge of its level, as
-        the model's training input is.
+        dequantisation noise. With `n_bits < 8`, `x` is first snapped to the
+        lower edge of its level, as the model's training input is. `options`
+        go to `log_prob`.
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
@@ -159,23 +149,158 @@ class FlowModel(keras.Model):
         x, width = dequantize_data(
             x, self.data_range, self.n_bits, seed, noise=dequantize
         )
-        dims = int(np.prod(x.shape[1:]))
-        nll = -self.log_prob(x, batch_size=batch_size)
-        return (nll - dims * np.log(width)) / (dims * np.log(2))
+        dims = math.prod(x.shape[1:])
+        log_p = self.log_prob(x, batch_size=batch_size, **options)
+        return (-log_p - dims * np.log(width)) / (dims * np.log(2))
 
     def sample(self, num, temperature=1.0, seed=None):
         """`num` samples in data space: every latent part (the top level and each
         learned prior of a multi-scale model) is drawn from `N(0, temperature^2)`
-        and decoded; `temperature=0` is the deterministic mode."""
+        and decoded, clipped to `data_range`; `temperature=0` is the
+        deterministic mode. The same `seed` draws the same noise at every
+        temperature, scaled."""
         temperature = check_temperature(temperature)
         rng = np.random.default_rng(seed)
         shapes = [tuple(z.shape[1:]) for z in self.decoder.inputs]
-        zs = [temperature * rng.standard_normal((num, *s)) for s in shapes]
-        zs = [z.astype("float32") for z in zs]
+        zs = [(temperature * rng.standard_normal((num, *s))).astype("float32")
+              for s in shapes]  # fmt: skip
         x = self.decode(zs[0] if len(zs) == 1 else zs)
         if self.data_range is not None:
             x = np.clip(x, *self.data_range)
         return x
+
+    def interpolate(self, x_a, x_b, steps=9, batch_size=256):
+        """Samples decoded along the straight line from `encode(x_a)` to
+        `encode(x_b)`.
+
+        Args:
+            x_a, x_b: one sample each, or batches `(n, ...)` of pairs.
+            steps: points on each line, both ends included (the ends are the
+                reconstructions of `x_a` and `x_b`).
+
+        Returns:
+            `(steps, ...)` for one pair, `(n, steps, ...)` for a batch.
+        """
+        x_a, x_b = np.asarray(x_a), np.asarray(x_b)
+        if x_a.shape != x_b.shape:
+            raise ValueError(
+                "`interpolate` needs x_a and x_b of the same shape. "
+                f"Received: x_a.shape={x_a.shape}, x_b.shape={x_b.shape}"
+            )
+        single = x_a.shape == self.sample_shape
+        if single:
+            x_a, x_b = x_a[None], x_b[None]
+        z_a, z_b = self.encode(x_a, batch_size), self.encode(x_b, batch_size)
+        weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
+        z = (1 - weights) * z_a[:, None] + weights * z_b[:, None]  # (n, steps, D)
+        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n * steps, ...)
+        x = x.reshape(len(x_a), steps, *self.sample_shape)
+        return x[0] if single else x
+
+    def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, batch_size=256):
+        """A `steps x steps` grid decoded from the bilinear blend of the four
+        codes `encode(x)` of its corners (the f-VAE post's four-image figure).
+
+        Row `i` and column `j` decode `(1 - a)(1 - b) z_tl + (1 - a) b z_tr
+        + a (1 - b) z_bl + a b z_br` with `a = i / (steps - 1)` (down) and
+        `b = j / (steps - 1)` (across): the edges are the straight-line
+        interpolations between neighbouring corners, and the corners are the
+        reconstructions of the four samples.
+
+        Args:
+            x_tl, x_tr, x_bl, x_br: the top-left, top-right, bottom-left and
+                bottom-right samples, or four batches `(n, ...)`.
+            steps: samples per side, corners included (at least 2).
+
+        Returns:
+            `(steps, steps, ...)` for one set of corners, `(n, steps, steps,
+            ...)` for batches.
+        """
+        corners = [np.asarray(x) for x in (x_tl, x_tr, x_bl, x_br)]
+        if any(x.shape != corners[0].shape for x in corners):
+            raise ValueError(
+                "`interpolate_corners` needs four samples of the same shape. "
+                f"Received: shapes {[x.shape for x in corners]}"
+            )
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(
+                f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
+            )
+        single = corners[0].shape == self.sample_shape
+        if single:
+            corners = [x[None] for x in corners]
+        n = len(corners[0])
+        z = self.encode(np.concatenate(corners), batch_size)  # (4n, D)
+        z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
+        a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
+        b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
+        z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
+        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n*steps^2, ...)
+        x = x.reshape(n, steps, steps, *self.sample_shape)
+        return x[0] if single else x
+
+
+@register
+class FlowModel(GenerativeModel):
+    """A normalising flow `z = f(x)` with a standard normal prior on `z`.
+
+    `fit(x)` minimises the exact negative log-likelihood in nats per sample: the
+    model adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to its losses on every call,
+    and each volume-changing layer adds `-mean(log_det)` (plus any weight
+    regularisation). Keras sums `model.losses` itself, so its per-replica loss
+    scaling under `tf.distribute` applies unchanged.
+
+    Args:
+        encoder: a functional `keras.Model` from data to latent built from
+            `keras_flows.layers` (see `keras_flows.graph.build_decoder`).
+        image_shape: `(H, W, C)` of one sample when the data are images (used by
+            `keras_flows.viz`), else `None`.
+        data_range: `(low, high)` of the data, for bits/dim and to clip samples;
+            `None` for unbounded data.
+        n_bits: bits per pixel of the data (8; the Glow paper uses 5 on
+            CelebA-HQ): `bits_per_dim` quantises to `2**n_bits` levels in
+            `data_range` and dequantises with noise of one level's width.
+    """
+
+    def __init__(self, encoder, image_shape=None, data_range=None, n_bits=8, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = build_decoder(encoder)
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        self.data_range = None if data_range is None else tuple(data_range)
+        self.n_bits = check_n_bits(n_bits, type(self).__name__)
+        # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
+        self._derived = types.SimpleNamespace(log_det_model=None)
+        # Every variable exists once the functional encoder is built, so
+        # `summary()` and `count_params()` work before the first call.
+        self.built = True
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("encoder"), dict):
+            config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+    def call(self, x, training=None):
+        z = self.encoder(x, training=training)
+        zs = z if isinstance(z, (list, tuple)) else [z]
+        self.add_loss(ops.mean(sum(gaussian_nll(part) for part in zs)))
+        return z
+
+    @property
+    def log_det_model(self):
+        """`x -> [z, log_det]`, built on first use from the encoder's layers."""
+        if self._derived.log_det_model is None:
+            self._derived.log_det_model = build_log_det_model(self.encoder)
+        return self._derived.log_det_model
+
+    def log_prob(self, x, batch_size=256):
+        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
+        x = self._check_data(x)
+        *zs, log_det = self.log_det_model.predict(x, batch_size=batch_size, verbose=0)
+        log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
+        return log_prior + log_det.astype("float64")
 
     def get_config(self):
         config = super().get_config()

@@ -28,46 +28,54 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows import distribute
 from keras_flows import layers as L
-from keras_flows.checks import check_finite, check_temperature
+from keras_flows import replicas
+from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.graph import build_decoder, build_log_det_model
-from keras_flows.layers.base import InvertibleLayer
+from keras_flows.layers.base import register
 from keras_flows.layers.noise import SavesRandomState
-from keras_flows.models.base import dequantize_data, gaussian_nll
-from keras_flows.models.glow import _named, flow_step, glow_flow
-
-register = keras.saving.register_keras_serializable(package="keras_flows")
-
+from keras_flows.models.base import (
+    GenerativeModel,
+    constructor_arguments,
+    gaussian_nll,
+    named,
+)
+from keras_flows.models.glow import flow_level, glow_flow
 
 # ------------------------------------------------------------------ the nets E, G
 
 
-def residual_block(x, name=None):
+def residual_block(x, width=None, name=None):
     """The seed's block: `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, `C` channels in and
-    out. The 1x1 convolution starts at zero, so a deep stack of blocks starts as
-    the identity (as a flow's coupling nets do). The 3x3 convolution has no bias:
+    out, the 3x3 convolution `width` channels wide (`None`: `C`, the seed). The
+    1x1 convolution starts at zero, so a deep stack of blocks starts as the
+    identity (as a flow's coupling nets do). The 3x3 convolution has no bias:
     the batch normalisation right after it would cancel it.
 
-    Batch normalisation is synchronised across replicas on TensorFlow (SPEC 1.6);
+    Batch normalisation is synchronised across replicas on TensorFlow;
     on JAX, `keras.distribution.DataParallel` already sees the global batch.
     """
     channels = x.shape[-1]
     h = keras.layers.Conv2D(
-        channels, 3, padding="same", use_bias=False, name=_named(name, "conv3x3")
+        width or channels,
+        3,
+        padding="same",
+        use_bias=False,
+        name=named(name, "conv3x3"),
     )(x)
     h = keras.layers.BatchNormalization(
-        synchronized=keras.backend.backend() == "tensorflow", name=_named(name, "bn")
+        synchronized=keras.backend.backend() == "tensorflow", name=named(name, "bn")
     )(h)
-    h = keras.layers.ReLU(name=_named(name, "relu"))(h)
+    h = keras.layers.ReLU(name=named(name, "relu"))(h)
     h = keras.layers.Conv2D(
-        channels, 1, kernel_initializer="zeros", name=_named(name, "conv1x1")
+        channels, 1, kernel_initializer="zeros", name=named(name, "conv1x1")
     )(h)
-    return keras.layers.Add(name=_named(name, "add"))([x, h])
+    return keras.layers.Add(name=named(name, "add"))([x, h])
 
 
-def build_inference_net(input_shape, levels=3, blocks=12, name="E"):
-    """E: `levels` x [Squeeze -> `blocks` residual blocks], the mean of q(z|x).
+def build_inference_net(input_shape, levels=3, blocks=12, width=None, name="E"):
+    """E: `levels` x [Squeeze -> `blocks` residual blocks `width` wide], the mean
+    of q(z|x).
 
     `(H, W, C)` data give a latent of shape `(H / 2^L, W / 2^L, C 4^L)`: as many
     numbers as the image (the post keeps z full-size to avoid VAE blur).
@@ -77,18 +85,18 @@ def build_inference_net(input_shape, levels=3, blocks=12, name="E"):
     for i in range(levels):
         x = L.Squeeze(name=f"{name}_squeeze{i}")(x)  # (B, H/2^(i+1), W/2^(i+1), .)
         for j in range(blocks):
-            x = residual_block(x, name=f"{name}_level{i}_block{j}")
+            x = residual_block(x, width, name=f"{name}_level{i}_block{j}")
     return keras.Model(x_in, x, name=name)
 
 
-def build_generator(latent_shape, levels=3, blocks=12, name="G"):
+def build_generator(latent_shape, levels=3, blocks=12, width=None, name="G"):
     """G, E's mirror: `levels` x [`blocks` residual blocks -> UnSqueeze], then
     tanh (the data live in [-1, 1])."""
     z_in = keras.Input(latent_shape, name="z")
     x = z_in
     for i in reversed(range(levels)):
         for j in range(blocks):
-            x = residual_block(x, name=f"{name}_level{i}_block{j}")
+            x = residual_block(x, width, name=f"{name}_level{i}_block{j}")
         x = L.UnSqueeze(name=f"{name}_unsqueeze{i}")(x)  # (B, 2h, 2w, C/4)
     x = keras.layers.Activation("tanh", name=f"{name}_tanh")(x)
     return keras.Model(z_in, x, name=name)
@@ -96,8 +104,8 @@ def build_generator(latent_shape, levels=3, blocks=12, name="G"):
 
 def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
     """F, the seed's Glow-like flow on the latent, with the squeeze *after* the
-    split: level 0 runs at E's resolution (no squeeze), then every later level is
-    Glow's `flow_level` (Squeeze -> K steps -> split under a learned prior).
+    split: Glow's `glow_flow` whose first level does not squeeze (it runs at
+    E's resolution).
 
     `depth=0` gives the identity (a `Flatten`): a plain VAE.
 
@@ -115,26 +123,21 @@ def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
         The list of flattened latent parts `(batch, D_i)` in level order.
     """
     if depth == 0:
-        return [L.Flatten(name=_named(name, "flatten"))(z)]
-    level0 = _named(name, "level0")
-    for k in range(depth):
-        step_seed = None if seed is None else seed + k
-        z = flow_step(z, seed=step_seed, name=_named(level0, f"step{k}"), **step_kwargs)
-    if levels == 1:
-        z = L.Actnorm(name=_named(level0, "prior"))(z)
-        return [L.Flatten(name=_named(level0, "flatten"))(z)]
-    z1, z2 = L.Split(name=_named(level0, "split"))(z)
-    part = L.CondActnorm(name=_named(level0, "prior"))([z2, z1])
-    part = L.Flatten(name=_named(level0, "flatten"))(part)
-    rest = glow_flow(
-        z1,
-        levels - 1,
+        return [L.Flatten(name=named(name, "flatten"))(z)]
+    part, rest = flow_level(
+        z,
         depth,
-        seed=None if seed is None else seed + depth,
-        name=_named(name, "upper"),
+        split=levels > 1,
+        squeeze=False,
+        seed=seed,
+        name=named(name, "level0"),
         **step_kwargs,
     )
-    return [part, *rest]
+    if rest is None:
+        return [part]
+    upper_seed = None if seed is None else seed + depth
+    upper = named(name, "upper")
+    return [part, *glow_flow(rest, levels - 1, depth, upper_seed, upper, **step_kwargs)]
 
 
 # ------------------------------------------------------- the two trainable sigmas
@@ -198,7 +201,7 @@ class GaussianLikelihood(keras.layers.Layer):
 
 
 @register
-class FVAE(SavesRandomState, keras.Model):
+class FVAE(SavesRandomState, GenerativeModel):
     """f-VAE on images in [-1, 1]: encoder E, generator G, a flow prior F and the
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
@@ -238,6 +241,9 @@ class FVAE(SavesRandomState, keras.Model):
             `U[0, 2 / 2**n_bits)` (`Dequantize`), as Glow.
         seed: seed of F's random permutations and of the training noise; drawn
             once and stored when `None`, so a reloaded model rebuilds the same F.
+        block_channels: width of the 3x3 convolution in every residual block of
+            E and G; `None` (the seed) keeps each block's own channel count.
+            Widening it gives a plain VAE as many parameters as an f-VAE.
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
@@ -268,53 +274,38 @@ class FVAE(SavesRandomState, keras.Model):
         hidden_channels=256,
         n_bits=8,
         seed=None,
+        block_channels=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        latent_shape = _check_arguments(
-            input_shape,
-            encoder_levels=encoder_levels,
-            encoder_blocks=encoder_blocks,
-            flow_levels=flow_levels,
-            flow_depth=flow_depth,
-            hidden_channels=hidden_channels,
-            n_bits=n_bits,
-        )
-        if seed is None:
-            # Drawn once and stored in the config: a reloaded model rebuilds the
-            # same random permutations.
-            seed = int(np.random.randint(0, 2**31 - 1))
+        self.config = config = constructor_arguments(locals())
+        input_shape, seed = config["input_shape"], config["seed"]
+        latent_shape = _check_arguments(**config)
         super().__init__(**kwargs)
-        self.config = dict(
-            input_shape=input_shape,
-            encoder_levels=encoder_levels,
-            encoder_blocks=encoder_blocks,
-            flow_levels=flow_levels,
-            flow_depth=flow_depth,
-            hidden_channels=hidden_channels,
-            n_bits=n_bits,
-            seed=seed,
-        )
         self.image_shape = input_shape
         self.latent_shape = latent_shape
         self.data_range = (-1.0, 1.0)
         self.n_bits = n_bits
 
         self.inference_net = build_inference_net(
-            input_shape, encoder_levels, encoder_blocks
+            input_shape, encoder_levels, encoder_blocks, block_channels
         )
-        self.generator = build_generator(latent_shape, encoder_levels, encoder_blocks)
+        self.generator = build_generator(
+            latent_shape, encoder_levels, encoder_blocks, block_channels
+        )
         z_in = keras.Input(latent_shape, name="z")
+        # The network below adds log|det dF/dz| to the ELBO itself, so F's layers
+        # do not add it to the losses.
         parts = fvae_flow(
-            z_in, flow_levels, flow_depth, seed, "F", hidden_channels=hidden_channels
+            z_in,
+            flow_levels,
+            flow_depth,
+            seed,
+            "F",
+            hidden_channels=hidden_channels,
+            add_logdet_to_loss=False,
         )
         eps = L.Concat(name="F_z")(parts) if len(parts) > 1 else parts[0]
         self.flow = keras.Model(z_in, eps, name="F")
-        # The network below adds log|det dF/dz| to the ELBO itself, so F's layers
-        # must not add it to the losses a second time.
-        for layer in self.flow.operations:
-            if isinstance(layer, InvertibleLayer):
-                layer.add_logdet_to_loss = False
         self.posterior = PosteriorSample(name="posterior")  # sigma1
         self.likelihood = GaussianLikelihood(name="likelihood")  # sigma2
 
@@ -341,6 +332,12 @@ class FVAE(SavesRandomState, keras.Model):
         self.noise = keras.random.SeedGenerator(seed + 1)
         self.built = True
 
+    exact_likelihood = False
+
+    @property
+    def weights_model(self):
+        return self.network
+
     def get_config(self):
         return {**self.config, "name": self.name}
 
@@ -349,7 +346,7 @@ class FVAE(SavesRandomState, keras.Model):
     def call(self, x, training=None):
         """The per-image single-draw ELBO estimate `log p(x, z) - log q(z|x)`,
         shape `(batch,)` (`compute_loss` makes the training loss of it)."""
-        u = distribute.draw_global(  # this replica's rows of one global draw
+        u = replicas.draw_global(  # this replica's rows of one global draw
             keras.random.normal,
             (ops.shape(x)[0], *self.latent_shape),
             seed=self.noise,
@@ -368,32 +365,7 @@ class FVAE(SavesRandomState, keras.Model):
         loss = -ops.mean(y_pred)
         for extra in self.losses:
             loss = loss + ops.cast(extra, loss.dtype)
-        return distribute.scale_loss_for_replicas(loss)
-
-    def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`keras.Model.fit` on `x` alone, after checking array data."""
-        if isinstance(x, np.ndarray):
-            self._check_data(x)
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, np.ndarray):
-            self._check_data(validation, "validation_data")
-        return super().fit(x, y, batch_size=batch_size, **kwargs)
-
-    @property
-    def needs_initialization(self):
-        """Always `False`: no layer of an f-VAE has a data-dependent init."""
-        return False
-
-    def _check_data(self, x, name="x"):
-        """Rejects NaN/inf and samples of the wrong shape with a clear message."""
-        x = np.asarray(x)
-        if x.shape[1:] != self.image_shape:
-            raise ValueError(
-                f"`{type(self).__name__}` expects samples of shape "
-                f"{self.image_shape}. Received: {name}.shape={x.shape}"
-            )
-        check_finite(x, name)
-        return x
+        return replicas.scale_loss_for_replicas(loss)
 
     # ---------------------------------------------------------------- inference
 
@@ -436,32 +408,13 @@ class FVAE(SavesRandomState, keras.Model):
         return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
     def bits_per_dim(self, x, num_samples=1, batch_size=256, dequantize=True, seed=0):
-        """Per-image bits/dim from the bound `log_prob(x, num_samples)`: an upper
-        bound (in expectation) on the model's bits/dim.
-
-        The same formula as `FlowModel.bits_per_dim`: with `K = 2**n_bits`
-        levels of width `w = 2 / K` on [-1, 1], `(-bound - D log w) / (D log 2)`,
-        the bound taken at `x + U[0, w)` (one draw seeded by `seed`) when
-        `dequantize`, after snapping `x` to its level when `n_bits < 8`. The
-        posterior draws use `log_prob`'s default seed.
-        """
-        x = self._check_data(x)
-        x, width = dequantize_data(
-            x, self.data_range, self.n_bits, seed, noise=dequantize
+        """Per-image bits/dim from the bound `log_prob(x, num_samples)` (the
+        formula of `GenerativeModel.bits_per_dim`): an upper bound (in
+        expectation) on the model's bits/dim. The posterior draws use
+        `log_prob`'s default seed."""
+        return super().bits_per_dim(
+            x, batch_size, dequantize, seed, num_samples=num_samples
         )
-        dims = math.prod(x.shape[1:])
-        bound = self.log_prob(x, num_samples, batch_size)
-        return (-bound - dims * np.log(width)) / (dims * np.log(2))
-
-    def encode(self, x, batch_size=256):
-        """`F(E(x))`: the posterior mean in the flow's latent space, flat
-        `(batch, D)` in F's level order (numpy in, numpy out)."""
-        x = self._check_data(x)
-        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
-
-    def decode(self, z, batch_size=256):
-        """`G(F^-1(z))` for flat latents `z` (numpy in, numpy out)."""
-        return self.decoder.predict(z, batch_size=batch_size, verbose=0)
 
     def reconstruct(self, x, batch_size=256):
         """`G(E(x))`: the posterior mean decoded, no noise (F cancels out)."""
@@ -469,108 +422,28 @@ class FVAE(SavesRandomState, keras.Model):
         z = self.inference_net.predict(x, batch_size=batch_size, verbose=0)
         return self.generator.predict(z, batch_size=batch_size, verbose=0)
 
-    def sample(self, num, temperature=1.0, seed=None):
-        """`num` images: `eps ~ N(0, temperature^2)`, then `G(F^-1(eps))`,
-        clipped to [-1, 1]; `temperature=0` is the deterministic mode."""
-        temperature = check_temperature(temperature)
-        rng = np.random.default_rng(seed)
-        shape = tuple(self.decoder.inputs[0].shape[1:])
-        z = (temperature * rng.standard_normal((num, *shape))).astype("float32")
-        return np.clip(self.decode(z), *self.data_range)
 
-    def interpolate(self, x_a, x_b, steps=9, batch_size=256):
-        """Images decoded along the straight line from `F(E(x_a))` to `F(E(x_b))`.
-
-        Args:
-            x_a, x_b: one image `(H, W, C)` each, or batches `(n, H, W, C)` of
-                pairs.
-            steps: points on each line, both ends included (the ends are the
-                reconstructions of `x_a` and `x_b`).
-
-        Returns:
-            `(steps, H, W, C)` for one pair, `(n, steps, H, W, C)` for a batch.
-        """
-        x_a, x_b = np.asarray(x_a), np.asarray(x_b)
-        single = x_a.shape == self.image_shape
-        if single:
-            x_a, x_b = x_a[None], x_b[None]
-        if x_a.shape != x_b.shape:
-            raise ValueError(
-                "`interpolate` needs x_a and x_b of the same shape. "
-                f"Received: x_a.shape={x_a.shape}, x_b.shape={x_b.shape}"
-            )
-        z_a, z_b = self.encode(x_a, batch_size), self.encode(x_b, batch_size)
-        weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
-        z = (1 - weights) * z_a[:, None] + weights * z_b[:, None]  # (n, steps, D)
-        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n * steps, H, W, C)
-        x = x.reshape(len(x_a), steps, *self.image_shape)
-        return x[0] if single else x
-
-    def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, batch_size=256):
-        """A `steps x steps` grid decoded from the bilinear blend of the four
-        codes `F(E(x))` of its corners (the seed post's four-image figure).
-
-        Row `i` and column `j` decode `(1 - a)(1 - b) z_tl + (1 - a) b z_tr
-        + a (1 - b) z_bl + a b z_br` with `a = i / (steps - 1)` (down) and
-        `b = j / (steps - 1)` (across): the edges are the straight-line
-        interpolations between neighbouring corners, and the corners are the
-        reconstructions of the four images.
-
-        Args:
-            x_tl, x_tr, x_bl, x_br: the top-left, top-right, bottom-left and
-                bottom-right images `(H, W, C)`, or four batches `(n, H, W, C)`.
-            steps: images per side, corners included (at least 2).
-
-        Returns:
-            `(steps, steps, H, W, C)` for one set of corners, `(n, steps, steps,
-            H, W, C)` for batches.
-        """
-        corners = [np.asarray(x) for x in (x_tl, x_tr, x_bl, x_br)]
-        if any(x.shape != corners[0].shape for x in corners):
-            raise ValueError(
-                "`interpolate_corners` needs four images of the same shape. "
-                f"Received: shapes {[x.shape for x in corners]}"
-            )
-        if not isinstance(steps, (int, np.integer)) or steps < 2:
-            raise ValueError(
-                f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
-            )
-        single = corners[0].shape == self.image_shape
-        if single:
-            corners = [x[None] for x in corners]
-        n = len(corners[0])
-        z = self.encode(np.concatenate(corners), batch_size)  # (4n, D)
-        z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
-        a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
-        b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
-        z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
-        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n*steps^2, H, W, C)
-        x = x.reshape(n, steps, steps, *self.image_shape)
-        return x[0] if single else x
-
-
-def _check_arguments(input_shape, n_bits, **sizes):
+def _check_arguments(
+    input_shape,
+    encoder_levels,
+    encoder_blocks,
+    flow_levels,
+    flow_depth,
+    hidden_channels,
+    n_bits,
+    block_channels,
+    **_,
+):
     """Checks the constructor arguments; returns the latent's shape."""
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and d > 0 for d in input_shape
-    ):
-        raise ValueError(
-            "`FVAE` needs input_shape=(height, width, channels) of positive "
-            f"integers. Received: input_shape={input_shape}"
-        )
-    minimum = dict(encoder_levels=1, flow_levels=1, hidden_channels=1)
-    for arg, value in sizes.items():
-        if not isinstance(value, int) or value < minimum.get(arg, 0):
-            raise ValueError(
-                f"`FVAE` needs {arg} >= {minimum.get(arg, 0)}. "
-                f"Received: {arg}={value!r}"
-            )
-    if not isinstance(n_bits, int) or not 1 <= n_bits <= 8:
-        raise ValueError(
-            f"`FVAE` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
-        )
+    check_image_shape(input_shape, "FVAE")
+    sizes = dict(encoder_levels=encoder_levels, flow_levels=flow_levels)
+    check_sizes("FVAE", **sizes, hidden_channels=hidden_channels)
+    check_sizes("FVAE", encoder_blocks=encoder_blocks, flow_depth=flow_depth, minimum=0)
+    if block_channels is not None:
+        check_sizes("FVAE", block_channels=block_channels)
+    check_n_bits(n_bits, "FVAE")
     height, width, channels = input_shape
-    levels = sizes["encoder_levels"]
+    levels = encoder_levels
     if height % 2**levels or width % 2**levels:
         raise ValueError(
             "`FVAE` needs height and width divisible by 2**encoder_levels (one "
@@ -578,8 +451,7 @@ def _check_arguments(input_shape, n_bits, **sizes):
             f"encoder_levels={levels}"
         )
     latent_shape = (height // 2**levels, width // 2**levels, channels * 4**levels)
-    flow_levels = sizes["flow_levels"]
-    if sizes["flow_depth"] and (
+    if flow_depth and (
         latent_shape[0] % 2 ** (flow_levels - 1)
         or latent_shape[1] % 2 ** (flow_levels - 1)
     ):

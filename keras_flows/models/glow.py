@@ -9,19 +9,16 @@ F) can call the same builders.
 """
 
 import keras
-import numpy as np
 
 from keras_flows import layers as L
+from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
+from keras_flows.layers.base import register
 from keras_flows.layers.couplings import SCALES
-from keras_flows.models.base import FlowModel
+from keras_flows.models.base import FlowModel, constructor_arguments, named
 from keras_flows.nets import Checkpointed, conv_net
 
 COUPLINGS = ("additive", "affine")
 PERMUTATIONS = ("random", "reverse", "conv1x1")
-
-
-def _named(name, part):
-    return None if name is None else f"{name}_{part}"
 
 
 def flow_step(
@@ -32,6 +29,7 @@ def flow_step(
     coupling_scale="tanh",
     actnorm_data_init=False,
     remat=False,
+    add_logdet_to_loss=True,
     seed=None,
     name=None,
 ):
@@ -50,32 +48,39 @@ def flow_step(
         remat: recompute the coupling net's activations in the backward pass
             instead of storing them (`keras.RematScope`): less memory, more
             compute.
+        add_logdet_to_loss: whether the layers add their log-dets to the
+            model's losses (`False` when the model sums them itself).
         seed: seed of the random permutation or of the 1x1 conv's rotation.
         name: prefix of the layer names, or `None`.
 
     Returns:
         A tensor of the shape of `x`.
     """
-    x = L.Actnorm(data_init=actnorm_data_init, name=_named(name, "actnorm"))(x)
+    to_loss = dict(add_logdet_to_loss=add_logdet_to_loss)
+    x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **to_loss)(
+        x
+    )
     if permutation == "conv1x1":
-        x = L.InvConv1x1(seed=seed, name=_named(name, "conv1x1"))(x)
+        x = L.InvConv1x1(seed=seed, name=named(name, "conv1x1"), **to_loss)(x)
     else:
-        x = L.Permute(permutation, seed=seed, name=_named(name, "permute"))(x)
-    x1, x2 = L.Split(name=_named(name, "split"))(x)
+        x = L.Permute(permutation, seed=seed, name=named(name, "permute"))(x)
+    x1, x2 = L.Split(name=named(name, "split"))(x)
     c1, c2 = x1.shape[-1], x2.shape[-1]
     outputs = c2 if coupling == "additive" else 2 * c2
-    net = conv_net(c1, outputs, hidden_channels, name=_named(name, "net"))
+    net = conv_net(c1, outputs, hidden_channels, name=named(name, "net"))
     if remat:
-        net = Checkpointed(net, name=_named(name, "checkpointed"))
+        net = Checkpointed(net, name=named(name, "checkpointed"))
     if coupling == "additive":
-        couple = L.AffineCouple(net, name=_named(name, "couple"))
+        couple = L.AffineCouple(net, name=named(name, "couple"), **to_loss)
     else:
-        couple = L.AffineCouple(net, scale=coupling_scale, name=_named(name, "couple"))
+        couple = L.AffineCouple(
+            net, scale=coupling_scale, name=named(name, "couple"), **to_loss
+        )
     x1, x2 = couple([x1, x2])
-    return L.Concat(name=_named(name, "concat"))([x1, x2])
+    return L.Concat(name=named(name, "concat"))([x1, x2])
 
 
-def flow_level(x, depth, split=True, seed=None, name=None, **step_kwargs):
+def flow_level(x, depth, split=True, squeeze=True, seed=None, name=None, **step_kwargs):
     """One level: Squeeze, `depth` steps of flow, then factor out half.
 
     With `split`, the second half of the channels leaves the flow under a learned
@@ -87,6 +92,7 @@ def flow_level(x, depth, split=True, seed=None, name=None, **step_kwargs):
         x: a Keras tensor `(batch, H, W, C)` with even `H` and `W`.
         depth: number of steps of flow (`K`).
         split: factor out half the channels (every level but the last).
+        squeeze: start with a Squeeze (f-VAE's first level runs without).
         seed: seed of the first step; step `k` uses `seed + k`.
         name: prefix of the layer names, or `None`.
         **step_kwargs: `flow_step` arguments.
@@ -95,17 +101,19 @@ def flow_level(x, depth, split=True, seed=None, name=None, **step_kwargs):
         `(z_part, x_next)`: the factored-out part flattened to `(batch, D_part)`,
         and the tensor for the next level (`None` after the last level).
     """
-    x = L.Squeeze(name=_named(name, "squeeze"))(x)  # (B, H/2, W/2, 4C)
+    if squeeze:
+        x = L.Squeeze(name=named(name, "squeeze"))(x)  # (B, H/2, W/2, 4C)
     for k in range(depth):
         step_seed = None if seed is None else seed + k
-        x = flow_step(x, seed=step_seed, name=_named(name, f"step{k}"), **step_kwargs)
+        x = flow_step(x, seed=step_seed, name=named(name, f"step{k}"), **step_kwargs)
     data_init = step_kwargs.get("actnorm_data_init", False)
+    to_loss = dict(add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True))
     if not split:
-        z = L.Actnorm(data_init=data_init, name=_named(name, "prior"))(x)
-        return L.Flatten(name=_named(name, "flatten"))(z), None
-    x1, x2 = L.Split(name=_named(name, "split"))(x)
-    z = L.CondActnorm(name=_named(name, "prior"))([x2, x1])
-    return L.Flatten(name=_named(name, "flatten"))(z), x1
+        z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)
+        return L.Flatten(name=named(name, "flatten"))(z), None
+    x1, x2 = L.Split(name=named(name, "split"))(x)
+    z = L.CondActnorm(name=named(name, "prior"), **to_loss)([x2, x1])
+    return L.Flatten(name=named(name, "flatten"))(z), x1
 
 
 def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
@@ -133,14 +141,14 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
             depth,
             split=i < levels - 1,
             seed=level_seed,
-            name=_named(name, f"level{i}"),
+            name=named(name, f"level{i}"),
             **step_kwargs,
         )
         parts.append(z)
     return parts
 
 
-@keras.saving.register_keras_serializable(package="keras_flows")
+@register
 class Glow(FlowModel):
     """Glow on images in [-1, 1]: the multi-scale flow of `glow_flow`.
 
@@ -172,18 +180,13 @@ class Glow(FlowModel):
         permutation: `"random"` (the seed), `"reverse"` or `"conv1x1"` (the
             paper's invertible 1x1 convolution).
         coupling_scale: how an affine coupling's scale is parameterised,
-            `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`). The default,
-            the soft clamp `3 tanh(raw / 3)`, trained fastest in
-            `bench/glow_coupling_scale.py` (MNIST 32x32 with plain Adam(1e-3):
-            2.1-2.4 test bits/dim after 300-600 steps, against 3.1-3.2 for
-            Glow's `"sigmoid"`, which can only contract, and 2.6-3.7 for `"exp"`,
-            which spikes); none of them gave NaN there.
+            `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`); the default
+            is the soft clamp `3 tanh(raw / 3)` (docs/results.md compares them).
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper); the seed's zero init otherwise.
         n_bits: bits per pixel the model is trained and evaluated on (1 to 8;
             the paper uses 5 on CelebA-HQ).
-        remat: gradient checkpointing of the coupling nets (see `flow_step`);
-            `bench/glow_remat_memory.py` measures what it saves.
+        remat: gradient checkpointing of the coupling nets (see `flow_step`).
         seed: seed of the permutations, 1x1 convolutions and noise.
         **kwargs: `keras.Model` arguments (`name`).
 
@@ -219,34 +222,9 @@ class Glow(FlowModel):
         seed=None,
         **kwargs,
     ):
-        input_shape = tuple(input_shape)
-        _check_arguments(
-            input_shape,
-            levels=levels,
-            depth=depth,
-            hidden_channels=hidden_channels,
-            coupling=coupling,
-            permutation=permutation,
-            coupling_scale=coupling_scale,
-            n_bits=n_bits,
-        )
-        if seed is None:
-            # Drawn once and stored in the config: a reloaded model rebuilds the
-            # same random permutations and 1x1 convolutions.
-            seed = int(np.random.randint(0, 2**31 - 1))
-        config = dict(
-            input_shape=input_shape,
-            levels=levels,
-            depth=depth,
-            hidden_channels=hidden_channels,
-            coupling=coupling,
-            permutation=permutation,
-            coupling_scale=coupling_scale,
-            actnorm_data_init=actnorm_data_init,
-            n_bits=n_bits,
-            remat=remat,
-            seed=seed,
-        )
+        config = constructor_arguments(locals())
+        _check_arguments(**config)
+        input_shape, seed = config["input_shape"], config["seed"]
         x_in = keras.Input(input_shape, name="x")
         x = L.Dequantize(n_bits, (-1.0, 1.0), seed=seed, name="dequantize")(x_in)
         parts = glow_flow(
@@ -276,34 +254,31 @@ class Glow(FlowModel):
         return {**self.config, "name": self.name}
 
 
-def _check_arguments(input_shape, levels, depth, hidden_channels, n_bits, **choices):
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and d > 0 for d in input_shape
-    ):
-        raise ValueError(
-            "`Glow` needs input_shape=(height, width, channels) of positive "
-            f"integers. Received: input_shape={input_shape}"
-        )
-    for arg, value in (
-        ("levels", levels),
-        ("depth", depth),
-        ("hidden_channels", hidden_channels),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`Glow` needs {arg} >= 1. Received: {arg}={value!r}")
+def _check_arguments(
+    input_shape,
+    levels,
+    depth,
+    hidden_channels,
+    n_bits,
+    coupling,
+    permutation,
+    coupling_scale,
+    **_,
+):
+    check_image_shape(input_shape, "Glow")
+    check_sizes("Glow", levels=levels, depth=depth, hidden_channels=hidden_channels)
     height, width, _ = input_shape
     if height % 2**levels or width % 2**levels:
         raise ValueError(
             "`Glow` needs height and width divisible by 2**levels (one squeeze per "
             f"level). Received: input_shape={input_shape}, levels={levels}"
         )
+    choices = dict(coupling=coupling, permutation=permutation)
+    choices.update(coupling_scale=coupling_scale)
     allowed = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCALES)
     for arg, value in choices.items():
         if value not in allowed[arg]:
             raise ValueError(
                 f"`Glow` {arg} must be one of {allowed[arg]}. Received: {arg}={value!r}"
             )
-    if not isinstance(n_bits, int) or not 1 <= n_bits <= 8:
-        raise ValueError(
-            f"`Glow` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
-        )
+    check_n_bits(n_bits, "Glow")

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_flows import layers as L
+from keras_flows.layers.base import register
 from keras_flows.models.base import LOG_2PI, FlowModel
 from keras_flows.nets import mlp
 
@@ -20,7 +21,7 @@ NOISE = {
 }
 
 
-@keras.saving.register_keras_serializable(package="keras_flows")
+@register
 class NICE(FlowModel):
     """NICE: additive couplings on interleaved halves, then a learned diagonal Scale.
 

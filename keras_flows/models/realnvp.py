@@ -94,10 +94,7 @@ class RealNVP(FlowModel):
     * Direction, made explicit. The book picks it with `call(x, training=...)`;
       here `encode` and `decode` (the encoder's layers' `.inverse()` in reverse
       order). The maps are the book's: `MaskedCouple`'s forward, `x * exp(s) + t`,
-      is the generative direction, and the encoder applies the inverses. (The
-      other orientation, encoder `x * exp(s) + t`, is the same family; in one
-      300-epoch run at the book's settings it reached 1.46 nats held out against
-      the book port's 1.33, so we kept the book's.)
+      is the generative direction, and the encoder applies the inverses.
     * Initialisation. Couplings and towers are created in the book's order (s
       tower, then t tower), so under the same seed the initial weights are the
       book's.

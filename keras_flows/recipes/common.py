@@ -2,7 +2,6 @@
 or the MNIST stand-in), the `training.train` arguments that depend on it, and the
 pictures written after training."""
 
-import json
 import warnings
 
 import keras
@@ -11,6 +10,7 @@ import numpy as np
 from keras_flows import viz
 from keras_flows.data import ImageFolder, load_image_folder, load_mnist_images
 from keras_flows.models.base import dequantize_data
+from keras_flows.training.run_folder import write_json
 
 VALIDATION_SIZE = 500
 
@@ -89,5 +89,5 @@ def write_metrics(out, model, result, **held_out):
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
     metrics.update(held_out)
     metrics.update(result.summary())
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(out / "metrics.json", metrics)
     return metrics

@@ -1,4 +1,4 @@
-"""f-VAE (SPEC §2, the seed's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids
+"""f-VAE (the seed's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids
 at T = 1 and 0.8, the temperature sweep, interpolations and reconstructions.
 
     keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128

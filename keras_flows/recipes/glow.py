@@ -1,4 +1,4 @@
-"""Glow (SPEC §2, the seed script): Adam 1e-4, batch 64, a 9x9 sample grid at
+"""Glow (the seed script): Adam 1e-4, batch 64, a 9x9 sample grid at
 T = 0.9 every epoch, the collapse guard (restore the best weights, learning rate
 x 0.1, go on).
 

@@ -1,10 +1,9 @@
-"""NICE on MNIST (SPEC §2): Adam 1e-3, batch 128, 30 epochs, best val_loss weights,
+"""NICE on MNIST: Adam 1e-3, batch 128, 30 epochs, best val_loss weights,
 15x15 sample grids at T = 0.75.
 
     keras-flows train nice --epochs 30 --out runs/nice
 """
 
-import json
 import pathlib
 
 import keras
@@ -14,6 +13,7 @@ from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI
 from keras_flows.training import train as train_run
+from keras_flows.training.run_folder import write_json
 
 
 def train(
@@ -80,7 +80,7 @@ def train(
         test_size=len(x_test),
         **result.summary(),
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 

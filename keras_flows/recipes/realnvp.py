@@ -1,4 +1,4 @@
-"""RealNVP on two moons (SPEC §2, the book's chapter 6): 3,000 standardised points,
+"""RealNVP on two moons (the book's chapter 6): 3,000 standardised points,
 Adam 1e-4, batch 256, 300 epochs, validation_split 0.2.
 
     keras-flows train realnvp --epochs 300 --out runs/realnvp
@@ -21,6 +21,7 @@ from keras_flows.checks import check_finite
 from keras_flows.data import Standardization, load_moons
 from keras_flows.models.realnvp import RealNVP
 from keras_flows.training import train as train_run
+from keras_flows.training.run_folder import write_json
 
 NOISE = 0.05
 TEST_SIZE = 2000
@@ -119,7 +120,7 @@ def train(
         "diverged": result.guard.diverged,
     }
     write_figures(model, x, out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 

@@ -198,14 +198,8 @@ def temperature_sweep(
         labels: `False` for the bare tiling, no text.
     """
     temperatures = [check_temperature(t) for t in temperatures]
-    rng = np.random.default_rng(seed)
-    shapes = [tuple(z.shape[1:]) for z in model.decoder.inputs]
-    noise = [rng.standard_normal((num, *s)).astype("float32") for s in shapes]
-    rows = []
-    for t in temperatures:
-        zs = [t * n for n in noise]
-        rows.append(model.decode(zs[0] if len(zs) == 1 else zs))
-    x = np.clip(np.concatenate(rows), *(model.data_range or (-np.inf, np.inf)))
+    # One seed for every row: the same noise, scaled by each temperature.
+    x = np.concatenate([model.sample(num, t, seed=seed) for t in temperatures])
     if not labels:
         return images_to_grid(model, x, len(temperatures), num, path)
     if title is None:
@@ -223,17 +217,14 @@ def interpolation_grid(model, x_a, x_b, steps=9, path=None, title=None, labels=T
             "x_a" and "x_b".
         labels: `False` for the bare tiling, no text.
     """
-    z_a, z_b = model.encode(np.asarray(x_a)), model.encode(np.asarray(x_b))
-    weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]
-    z = (1 - weights) * z_a[None] + weights * z_b[None]  # (steps, pairs, D)
-    z = z.transpose(1, 0, 2).reshape(-1, z_a.shape[-1])  # (pairs * steps, D)
-    x = np.clip(model.decode(z), *(model.data_range or (-np.inf, np.inf)))
+    x = model.interpolate(np.asarray(x_a), np.asarray(x_b), steps)
+    pairs = x.size // (steps * math.prod(model.sample_shape))
     if not labels:
-        return images_to_grid(model, x, len(z_a), steps, path)
+        return images_to_grid(model, x, pairs, steps, path)
     if title is None:
         title = f"{_name(model)} latent interpolation x_a -> x_b, {steps} steps"
     heads = {0: "x_a", steps - 1: "x_b"}
-    return images_to_grid(model, x, len(z_a), steps, path, title, col_labels=heads)
+    return images_to_grid(model, x, pairs, steps, path, title, col_labels=heads)
 
 
 def corner_interpolation_grid(
@@ -252,17 +243,12 @@ def corner_interpolation_grid(
         labels: `False` for the bare tiling, no text.
     """
     corners = np.asarray(corners)
-    if len(corners) != 4 or not isinstance(steps, (int, np.integer)) or steps < 2:
+    if len(corners) != 4:
         raise ValueError(
-            "`corner_interpolation_grid` needs four corner images and steps >= 2. "
-            f"Received: {len(corners)} images, steps={steps!r}"
+            "`corner_interpolation_grid` needs four corner images. "
+            f"Received: {len(corners)} images"
         )
-    z_tl, z_tr, z_bl, z_br = model.encode(corners)[:, None, None]  # each (1, 1, D)
-    a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # down
-    b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # across
-    z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
-    z = z.reshape(steps * steps, -1)  # row by row, (steps^2, D)
-    x = np.clip(model.decode(z), *(model.data_range or (-np.inf, np.inf)))
+    x = model.interpolate_corners(*corners, steps=steps)  # checks steps
     if not labels:
         return images_to_grid(model, x, steps, steps, path)
     if title is None:
@@ -285,14 +271,11 @@ def reconstruction_grid(model, x, path=None, title=None, labels=True):
         labels: `False` for the bare tiling, no text.
     """
     x = np.asarray(x)
-    x_hat = np.clip(model.reconstruct(x), *(model.data_range or (-np.inf, np.inf)))
-    both = np.concatenate([x, x_hat])
+    both = np.concatenate([x, model.reconstruct(x)])
     if not labels:
         return images_to_grid(model, both, 2, len(x), path)
     if title is None:
-        from keras_flows.models import FlowModel  # lazy: pictures need no models
-
-        if isinstance(model, FlowModel):
+        if model.exact_likelihood:
             title = (
                 f"{_name(model)} reconstructions f^-1(f(x)) (exact flow: rows match)"
             )

@@ -1,4 +1,4 @@
-"""Training on more than one device, with Keras's own engines (SPEC 1.6).
+"""Training on more than one device, with Keras's own engines.
 
 - TensorFlow: `tf.distribute.MirroredStrategy` over N devices of one host, and
   `tf.distribute.MultiWorkerMirroredStrategy` across hosts (read from `TF_CONFIG`).
@@ -17,8 +17,8 @@ replicas), so N devices train as one device does on the same batch.
 A machine without accelerators has one CPU device; `use_virtual_cpus(n)` splits
 it into `n` virtual devices before the backend starts, to try multi-device
 training out (they share the same cores: correctness, not speed). On GPUs the
-real devices are used. `tf.distribute` is imported lazily: this module is a
-backend edge (STYLE 6).
+real devices are used. `tf.distribute` is imported lazily: this module is the
+only place that touches a backend's distribution API.
 """
 
 import contextlib
@@ -254,134 +254,6 @@ def data_parallel(devices):
     return DataParallel(devices=devices)
 
 
-def even_dataset(dataset, replicas):
-    """A `keras.utils.PyDataset` whose every batch splits evenly across
-    `replicas`: `dataset` with each batch cut to a multiple of `replicas`
-    samples (only the last batch of a folder is ever cut), and without a last
-    batch of fewer than `replicas` samples. The identity for one replica and
-    for anything but a `PyDataset`; see `even_batches` for why."""
-    import keras
-
-    if replicas <= 1 or not isinstance(dataset, keras.utils.PyDataset):
-        return dataset
-    return __getattr__("EvenDataset")(dataset, replicas)
-
-
-def _cut(batch, size):
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_cut(part, size) for part in batch)
-    return None if batch is None else batch[:size]
-
-
-def _batch_size(batch):
-    return len(batch[0] if isinstance(batch, (tuple, list)) else batch)
-
-
-_lazy = {}
-
-
-def __getattr__(name):
-    """`EvenDataset` is a `keras.utils.PyDataset`, made on first use so that
-    importing this module does not import Keras (`keras-flows --help`); as a
-    module attribute it pickles (`use_multiprocessing=True`)."""
-    if name != "EvenDataset":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name not in _lazy:
-        _lazy[name] = _even_dataset_class()
-    return _lazy[name]
-
-
-def _even_dataset_class():
-    import keras
-
-    class EvenDataset(keras.utils.PyDataset):
-        """`dataset` with batches that split evenly (`even_dataset`)."""
-
-        def __init__(self, dataset, replicas):
-            super().__init__(
-                workers=dataset.workers,
-                use_multiprocessing=dataset.use_multiprocessing,
-                max_queue_size=dataset.max_queue_size,
-            )
-            self.dataset, self.replicas = dataset, replicas
-            # The last batch is read once: a folder's last batch is partial.
-            batches = dataset.num_batches
-            last = _batch_size(dataset[batches - 1]) if batches else 0
-            self.batches = batches - (0 < last < replicas)
-            if last % replicas:
-                import warnings
-
-                warnings.warn(
-                    f"Training on {replicas} devices: the last batch of "
-                    f"{last} samples loses {last % replicas} of them every "
-                    "epoch, so that it splits evenly across the devices.",
-                    stacklevel=4,
-                )
-
-        def __len__(self):
-            return self.batches
-
-        def __getitem__(self, index):
-            batch = self.dataset[index]
-            size = _batch_size(batch)
-            return _cut(batch, size - size % self.replicas)
-
-        def on_epoch_begin(self):
-            self.dataset.on_epoch_begin()
-
-        def on_epoch_end(self):
-            self.dataset.on_epoch_end()
-
-    EvenDataset.__module__, EvenDataset.__qualname__ = __name__, "EvenDataset"
-    return EvenDataset
-
-
-def replicas_of(model):
-    """How many replicas train `model` in sync: those of the `tf.distribute`
-    strategy it was built under (TensorFlow), of the current
-    `keras.distribution` (JAX), else 1."""
-    backend = backend_name()
-    if backend == "tensorflow":
-        strategy = getattr(model, "distribute_strategy", None)
-        return 1 if strategy is None else strategy.num_replicas_in_sync
-    if backend == "jax":
-        import keras
-
-        distribution = keras.distribution.distribution()
-        return 1 if distribution is None else int(distribution.device_mesh.devices.size)
-    return 1
-
-
-def even_batches(x, batch_size, replicas, name="x"):
-    """`x` without the last `r % replicas` samples when its last batch of `r`
-    samples would not split evenly across the replicas.
-
-    An uneven split breaks training on both backends: JAX cannot shard 33
-    samples over 2 devices (Keras lays out every batch like the first), and
-    `tf.distribute` hands a replica an empty part of a last batch of 1, whose
-    mean loss is NaN (and with 17 + 16 samples the mean of the two replicas'
-    means is not the batch mean). Drops at most `replicas - 1` samples, with a
-    warning; the identity for one replica and for data that are not a numpy
-    array.
-    """
-    import numpy as np
-
-    if replicas <= 1 or not isinstance(x, np.ndarray) or not batch_size:
-        return x
-    drop = (len(x) % batch_size) % replicas
-    if drop == 0 or len(x) <= drop:
-        return x
-    import warnings
-
-    warnings.warn(
-        f"Training on {replicas} devices: dropping the last {drop} of the "
-        f"{len(x)} samples of `{name}` so that its last batch of "
-        f"{len(x) % batch_size} splits evenly across the devices.",
-        stacklevel=3,
-    )
-    return x[: len(x) - drop]
-
-
 def multi_worker_strategy(**kwargs):
     """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` (its cluster from
     `TF_CONFIG`) that Keras 3's `fit` can use.
@@ -404,53 +276,3 @@ def multi_worker_strategy(**kwargs):
             return super().reduce(reduce_op, value, axis)
 
     return MultiWorkerMirroredStrategy(**kwargs)
-
-
-def scale_loss_for_replicas(loss):
-    """`loss / replicas` under `tf.distribute` (the identity elsewhere): what
-    Keras does to every loss it sums, so a custom `compute_loss` that returns a
-    loss of its own keeps the gradients of one device (TensorFlow sums the
-    replicas' gradients)."""
-    if backend_name() != "tensorflow":
-        return loss
-    import tensorflow as tf
-    from keras import ops
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else ops.multiply(loss, 1.0 / replicas)
-
-
-# -------------------------------------------------------------------- noise
-
-
-def draw_global(draw, shape, **kwargs):
-    """`draw(shape, **kwargs)` as one device would draw it for the whole batch,
-    returning this replica's rows.
-
-    Under `tf.distribute` every replica runs the step with the same seed (a
-    `keras.random.SeedGenerator`'s state is one mirrored variable), so
-    `keras.random.uniform((local_batch, ...), seed=generator)` gives every
-    replica the *same* numbers: the replicas share their noise and N devices do
-    not train as one does. This draws `(replicas * local_batch, ...)` numbers,
-    those one device draws for the global batch, and keeps rows
-    `[i * local_batch, (i + 1) * local_batch)` of replica `i` (`fit` gives
-    replica `i` that part of each global batch). On JAX (one global array, one
-    draw) and outside a strategy it is `draw(shape, **kwargs)`.
-
-    Args:
-        draw: a `keras.random` function (`uniform`, `normal`, ...).
-        shape: the shape of this replica's draw, batch first.
-        **kwargs: `draw`'s arguments (`seed`, `dtype`, ...).
-    """
-    if backend_name() != "tensorflow":
-        return draw(shape, **kwargs)
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    replicas = 1 if context is None else context.num_replicas_in_sync
-    if replicas == 1:
-        return draw(shape, **kwargs)
-    batch = shape[0]
-    everything = draw((replicas * batch, *shape[1:]), **kwargs)
-    start = context.replica_id_in_sync_group * batch
-    return everything[start : start + batch]

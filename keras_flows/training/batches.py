@@ -1,0 +1,107 @@
+"""Batches that split evenly across the replicas training a model: what
+`train` does to the data before `fit` on more than one device."""
+
+import warnings
+
+import keras
+import numpy as np
+
+
+def replicas_of(model):
+    """How many replicas train `model` in sync: those of the `tf.distribute`
+    strategy it was built under (TensorFlow), of the current
+    `keras.distribution` (JAX), else 1."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        strategy = getattr(model, "distribute_strategy", None)
+        return 1 if strategy is None else strategy.num_replicas_in_sync
+    if backend == "jax":
+        distribution = keras.distribution.distribution()
+        return 1 if distribution is None else int(distribution.device_mesh.devices.size)
+    return 1
+
+
+def even_batches(x, batch_size, replicas, name="x"):
+    """`x` without the last `r % replicas` samples when its last batch of `r`
+    samples would not split evenly across the replicas.
+
+    An uneven split breaks training on both backends: JAX cannot shard 33
+    samples over 2 devices (Keras lays out every batch like the first), and
+    `tf.distribute` hands a replica an empty part of a last batch of 1, whose
+    mean loss is NaN (and with 17 + 16 samples the mean of the two replicas'
+    means is not the batch mean). Drops at most `replicas - 1` samples, with a
+    warning; the identity for one replica and for data that are not a numpy
+    array.
+    """
+    if replicas <= 1 or not isinstance(x, np.ndarray) or not batch_size:
+        return x
+    drop = (len(x) % batch_size) % replicas
+    if drop == 0 or len(x) <= drop:
+        return x
+    warnings.warn(
+        f"Training on {replicas} devices: dropping the last {drop} of the "
+        f"{len(x)} samples of `{name}` so that its last batch of "
+        f"{len(x) % batch_size} splits evenly across the devices.",
+        stacklevel=3,
+    )
+    return x[: len(x) - drop]
+
+
+def even_dataset(dataset, replicas):
+    """A `keras.utils.PyDataset` whose every batch splits evenly across
+    `replicas`: `dataset` with each batch cut to a multiple of `replicas`
+    samples (only the last batch of a folder is ever cut), and without a last
+    batch of fewer than `replicas` samples. The identity for one replica and
+    for anything but a `PyDataset`; see `even_batches` for why."""
+    if replicas <= 1 or not isinstance(dataset, keras.utils.PyDataset):
+        return dataset
+    return EvenDataset(dataset, replicas)
+
+
+class EvenDataset(keras.utils.PyDataset):
+    """`dataset` with batches that split evenly (`even_dataset`)."""
+
+    def __init__(self, dataset, replicas):
+        super().__init__(
+            workers=dataset.workers,
+            use_multiprocessing=dataset.use_multiprocessing,
+            max_queue_size=dataset.max_queue_size,
+        )
+        self.dataset, self.replicas = dataset, replicas
+        # The last batch is read once: a folder's last batch is partial.
+        batches = dataset.num_batches
+        last = _batch_size(dataset[batches - 1]) if batches else 0
+        self.batches = batches - (0 < last < replicas)
+        if last % replicas:
+            import warnings
+
+            warnings.warn(
+                f"Training on {replicas} devices: the last batch of "
+                f"{last} samples loses {last % replicas} of them every "
+                "epoch, so that it splits evenly across the devices.",
+                stacklevel=4,
+            )
+
+    def __len__(self):
+        return self.batches
+
+    def __getitem__(self, index):
+        batch = self.dataset[index]
+        size = _batch_size(batch)
+        return _cut(batch, size - size % self.replicas)
+
+    def on_epoch_begin(self):
+        self.dataset.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+def _cut(batch, size):
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_cut(part, size) for part in batch)
+    return None if batch is None else batch[:size]
+
+
+def _batch_size(batch):
+    return len(batch[0] if isinstance(batch, (tuple, list)) else batch)

@@ -1,0 +1,268 @@
+"""The callbacks and the schedule every training run uses: the learning-rate
+warm-up, the best-weights guard (restores the best weights when the loss turns
+NaN/inf or collapses, lowering the learning rate), the epoch timer and the
+resume state."""
+
+import math
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from keras_flows.layers.base import register
+from keras_flows.training import run_folder
+
+
+@register
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`rate * min(1, (step + 1) / warmup_steps)`: the learning rate ramps up
+    linearly over the first `warmup_steps` optimizer steps, then stays at
+    `rate` (the Glow paper's code warms up too). `KeepBestWeights` lowers it by
+    `scaled(factor)`.
+
+    Example:
+
+    >>> import keras
+    >>> optimizer = keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=100))
+    """
+
+    def __init__(self, rate, warmup_steps):
+        if not warmup_steps >= 1:
+            raise ValueError(
+                f"`LinearWarmup` needs warmup_steps >= 1. Received: {warmup_steps}"
+            )
+        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        return self.rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+
+    def scaled(self, factor):
+        """The same ramp to `rate * factor`."""
+        return LinearWarmup(self.rate * factor, self.warmup_steps)
+
+    def get_config(self):
+        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+
+
+def rate_schedule(rate, warmup_steps=None):
+    """`rate`, or a `LinearWarmup` to it over `warmup_steps` steps."""
+    return LinearWarmup(rate, warmup_steps) if warmup_steps else rate
+
+
+class KeepBestWeights(keras.callbacks.Callback):
+    """Keeps the best weights in memory (and on disk) and guards against
+    divergence: a NaN/inf batch loss never costs the best model.
+
+    On a non-finite loss the best weights are restored and any non-finite
+    optimizer state (Adam's moments after a NaN step) is zeroed; then training
+    stops (`on_divergence="stop"`), or goes on with the learning rate times
+    `lr_factor` (`"reduce_lr"`, the seed Glow script's collapse guard, which also
+    fires when an epoch's training loss exceeds the best training loss by more
+    than `max_jump` after `warmup_epochs`). Keras' `TerminateOnNaN` stops but
+    leaves the NaN weights.
+
+    Args:
+        monitor: the epoch-level log to minimise (`"val_loss"` falls back to
+            `"loss"` when there is no validation data).
+        path: where to save the best weights (`network.save_weights`, no
+            optimizer state), or `None`.
+        on_divergence: `"stop"` or `"reduce_lr"`.
+        lr_factor: learning-rate factor of `"reduce_lr"`.
+        max_jump: an epoch loss above `best + max_jump` counts as divergence
+            (`"reduce_lr"` only).
+        warmup_epochs: epochs before the `max_jump` rule applies.
+        restore_at_end: load the best weights into the model when training ends.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        path=None,
+        on_divergence="stop",
+        lr_factor=0.1,
+        max_jump=math.inf,
+        warmup_epochs=0,
+        restore_at_end=True,
+    ):
+        super().__init__()
+        if on_divergence not in ("stop", "reduce_lr"):
+            raise ValueError(
+                "`on_divergence` must be 'stop' or 'reduce_lr'. "
+                f"Received: on_divergence={on_divergence!r}"
+            )
+        self.monitor = monitor
+        self.path = path
+        self.on_divergence = on_divergence
+        self.lr_factor = lr_factor
+        self.max_jump = max_jump
+        self.warmup_epochs = warmup_epochs
+        self.restore_at_end = restore_at_end
+        self.best = math.inf
+        self.best_loss = math.inf  # best training loss, for the jump rule
+        self.best_epoch = None
+        self.best_weights = None
+        self.diverged = False
+        self.events = []  # (epoch, batch, what happened), also printed
+
+    def on_train_begin(self, logs=None):
+        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        schedules = keras.optimizers.schedules.LearningRateSchedule
+        if (
+            self.on_divergence == "reduce_lr"
+            and isinstance(schedule, schedules)
+            and not isinstance(schedule, LinearWarmup)
+        ):
+            raise ValueError(
+                "on_divergence='reduce_lr' needs a float learning rate or a "
+                f"`LinearWarmup`. Received: {type(schedule).__name__}"
+            )
+        self.best_weights = None  # taken when the first epoch begins, after
+        self._epoch = 0  # every callback's start (a resumed state is loaded)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._diverge(f"loss became {float(loss)} at batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_weights = self.model.get_weights()
+            if self.path is not None:
+                run_folder.save_weights(self.model.weights_model, self.path)
+        # The jump rule reads the training loss, as the seed's collapse guard:
+        # a validation loss also moves with the model's fit to the held-out set.
+        loss = float(logs.get("loss", math.nan))
+        if (
+            self.on_divergence == "reduce_lr"
+            and epoch >= self.warmup_epochs
+            and loss > self.best_loss + self.max_jump
+        ):
+            best, jump = self.best_loss, self.max_jump
+            self._diverge(f"epoch loss {loss:.4g} > best {best:.4g} + {jump:.4g}")
+        elif math.isfinite(loss):
+            self.best_loss = min(self.best_loss, loss)
+
+    def _diverge(self, why):
+        self.diverged = True
+        self.model.set_weights(self.best_weights)
+        # The batch logs are running means: one NaN batch would poison the
+        # rest of the epoch's logs, so the mean restarts here.
+        for metric in self.model.metrics:
+            metric.reset_state()
+        for variable in self.model.optimizer.variables:
+            value = keras.ops.convert_to_numpy(variable)
+            if not np.isfinite(value).all():
+                variable.assign(np.zeros_like(value))
+        if self.on_divergence == "stop":
+            self.model.stop_training = True
+            action = "restored the best weights and stopped training"
+        else:
+            new = self._lower_learning_rate()
+            action = f"restored the best weights; learning rate now {new:.3g}"
+        self.events.append((self._epoch + 1, why, action))
+        print(f"\nKeepBestWeights: {why}; {action}.")
+
+    def _lower_learning_rate(self):
+        """Multiplies the learning rate by `lr_factor`; returns the new rate. A
+        `LinearWarmup` schedule is replaced by its scaled copy, and the train
+        function rebuilt (the compiled step holds the old schedule)."""
+        optimizer = self.model.optimizer
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(schedule, LinearWarmup):
+            optimizer.learning_rate = schedule = schedule.scaled(self.lr_factor)
+            self.model.make_train_function(force=True)
+            return schedule.rate
+        new = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        optimizer.learning_rate = new * self.lr_factor
+        return new * self.lr_factor
+
+    def on_train_end(self, logs=None):
+        if self.restore_at_end and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class EpochCallback(keras.callbacks.Callback):
+    """Calls `fn(model, epoch)` after every epoch (e.g. to write a sample grid)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.fn(self.model, epoch)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every epoch (`seconds`, one entry per epoch)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    @property
+    def steady_seconds_per_epoch(self):
+        """Median epoch time, leaving out the first epoch (compilation) when
+        there are others."""
+        if not self.seconds:
+            return math.nan
+        return float(np.median(self.seconds[1:] or self.seconds))
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Saves, at every epoch end, what `train(..., resume=True)` needs to go on
+    exactly where the run stopped: the weights with the optimizer state, the
+    epoch count and the history (see `run_folder`); restores them when
+    training begins. Writes the history files of `out` too.
+
+    Args:
+        out: the run folder; the state lives in `out/resume/`.
+        restore: whether `on_train_begin` restores a saved state.
+    """
+
+    def __init__(self, out, restore):
+        super().__init__()
+        self.out, self.dir = pathlib.Path(out), pathlib.Path(out) / "resume"
+        self.restore = restore
+        self.history = []
+
+    def on_train_begin(self, logs=None):
+        state = run_folder.read_state(self.dir) if self.restore else None
+        if state is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(state["weights"]))
+        self.model._initial_epoch = state["epoch"]  # as Keras' BackupAndRestore
+        self.history = state["history"][: state["epoch"]]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {k: float(v) for k, v in (logs or {}).items()}
+        self.history = [*self.history[:epoch], row]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch_{epoch + 1:04d}.weights.h5"
+        run_folder.save_weights(self.model, self.dir / weights)
+        state = {"epoch": epoch + 1, "weights": weights, "history": self.history}
+        run_folder.write_json(self.dir / run_folder.STATE, state)
+        for old in self.dir.glob("*.weights.h5"):  # earlier epochs, leftovers
+            if old.name != weights:
+                old.unlink(missing_ok=True)
+        run_folder.write_history(self.out, self.history)

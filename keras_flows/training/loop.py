@@ -1,0 +1,241 @@
+"""The one training path of every recipe and of the command line.
+
+`train(model, x, out, ...)` runs `model.fit` with Keras' progress bar and writes a
+*run folder* `out` that holds the model itself:
+
+- `model.json`: the model's Keras config (rebuilds any `FlowModel`, also one a
+  user built from layers), written before training starts;
+- `model.weights.h5`: the best weights so far (no optimizer state), rewritten
+  whenever the monitored loss improves;
+- `history.csv` / `history.json`: the per-epoch logs;
+- `samples/epoch_NNN.png`: a picture per epoch, when a `picture` function is given;
+- `resume/`: weights plus optimizer state, epoch counter and history, rewritten
+  every epoch, so `train(..., resume=True)` continues a run.
+
+Every file is written to a temporary name and renamed (`run_folder`), so a
+kill at any instant loses at most the epoch in progress.
+
+`load_run(out)` rebuilds the model with its best weights: `keras-flows sample DIR`
+uses it for any run folder.
+
+In multi-worker training (a `TF_CONFIG` cluster, several JAX processes) every
+worker runs `train`, but only the chief writes `out`; the others write into a
+temporary folder, deleted when `train` returns (`keras_flows.training.devices`).
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import pathlib
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_flows.training import batches, devices, run_folder
+from keras_flows.training.callbacks import (
+    EpochCallback,
+    EpochTimer,
+    KeepBestWeights,
+    ResumeState,
+)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: Keras' `History`, the best-weights guard (best loss,
+    best epoch, divergence events) and the epoch timer."""
+
+    history: keras.callbacks.History
+    guard: KeepBestWeights
+    timer: EpochTimer
+
+    @property
+    def best_epoch(self):
+        """1-based epoch of the best monitored loss, or `None`."""
+        return None if self.guard.best_epoch is None else self.guard.best_epoch + 1
+
+    @property
+    def epochs_run(self):
+        return len(self.history.history.get("loss", []))
+
+    def summary(self):
+        """The run's facts every recipe reports in `metrics.json`."""
+        return dict(
+            epochs_run=self.epochs_run,
+            best_epoch=self.best_epoch,
+            seconds_per_epoch=self.timer.steady_seconds_per_epoch,
+            diverged=self.guard.diverged,
+            divergence_events=[list(event) for event in self.guard.events],
+        )
+
+
+def train(
+    model,
+    x,
+    out,
+    epochs,
+    batch_size=None,
+    validation_data=None,
+    validation_split=0.0,
+    shuffle=True,
+    picture=None,
+    patience=None,
+    resume=False,
+    callbacks=(),
+    verbose=1,
+    **guard_options,
+):
+    """Fits a compiled `FlowModel` on `x` and writes the run folder `out`.
+
+    The model holds its best weights when this returns (restored by the guard).
+
+    Args:
+        model: a compiled `FlowModel`.
+        x: training data (array, `tf.data.Dataset`, `keras.utils.PyDataset`).
+        out: the run folder (created).
+        epochs: the total number of epochs (also when resuming).
+        batch_size: for array data.
+        validation_data, validation_split: as `keras.Model.fit`; the best
+            weights are chosen on `val_loss` when given, else on `loss`.
+        shuffle: as `keras.Model.fit`.
+        picture: `fn(model, path)` that writes a PNG, called after every epoch
+            with `out/samples/epoch_NNN.png`.
+        patience: stop after this many epochs without a better monitored loss.
+        resume: continue from `out/resume/` (weights, optimizer state, epoch,
+            history); a `ValueError` when there is nothing to resume.
+        callbacks: more Keras callbacks.
+        verbose: `fit` verbosity (1: Keras' progress bar).
+        **guard_options: `KeepBestWeights` options (`on_divergence`, ...).
+
+    Returns:
+        A `TrainResult`.
+    """
+    with _writable_folder(out, resume) as out:
+        replicas = batches.replicas_of(model)
+        if replicas > 1 and validation_split and isinstance(x, np.ndarray):
+            # Split as `fit` does, so that both parts can be evened out below.
+            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+            x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
+        x = batches.even_batches(x, batch_size, replicas)
+        x = batches.even_dataset(x, replicas)
+        # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
+        validation_data = batches.even_batches(
+            validation_data, batch_size or 32, replicas, "validation_data"
+        )
+        if resume and run_folder.read_state(out / "resume") is None:
+            raise ValueError(
+                f"{out} has nothing to resume: its run stopped before the end of "
+                "its first epoch"
+            )
+        for leftover in [*out.glob(".tmp_*"), *out.glob("resume/.tmp_*")]:
+            leftover.unlink()  # half-written by a killed run: never committed
+        if not resume:  # a new run in an old folder replaces it, never resumes it
+            shutil.rmtree(out / "resume", ignore_errors=True)
+            (out / "best.json").unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        save_model_config(model, out)
+        validated = validation_data is not None or validation_split
+        monitor = "val_loss" if validated else "loss"
+        guard = KeepBestWeights(monitor, path=out / "model.weights.h5", **guard_options)
+        if resume and (out / "best.json").exists():
+            best = json.loads((out / "best.json").read_text())
+            guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
+        timer = EpochTimer()
+        # The guard first: at an epoch's end its verdict (new best weights,
+        # the best ones restored after a divergence) comes before the resume
+        # state is saved; it copies the weights when the first epoch begins,
+        # after the resume state has restored them.
+        all_callbacks = [
+            guard,
+            EpochCallback(lambda model, epoch: _write_best(out, guard)),
+            ResumeState(out, restore=resume),
+            timer,
+        ]
+        if picture is not None:
+            (out / "samples").mkdir(exist_ok=True)
+            all_callbacks.append(
+                EpochCallback(
+                    lambda model, epoch: picture(
+                        model, out / "samples" / f"epoch_{epoch + 1:03d}.png"
+                    )
+                )
+            )
+        if patience:
+            all_callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
+            )
+        history = model.fit(
+            x,
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            callbacks=[*all_callbacks, *callbacks],
+            verbose=verbose,
+        )
+        return TrainResult(history, guard, timer)
+
+
+@contextlib.contextmanager
+def _writable_folder(out, resume):
+    """`out` on the chief; on another worker of a cluster, a temporary folder
+    (deleted afterwards) holding a copy of the chief's resume state: every
+    worker runs every step (the collectives need it) and may keep checkpoints,
+    but only the chief writes the run folder."""
+    out = pathlib.Path(out)
+    if devices.is_chief():
+        yield out
+        return
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="keras_flows_worker_"))
+    if resume and (out / "resume").is_dir():  # a file system the workers share
+        shutil.copytree(out / "resume", scratch / "resume")
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_best(out, guard):
+    if guard.best_epoch is not None:
+        best = {"epoch": guard.best_epoch + 1, "loss": guard.best}
+        run_folder.write_json(out / "best.json", best)
+
+
+def save_model_config(model, out):
+    """Writes `out/model.json`, the model's Keras config (no weights)."""
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # rebuilt models are for inference
+    run_folder.write_json(pathlib.Path(out) / "model.json", config, indent=1)
+
+
+def load_run(out):
+    """Rebuilds the model of the run folder `out` with its best weights.
+
+    Works for every `FlowModel`, also one built from layers, as long as its
+    classes are registered Keras serializables (all of `keras_flows` are).
+
+    Raises:
+        FileNotFoundError: `out` is not a run folder or has no weights yet.
+    """
+    out = pathlib.Path(out)
+    config_path, weights_path = out / "model.json", out / "model.weights.h5"
+    if not out.is_dir():
+        raise FileNotFoundError(f"No run folder at {out}.")
+    if not config_path.exists():
+        raise FileNotFoundError(
+            f"{out} is not a keras_flows run folder: no model.json in it."
+        )
+    if not weights_path.exists():
+        raise FileNotFoundError(
+            f"The run in {out} has no saved weights yet (model.weights.h5 is "
+            "written at the end of the first epoch)."
+        )
+    import keras_flows.models  # noqa: F401  (registers the classes to rebuild)
+
+    model = keras.saving.deserialize_keras_object(json.loads(config_path.read_text()))
+    model.weights_model.load_weights(str(weights_path))
+    return model
