@@ -79,6 +79,27 @@ def jacobian(fn, v):
     raise NotImplementedError(BACKEND)
 
 
+def batch_jacobian(fn, x):
+    """Per-sample autodiff Jacobians of `fn: (batch, n) -> (batch, m)` at the numpy
+    matrix `x`, as a (batch, m, n) array: one trace for the whole batch."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.batch_jacobian(y, x).numpy()
+    if BACKEND == "jax":
+        import jax
+
+        def one(v):
+            return fn(v[None])[0]
+
+        return np.asarray(jax.jit(jax.vmap(jax.jacfwd(one)))(x))
+    raise NotImplementedError(BACKEND)
+
+
 def randomize(layer, scale=0.3, seed=0):
     """Sets every trainable weight of `layer` to N(0, scale^2), so zero-initialised
     parameters (Actnorm, the last layer of coupling nets) are actually tested."""

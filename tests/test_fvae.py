@@ -9,7 +9,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from conftest import jacobian
+from conftest import batch_jacobian
 from keras import ops
 
 from keras_flows import layers as L
@@ -59,7 +59,9 @@ def _terms(model, x, u, log_det=True):
     eps = model.flow.predict(z, verbose=0).astype("float64")
 
     def flow(v):
-        return ops.reshape(model.flow(ops.reshape(v, (1, *z.shape[1:]))), (-1,))
+        return ops.reshape(
+            model.flow(ops.reshape(v, (-1, *z.shape[1:]))), (ops.shape(v)[0], -1)
+        )
 
     def sq(a):
         return np.sum(np.reshape(a, (len(a), -1)).astype("float64") ** 2, axis=1)
@@ -73,7 +75,7 @@ def _terms(model, x, u, log_det=True):
         sq_eps=sq(eps),
         sq_u=sq(u),
         log_det=np.array(
-            [np.linalg.slogdet(jacobian(flow, v.ravel()))[1] for v in z]
+            np.linalg.slogdet(batch_jacobian(flow, z.reshape(len(z), -1)))[1]
             if log_det
             else np.zeros(len(z))
         ),

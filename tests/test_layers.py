@@ -6,7 +6,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 import pytest
-from conftest import jacobian, randomize, to_numpy
+from conftest import BACKEND, jacobian, randomize, to_numpy
 from keras import ops
 
 from keras_flows import build_decoder
@@ -331,7 +331,9 @@ def test_symbolic_flow_fits_and_saves(case, tmp_path):
     encoder = keras.Model(x_in, case.flow(layer, x_in))
     randomize(layer)
     model = FlowModel(encoder)
-    model.compile(keras.optimizers.Adam(1e-3))
+    # Eager on TensorFlow (tracing a train step costs more than two eager steps;
+    # the model suite trains in graphs); JAX compiles faster than it runs eagerly.
+    model.compile(keras.optimizers.Adam(1e-3), run_eagerly=BACKEND == "tensorflow")
     x = np.random.default_rng(4).normal(size=(8, *case.data_shape)).astype("float32")
     history = model.fit(x, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()

@@ -48,6 +48,7 @@ def test_run_folder_holds_the_model_and_sample_works_on_it(tmp_path):
     assert (run / "sample_T0.5.png").exists()
 
 
+@pytest.mark.slow
 def test_model_weights_leave_the_optimizer_state_out(tmp_path):
     model = NICE(input_dim=64, hidden_units=256, hidden_layers=1)
     model.compile(keras.optimizers.Adam(1e-3))
@@ -85,6 +86,7 @@ def test_nan_loss_restores_best_weights_and_stops():
     assert np.isfinite(model.log_prob(data(4))).all()
 
 
+@pytest.mark.slow
 def test_divergence_can_lower_the_learning_rate_and_go_on():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(1e-3))
@@ -109,6 +111,7 @@ def test_linear_warmup_ramps_then_holds():
         LinearWarmup(1e-3, 0)
 
 
+@pytest.mark.slow
 def test_divergence_lowers_a_warmup_schedule_and_goes_on():
     model = small_nice(noise=None)
     model.compile(keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=4)))
@@ -176,6 +179,7 @@ def _history(out):
     return json.loads((out / "history.json").read_text())["loss"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_requested_epochs(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
@@ -250,6 +254,7 @@ def test_collapse_guard_reads_the_training_loss():
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
 
 
+@pytest.mark.slow
 def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
     """Another worker of a cluster trains all the same, into a temporary folder
     that is gone afterwards (tests/test_distribution.py runs two real workers)."""
