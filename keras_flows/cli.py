@@ -5,7 +5,8 @@ keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B] [--data
                   [--patience N] [--learning-rate LR] [--seed S]
                   [--noise {blog,dequantize}] [--hidden-units H] [--image-size S]
                   [--levels L] [--depth K] [--hidden-channels C] [--coupling C]
-                  [--permutation P] [--n-bits N] [--actnorm-data-init] [--verbose]
+                  [--permutation P] [--n-bits N] [--actnorm-data-init]
+                  [--precision {float32,bfloat16,float16}] [--verbose]
 keras-flows sample DIR [--temperature T] [--grid N] [--seed S] [--out PNG]
 
 Every argument is checked before anything is created: a mistake gets one line
@@ -139,6 +140,13 @@ def _parser():
         help="Glow, f-VAE: raise the learning rate linearly over N steps",
     )
     train.add_argument("--seed", type=int, help="the run's random seed")
+    train.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16", "float16"),
+        help="compute precision of training (Keras' mixed policies: weights and "
+        "log-dets stay float32); held-out numbers and pictures are computed in "
+        "float32 (default float32)",
+    )
     train.add_argument(
         "--noise", choices=("blog", "dequantize"), help="NICE's training noise"
     )
@@ -313,6 +321,11 @@ def _train(args):
         ) as strategy:
             if strategy is not None:
                 print(_describe(strategy))
+            if options.get("precision", "float32") != "float32":
+                print(
+                    f"Training in {options['precision']} (Keras' mixed policy: "
+                    "float32 weights and log-dets); evaluating in float32."
+                )
             metrics = _recipe(name).train(**options)
     except KeyboardInterrupt:
         print(f"\nkeras-flows: stopped by the user. {_resume_hint(out, name)}")

@@ -63,11 +63,13 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
               "--epochs", "1", "--batch-size", "4", "--levels", "2", "--depth", "1",
               "--hidden-channels", "8", "--coupling", "affine",
               "--permutation", "conv1x1", "--actnorm-data-init",
-              "--warmup-steps", "3", "--out", str(out)])  # fmt: skip
+              "--warmup-steps", "3", "--precision", "bfloat16",
+              "--out", str(out)])  # fmt: skip
     for name in ("samples.png", "temperatures.png", "reconstructions.png"):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_bits_per_dim"]) and metrics["test_size"] == 2
+    assert metrics["precision"] == "bfloat16"  # trained in; evaluated in float32
     main(["sample", str(out), "--temperature", "0.8", "--grid", "3"])
     # A titled RGB grid: 3x3 images of 8 px, enlarged x16, plus a margin.
     image = iio.imread(out / "sample_T0.8.png")

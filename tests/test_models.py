@@ -12,7 +12,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, batch_jacobian
+from conftest import BACKEND, batch_jacobian, to_numpy
 from keras import ops
 
 from keras_flows import layers as L
@@ -20,6 +20,7 @@ from keras_flows import viz
 from keras_flows.models import FVAE, NICE, FlowModel, Glow, RealNVP
 from keras_flows.models.base import LOG_2PI
 from keras_flows.nets import mlp
+from keras_flows.training.precision import float32_copy, policy_scope, precision_of
 
 
 def _uniform(shape, low=0.0, high=1.0, levels=256):
@@ -222,10 +223,14 @@ def _flat_dim(model):
 def test_log_prob_is_the_change_of_variables(case, model):
     if not case.exact:
         pytest.skip("log_prob is a bound, not a change of variables")
-    x = case.data(2, 1)
+    _assert_change_of_variables(model, case.data(2, 1))
+
+
+def _assert_change_of_variables(model, x):
+    """`log_prob(x)` per sample = log N(f(x)) + log|det df/dx| (autodiff)."""
     shape = x.shape[1:]
     log_prob = model.log_prob(x)
-    assert log_prob.shape == (2,)
+    assert log_prob.shape == (len(x),)
 
     def encode(v):
         z = model.encoder(ops.reshape(v, (-1, *shape)))
@@ -382,32 +387,34 @@ def test_fit_rejects_bad_data(case, model):
         model.log_prob(np.zeros((2, 3), "float32"))
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 CORE = [c for c in CASES if not c.variant]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 @pytest.mark.parametrize("case", CORE, ids=[c.id for c in CORE])
-def test_mixed_precision_fits_with_float32_likelihoods(case, mixed_precision):
+def test_low_precision_training_then_exact_float32_evaluation(case, precision):
     keras.utils.set_random_seed(2)
-    model = case.make()
-    model.compile(keras.optimizers.Adam(1e-3))
+    with policy_scope(precision):
+        model = case.make()
+        model.compile(keras.optimizers.Adam(1e-3))
+    assert precision_of(model) == precision
     x = case.data(64, 7)
     if case.trains:
         history = model.fit(x, batch_size=32, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"]).all()
-    if case.exact:
+    if case.exact:  # the log-dets stay float32 in the low-precision model
         *_, log_det = model.log_det_model.predict(x[:4], verbose=0)
         assert log_det.dtype == np.float32
-    assert np.isfinite(model.log_prob(x[:4])).all()
+    exact = float32_copy(model)
+    assert precision_of(exact) == "float32"
+    for a, b in zip(exact.weights_model.weights, model.weights_model.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    if case.exact:  # float32 exactness of the low-precision-trained weights
+        np.testing.assert_allclose(exact.reconstruct(x[:8]), x[:8], atol=1e-4)
+        _assert_change_of_variables(exact, x[:2])
+    else:
+        assert np.isfinite(exact.log_prob(x[:4])).all()
 
 
 # Arrays: the fit test above (glow_affine_conv1x1, layers_glow).

@@ -11,6 +11,7 @@ from keras_flows import layers as L
 from keras_flows.cli import main
 from keras_flows.models import NICE, FlowModel
 from keras_flows.training import KeepBestWeights, LinearWarmup, load_run, train
+from keras_flows.training.precision import float32_copy, policy_scope, precision_of
 
 
 def data(n=64, dim=8, seed=0):
@@ -46,6 +47,22 @@ def test_run_folder_holds_the_model_and_sample_works_on_it(tmp_path):
     np.testing.assert_allclose(loaded.log_prob(x[:4]), model.log_prob(x[:4]), atol=1e-5)
     main(["sample", str(run), "--temperature", "0.5", "--grid", "3"])
     assert (run / "sample_T0.5.png").exists()
+
+
+@pytest.mark.slow
+def test_a_bfloat16_run_loads_as_a_float32_model(tmp_path):
+    with policy_scope("bfloat16"):
+        model = image_flow()  # built from layers: their configs name the policy
+        model.compile(keras.optimizers.Adam(1e-2))
+    x = np.random.default_rng(0).uniform(-1, 1, (32, 4, 4, 1)).astype("float32")
+    result = train(model, x, tmp_path, epochs=1, batch_size=16, verbose=0)
+    assert result.summary()["precision"] == "bfloat16"
+    loaded = load_run(tmp_path)
+    assert precision_of(loaded) == "float32"
+    np.testing.assert_allclose(
+        loaded.log_prob(x[:4]), float32_copy(model).log_prob(x[:4]), atol=1e-5
+    )
+    np.testing.assert_allclose(loaded.reconstruct(x[:4]), x[:4], atol=1e-5)
 
 
 @pytest.mark.slow

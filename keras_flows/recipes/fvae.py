@@ -28,6 +28,7 @@ from keras_flows.recipes.common import (
 )
 from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
+from keras_flows.training.precision import float32_copy, policy_scope
 
 
 def train(
@@ -49,6 +50,7 @@ def train(
     seed=0,
     resume=False,
     verbose=1,
+    precision="float32",
 ):
     """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
 
@@ -63,6 +65,9 @@ def train(
         iwae_samples: `k` of the importance-weighted held-out bound.
         warmup_steps: ramp the learning rate up linearly over this many steps
             (`LinearWarmup`); `None`: no warm-up (the seed's).
+        precision: "float32", or "bfloat16" / "float16" to train in Keras'
+            mixed precision (`keras_flows.training.precision`); the held-out
+            numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(
@@ -72,17 +77,18 @@ def train(
     latent_side = image_shape[0] // 2**encoder_levels
     flow_levels = min(4, max(1, latent_side.bit_length() - 1))  # side / 2**(L-1) >= 1
     keras.utils.set_random_seed(seed)
-    model = FVAE(
-        image_shape,
-        encoder_levels=encoder_levels,
-        encoder_blocks=encoder_blocks,
-        flow_levels=flow_levels,
-        flow_depth=depth,
-        hidden_channels=hidden_channels,
-        n_bits=n_bits,
-        seed=seed,
-    )
-    model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
+    with policy_scope(precision):
+        model = FVAE(
+            image_shape,
+            encoder_levels=encoder_levels,
+            encoder_blocks=encoder_blocks,
+            flow_levels=flow_levels,
+            flow_depth=depth,
+            hidden_channels=hidden_channels,
+            n_bits=n_bits,
+            seed=seed,
+        )
+        model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path, temperature=1.0):
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
@@ -98,6 +104,7 @@ def train(
         verbose=verbose,
         on_divergence="reduce_lr",
     )
+    model = float32_copy(model)
     picture(model, out / "samples.png")
     picture(model, out / "samples_T0.8.png", temperature=0.8)
     write_pictures(model, x_train, x_val, out, grid)

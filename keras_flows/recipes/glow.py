@@ -28,6 +28,7 @@ from keras_flows.recipes.common import (
 )
 from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
+from keras_flows.training.precision import float32_copy, policy_scope
 
 
 def train(
@@ -51,6 +52,7 @@ def train(
     seed=0,
     resume=False,
     verbose=1,
+    precision="float32",
 ):
     """Trains Glow and writes the run folder `out`; returns the metrics dict.
 
@@ -68,22 +70,26 @@ def train(
         temperature, grid: the per-epoch sample grid (9x9 at 0.9; 0.8 looks
             better at 64x64).
         resume: continue the run in `out`.
+        precision: "float32", or "bfloat16" / "float16" to train in Keras'
+            mixed precision (`keras_flows.training.precision`); the held-out
+            numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(data, image_size, batch_size, limit, seed)
     keras.utils.set_random_seed(seed)
-    model = Glow(
-        image_shape,
-        levels=levels,
-        depth=depth,
-        hidden_channels=hidden_channels,
-        coupling=coupling,
-        permutation=permutation,
-        actnorm_data_init=actnorm_data_init,
-        n_bits=n_bits,
-        seed=seed,
-    )
-    model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
+    with policy_scope(precision):
+        model = Glow(
+            image_shape,
+            levels=levels,
+            depth=depth,
+            hidden_channels=hidden_channels,
+            coupling=coupling,
+            permutation=permutation,
+            actnorm_data_init=actnorm_data_init,
+            n_bits=n_bits,
+            seed=seed,
+        )
+        model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path):
         viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
@@ -105,6 +111,7 @@ def train(
         max_jump=0.5 * dims * math.log(2),
         warmup_epochs=10,
     )
+    model = float32_copy(model)
     picture(model, out / "samples.png")
     write_pictures(model, x_train, x_val, out, grid)
     held_out = {}

@@ -21,6 +21,7 @@ from keras_flows.checks import check_finite
 from keras_flows.data import Standardization, load_moons
 from keras_flows.models.realnvp import RealNVP
 from keras_flows.training import train as train_run
+from keras_flows.training.precision import float32_copy, policy_scope
 from keras_flows.training.run_folder import write_json
 
 NOISE = 0.05
@@ -63,6 +64,7 @@ def train(
     learning_rate=1e-4,
     coupling_layers=6,
     coupling_dim=256,
+    precision="float32",
 ):
     """Trains the book's RealNVP on two moons and writes the run folder `out`.
 
@@ -79,6 +81,9 @@ def train(
         learning_rate: Adam's learning rate (book: 1e-4).
         coupling_layers, coupling_dim: see `RealNVP`.
         resume: continue the run in `out` (see `keras_flows.training.train`).
+        precision: "float32", or "bfloat16" / "float16" to train in Keras'
+            mixed precision (`keras_flows.training.precision`); the held-out
+            numbers and pictures after training are computed in float32.
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -88,8 +93,9 @@ def train(
     if limit:
         x = x[:limit]
     keras.utils.set_random_seed(seed)
-    model = RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim)
-    model.compile(keras.optimizers.Adam(learning_rate))
+    with policy_scope(precision):
+        model = RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim)
+        model.compile(keras.optimizers.Adam(learning_rate))
     result = train_run(
         model,
         x,
@@ -102,6 +108,7 @@ def train(
     )
     logs = result.history.history
     # The model now holds the best val_loss weights (the guard restores them).
+    model = float32_copy(model)
     x_test = held_out_points(stats, seed)
     nll = model.nll(x_test)
     metrics = {
@@ -118,6 +125,7 @@ def train(
         "train_seconds": float(sum(result.timer.seconds)),
         "backend": keras.backend.backend(),
         "diverged": result.guard.diverged,
+        "precision": result.precision,
     }
     write_figures(model, x, out)
     write_json(out / "metrics.json", metrics)

@@ -1,5 +1,6 @@
 """Training: the one training path of every recipe and of the command line
-(`train`, `load_run`, in `loop`), its callbacks (`callbacks`), and the devices
+(`train`, `load_run`, in `loop`), its callbacks (`callbacks`), the precision it
+computes in (`precision`), and the devices
 it trains on (`devices`, which the command line reads before Keras starts).
 
 Attributes are imported on first use, as in `keras_flows` itself, so that
@@ -15,13 +16,15 @@ _LAZY = {
     "LinearWarmup": "callbacks",
     "ResumeState": "callbacks",
     "rate_schedule": "callbacks",
+    "float32_copy": "precision",
+    "policy_scope": "precision",
     "TrainResult": "loop",
     "load_run": "loop",
     "save_model_config": "loop",
     "train": "loop",
 }
 
-__all__ = [*_LAZY, "batches", "devices", "run_folder"]
+__all__ = [*_LAZY, "batches", "devices", "precision", "run_folder"]
 
 
 def __getattr__(name):

@@ -34,7 +34,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_flows.training import batches, devices, run_folder
+from keras_flows.training import batches, devices, precision, run_folder
 from keras_flows.training.callbacks import (
     EpochCallback,
     EpochTimer,
@@ -51,6 +51,7 @@ class TrainResult:
     history: keras.callbacks.History
     guard: KeepBestWeights
     timer: EpochTimer
+    precision: str = "float32"
 
     @property
     def best_epoch(self):
@@ -66,6 +67,7 @@ class TrainResult:
         return dict(
             epochs_run=self.epochs_run,
             best_epoch=self.best_epoch,
+            precision=self.precision,
             seconds_per_epoch=self.timer.steady_seconds_per_epoch,
             diverged=self.guard.diverged,
             divergence_events=[list(event) for event in self.guard.events],
@@ -177,7 +179,7 @@ def train(
             callbacks=[*all_callbacks, *callbacks],
             verbose=verbose,
         )
-        return TrainResult(history, guard, timer)
+        return TrainResult(history, guard, timer, precision.precision_of(model))
 
 
 @contextlib.contextmanager
@@ -217,6 +219,7 @@ def load_run(out):
 
     Works for every `FlowModel`, also one built from layers, as long as its
     classes are registered Keras serializables (all of `keras_flows` are).
+    The model computes in float32, whatever precision it was trained in.
 
     Raises:
         FileNotFoundError: `out` is not a run folder or has no weights yet.
@@ -236,6 +239,6 @@ def load_run(out):
         )
     import keras_flows.models  # noqa: F401  (registers the classes to rebuild)
 
-    model = keras.saving.deserialize_keras_object(json.loads(config_path.read_text()))
+    model = precision.float32_model(json.loads(config_path.read_text()))
     model.weights_model.load_weights(str(weights_path))
     return model

@@ -1,0 +1,86 @@
+"""Training in low precision, evaluating in float32.
+
+A precision is one of `PRECISIONS`: "float32", or "bfloat16" / "float16" for
+Keras' mixed policies (`mixed_bfloat16`, `mixed_float16`): the weights stay
+float32, the layers compute in the low precision, and keras_flows' layers keep
+every log-det, the prior term and the loss in float32. `mixed_float16` gets
+Keras' loss scaling when the model is compiled.
+
+Build a model inside `policy_scope(precision)` to train it in that precision;
+`float32_copy(model)` is the same model, computing in float32 with the same
+weights, for exact likelihoods, round trips and samples.
+"""
+
+import contextlib
+
+import keras
+
+PRECISIONS = {
+    "float32": "float32",
+    "bfloat16": "mixed_bfloat16",
+    "float16": "mixed_float16",
+}
+
+
+def check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
+    return precision
+
+
+@contextlib.contextmanager
+def policy_scope(precision):
+    """Layers and models built inside compute in `precision`."""
+    policy = PRECISIONS[check_precision(precision)]
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def precision_of(model):
+    """The precision `model` computes in: "float32", "bfloat16" or "float16"."""
+    policy = model.weights_model.dtype_policy.name
+    names = {policy_name: name for name, policy_name in PRECISIONS.items()}
+    return names.get(policy, policy)
+
+
+def float32_copy(model):
+    """`model` itself when it computes in float32, else a float32 copy holding
+    the same weights (the variables of a mixed-precision model are float32, so
+    nothing is rounded)."""
+    if precision_of(model) == "float32":
+        return model
+    copy = float32_model(keras.saving.serialize_keras_object(model))
+    copy.weights_model.set_weights(model.weights_model.get_weights())
+    return copy
+
+
+def float32_model(config):
+    """The model of a Keras `config`, built to compute in float32."""
+    with policy_scope("float32"):
+        return keras.saving.deserialize_keras_object(_float32_config(config))
+
+
+def _float32_config(config):
+    """`config` with every low-precision dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        return {
+            key: "float32"
+            if key == "dtype" and _is_low(value)
+            else _float32_config(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
+
+
+def _is_low(dtype):
+    if isinstance(dtype, dict):  # a serialised DTypePolicy
+        dtype = dtype.get("config", {}).get("name")
+    return dtype in ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
