@@ -103,7 +103,9 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model, write a run folder")
-    train.add_argument("model", choices=RECIPES)
+    train.add_argument(
+        "model", nargs="?", choices=RECIPES, help="the recipe (not needed with --resume)"
+    )
     train.add_argument("--epochs", type=_positive(int), help="default: the recipe's")
     train.add_argument("--batch-size", type=_positive(int))
     train.add_argument(
@@ -200,11 +202,14 @@ def _train_options(args):
         and value is not None
     }
     name = args.model
+    if name is None and not args.resume:
+        raise UserError(f"train needs a model: one of {', '.join(RECIPES)}")
     if args.resume:
         run = pathlib.Path(args.resume)
         if not (run / "run.json").is_file():
             raise UserError(f"cannot resume {run}: no run.json in it")
         stored = json.loads((run / "run.json").read_text())
+        name = name or stored["recipe"]
         if stored["recipe"] != name:
             raise UserError(f"{run} holds a {stored['recipe']} run, not {name}")
         try:
@@ -343,7 +348,7 @@ def _train(args):
         return
     print(f"\nRun folder: {out}")
     print("  model.json + model.weights.h5: the best model (keras-flows sample DIR)")
-    print("  resume/: weights + optimizer state (keras-flows train ... --resume DIR)")
+    print("  resume/: weights + optimizer state (keras-flows train --resume DIR)")
     for key, value in metrics.items():
         print(f"  {key}: {value}")
     print("What the numbers mean:")
@@ -365,7 +370,7 @@ def _resume_hint(out, name):
         )
     return (
         f"{state['epoch']} epoch(s) are saved; go on with: "
-        f"keras-flows train {name} --resume {out}"
+        f"keras-flows train --resume {out}"
     )
 
 

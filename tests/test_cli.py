@@ -45,7 +45,7 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     image = iio.imread(out / "sample_T0.5.png")
     assert image.ndim == 2 and image.shape[0] > 448 and image.shape[1] >= 448
     # --resume continues with the stored options up to the new epoch count.
-    main(["train", "nice", "--resume", str(out), "--epochs", "2"])
+    main(["train", "--resume", str(out), "--epochs", "2"])  # the model is in run.json
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 2
     assert (out / "samples" / "epoch_002.png").exists()
@@ -148,6 +148,8 @@ def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
         (["train", "nice", "--data", "."], "is a folder: the nice recipe reads a file"),
         (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
         (["train", "nice", "--resume", "nowhere"], "cannot resume"),
+        (["train", "--resume", "nowhere"], "cannot resume"),
+        (["train", "--epochs", "2"], "train needs a model: one of nice, realnvp"),
         (["train", "vae"], "invalid choice"),
         (["train", "fvae", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--data", "missing_folder"], "no such folder"),

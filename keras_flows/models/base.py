@@ -191,9 +191,11 @@ class GenerativeModel(keras.Model):
         if single:
             x_a, x_b = x_a[None], x_b[None]
         z_a, z_b = self.encode(x_a, batch_size), self.encode(x_b, batch_size)
+        latent_shape = z_a.shape[1:]  # flat for most models, (h, w, c) for some
+        z_a, z_b = z_a.reshape(len(z_a), 1, -1), z_b.reshape(len(z_b), 1, -1)
         weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
-        z = (1 - weights) * z_a[:, None] + weights * z_b[:, None]  # (n, steps, D)
-        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n * steps, ...)
+        z = (1 - weights) * z_a + weights * z_b  # (n, steps, D)
+        x = self.decode(z.reshape(-1, *latent_shape), batch_size)  # (n * steps, ...)
         x = x.reshape(len(x_a), steps, *self.sample_shape)
         return x[0] if single else x
 
@@ -230,12 +232,13 @@ class GenerativeModel(keras.Model):
         if single:
             corners = [x[None] for x in corners]
         n = len(corners[0])
-        z = self.encode(np.concatenate(corners), batch_size)  # (4n, D)
+        z = self.encode(np.concatenate(corners), batch_size)  # (4n, ...)
+        latent_shape = z.shape[1:]
         z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
         a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
         b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
         z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
-        x = self.decode(z.reshape(-1, z.shape[-1]), batch_size)  # (n*steps^2, ...)
+        x = self.decode(z.reshape(-1, *latent_shape), batch_size)  # (n*steps^2, ...)
         x = x.reshape(n, steps, steps, *self.sample_shape)
         return x[0] if single else x
 
