@@ -104,7 +104,10 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model, write a run folder")
     train.add_argument(
-        "model", nargs="?", choices=RECIPES, help="the recipe (not needed with --resume)"
+        "model",
+        nargs="?",
+        choices=RECIPES,
+        help="the recipe (not needed with --resume)",
     )
     train.add_argument("--epochs", type=_positive(int), help="default: the recipe's")
     train.add_argument("--batch-size", type=_positive(int))
