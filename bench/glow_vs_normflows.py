@@ -28,10 +28,14 @@ p_x(x)`, `NLL_y = NLL_x - D log 2`, and normflows' bits/dim
 The two train in turns (harness `take_turns`, `--budget` seconds each in
 `--chunk`-second turns, evaluated after each turn outside the budget), in one
 process, so both see the same load; ours on the TensorFlow backend unless
-KERAS_BACKEND says otherwise. torch and normflows are not dependencies of
-keras_flows: `pip install torch==2.13.0 normflows` to run this.
+KERAS_BACKEND says otherwise; `--precisions float32,bfloat16` adds ours
+trained in bfloat16 (`keras_flows.training.precision`, scored in float32).
+torch and normflows are not dependencies of keras_flows: `pip install
+torch==2.13.0 normflows` to run this.
 
     python bench/glow_vs_normflows.py                # 600 s each, ~25 min
+    python bench/glow_vs_normflows.py --precisions float32,bfloat16 \
+        --name glow_vs_normflows_bf16                # ~40 min
     python bench/glow_vs_normflows.py --quick        # small nets, 10 s each
 """
 
@@ -44,12 +48,19 @@ FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=60.0)
 QUICK = dict(levels=3, depth=2, hidden=32, batch=64, lr=1e-3, chunk=5.0)
 
 
-def ours(size, first_batch):
+def ours(size, first_batch, precision):
     import keras
 
-    name = f"keras_flows Glow ({keras.backend.backend()})"
+    name = f"keras_flows Glow ({keras.backend.backend()}, {precision})"
+    keras.utils.set_random_seed(0)
     return glow_contestant(
-        name, size["lr"], first_batch, size["levels"], size["depth"], size["hidden"]
+        name,
+        size["lr"],
+        first_batch,
+        size["levels"],
+        size["depth"],
+        size["hidden"],
+        precision,
     )
 
 
@@ -112,16 +123,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=float, help="training seconds per model")
     parser.add_argument("--quick", action="store_true", help="small nets, smoke run")
+    parser.add_argument(
+        "--precisions",
+        default="float32",
+        help="ours in each of these (comma-separated: float32,bfloat16)",
+    )
+    parser.add_argument("--name", default="glow_vs_normflows", help="of the record")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
     from keras_flows.data import load_mnist_images
     from keras_flows.models.base import dequantize_data
 
     size = dict(QUICK if args.quick else FULL)
     size["budget"] = args.budget or (10.0 if args.quick else 600.0)
+    size["precisions"] = args.precisions.split(",")
     x_train, x_val = load_mnist_images(size=32)
     if args.quick:
         x_train, x_val = x_train[:512], x_val[:64]
@@ -129,10 +145,10 @@ def main():
     size["data"] = (
         f"MNIST stand-in 32x32x1, {len(x_train)} train, {len(x_val)} held out"
     )
-    record = Record("glow_vs_normflows", size)
-    keras.utils.set_random_seed(0)
+    record = Record(args.name, size)
     first = x_train[: size["batch"]]
-    contestants = [ours(size, first), normflows_glow(size, first)]
+    contestants = [ours(size, first, p) for p in size["precisions"]]
+    contestants.append(normflows_glow(size, first))
     for c in contestants:
         c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
     take_turns(

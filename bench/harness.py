@@ -169,32 +169,41 @@ class Contestant:
         return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
 
 
-def glow_contestant(name, lr, first_batch, levels, depth, hidden_channels):
+def glow_contestant(
+    name, lr, first_batch, levels, depth, hidden_channels, precision="float32"
+):
     """A `Contestant` training `Glow(first_batch.shape[1:], levels, depth,
     hidden_channels, coupling="affine", permutation="conv1x1",
-    actnorm_data_init=True, seed=0)` with `Adam(lr)` by `train_on_batch`,
-    Actnorm initialised on `first_batch` (what `Glow.fit` does) and the step
-    traced once, outside any budget; scored by its exact mean bits/dim of
-    already dequantised images."""
+    actnorm_data_init=True, seed=0)` with `Adam(lr)` by `train_on_batch` in
+    `precision` (`keras_flows.training.precision`), Actnorm initialised on
+    `first_batch` (what `Glow.fit` does) and the step traced once, outside any
+    budget; scored in float32 by its exact mean bits/dim of already
+    dequantised images."""
     import keras
 
     from keras_flows.graph import initialize
     from keras_flows.models import Glow
+    from keras_flows.training.precision import float32_copy, policy_scope
 
-    model = Glow(
-        first_batch.shape[1:],
-        levels=levels,
-        depth=depth,
-        hidden_channels=hidden_channels,
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        seed=0,
-    )
-    model.compile(keras.optimizers.Adam(lr))
+    with policy_scope(precision):
+        model = Glow(
+            first_batch.shape[1:],
+            levels=levels,
+            depth=depth,
+            hidden_channels=hidden_channels,
+            coupling="affine",
+            permutation="conv1x1",
+            actnorm_data_init=True,
+            seed=0,
+        )
+        model.compile(keras.optimizers.Adam(lr))
     initialize(model.encoder, first_batch)
     model.train_on_batch(first_batch)
-    return Contestant(name, lr, model.train_on_batch, mean_bits_per_dim(model), model)
+
+    def score(x):
+        return mean_bits_per_dim(float32_copy(model))(x)
+
+    return Contestant(name, lr, model.train_on_batch, score, model)
 
 
 def mean_bits_per_dim(model):
