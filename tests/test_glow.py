@@ -139,6 +139,20 @@ def test_dequantize_snaps_to_the_n_bit_grid_while_training():
     np.testing.assert_array_equal(to_numpy(layer(x)), x)  # inference: identity
 
 
+def test_8_bit_data_are_dequantised_as_given_in_training_and_scoring():
+    """At 8 bits the training noise, `dequantize_data` (validation data) and
+    `bits_per_dim` all take the data as given: `x + u`, `u ~ U[0, w)`, also at
+    the top value 255, so the loss and bits/dim score the same kind of point."""
+    from keras_flows.models.base import dequantize_data
+
+    layer = L.Dequantize(n_bits=8, data_range=(-1.0, 1.0), seed=0)
+    width = 2 / 256
+    k = np.arange(256, dtype="float32").reshape(1, 256)
+    x = k / 127.5 - 1  # the 8-bit images of the recipes, 255 -> 1.0
+    for y in (to_numpy(layer(x, training=True)), dequantize_data(x, (-1, 1))[0]):
+        assert np.all(y - x >= -1e-6) and np.all(y - x < width + 1e-6)
+
+
 def test_n_bits_quantisation_agrees_with_bits_per_dim():
     model = Glow((8, 8, 3), n_bits=5, **TINY)
     randomize(model.encoder, scale=0.1)

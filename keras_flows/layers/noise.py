@@ -109,13 +109,15 @@ class Dequantize(UniformNoise):
     With `K = 2**n_bits` levels of width `w = (high - low) / K` on `data_range`,
     training computes `q(x) + u` with `u ~ U[0, w)` and
 
-    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)`,
+    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)`
 
-    the lower edge of `x`'s level (a no-op for data already on the grid). This is
-    exactly what `FlowModel.bits_per_dim` does to its data before `log_prob`, so
-    the training loss and bits/dim measure the same density. With `n_bits < 8`
-    the model never sees the bits it is not asked to model (the Glow paper
-    trains CelebA-HQ at 5 bits).
+    for `n_bits < 8`, the lower edge of `x`'s level, so the model never sees the
+    bits it is not asked to model (the Glow paper trains CelebA-HQ at 5 bits).
+    8-bit data are used as given (`q(x) = x`): their 256 values are the levels,
+    and the noise fills `[x, x + w)`, disjoint intervals of width `w`. This is
+    exactly what `dequantize_data` and `FlowModel.bits_per_dim` do to data
+    before `log_prob`, so the training loss, the recipes' `val_loss` and
+    bits/dim measure the same density at the same kind of point.
 
     Forward: `q(x) + u` when training, else `x`. Inverse: the identity.
     log|det J| = 0 (the noise is part of the data, not of the map).
@@ -158,6 +160,8 @@ class Dequantize(UniformNoise):
     def snap(self, x):
         """`q(x)`: the lower edge of each value's level, in `x`'s dtype. (Not
         `quantize`: that is `keras.layers.Layer`'s weight quantisation.)"""
+        if self.n_bits == 8:
+            return x  # 8-bit data as given, as `dequantize_data` does
         low, width = self.data_range[0], self.high
         # float32 whatever the compute dtype: float16 cannot place values near
         # `high` in 256 levels. The 1e-4 guards values on an edge up to float error

@@ -321,9 +321,9 @@ def dequantize_data(x, data_range, n_bits=8, seed=0, noise=True):
     plus one seeded draw `u ~ U[0, w)` (when `noise`), as float32.
 
     `q` snaps to the lower edge of the level when `n_bits < 8` (8-bit data are
-    used as given). This is the dequantisation the models train with, so a
-    validation set passed through it gives a validation loss that is the same
-    bound as `bits_per_dim`.
+    used as given). This is the dequantisation the models train with
+    (`keras_flows.layers.Dequantize`), so a validation set passed through it
+    gives a validation loss that is the same bound as `bits_per_dim`.
     """
     x = np.asarray(x, "float64")
     low, high = data_range

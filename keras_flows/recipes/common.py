@@ -8,7 +8,13 @@ import keras
 import numpy as np
 
 from keras_flows import viz
-from keras_flows.data import ImageFolder, load_image_folder, load_mnist_images
+from keras_flows.data import (
+    ImageFolder,
+    MNISTFallbackWarning,
+    load_image_folder,
+    load_mnist_images,
+    mnist_fallback_warning,
+)
 from keras_flows.models.base import dequantize_data
 from keras_flows.training.run_folder import write_json
 
@@ -20,14 +26,13 @@ def load_data(data, image_size, batch_size, limit, seed, workers=1, model="Glow"
     whose last `VALIDATION_SIZE` sorted files are held out. `model` names the
     model in the stand-in's warning."""
     if data is None:
-        warnings.warn(
-            f"No --data folder: training {model} on the MNIST stand-in (5,000 real "
-            "digits padded to 32x32, in [-1, 1]), not on CelebA.",
-            stacklevel=2,
+        x_train, x_val = load_digits(
+            lambda: load_mnist_images(size=image_size or 32),
+            limit,
+            batch_size,
+            note=f"No --data folder: training {model} on the MNIST stand-in "
+            "(digits padded to 32x32, in [-1, 1]), not on CelebA.",
         )
-        x_train, x_val = load_mnist_images(size=image_size or 32)
-        if limit:
-            x_train, x_val = x_train[:limit], x_val[: max(limit // 4, batch_size)]
         return x_train, x_val, x_train.shape[1:]
     size = image_size or 64
     files = ImageFolder(data, size, batch_size, shuffle=False).files
@@ -40,6 +45,43 @@ def load_data(data, image_size, batch_size, limit, seed, workers=1, model="Glow"
         load_image_folder(data, size, start=len(files) - held_out) if held_out else None
     )
     return x_train, x_val, (size, size, 3)
+
+
+def load_digits(load, limit, batch_size, note=""):
+    """`load()`'s `(x_train, x_val)` (an MNIST loader), cut to the first `limit`
+    training and `max(limit // 4, batch_size)` held-out digits when `limit`.
+    `note` and the offline fallback's warning become one warning line that
+    gives the sizes actually used."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x_train, x_val = load()
+    if limit:
+        x_train, x_val = x_train[:limit], x_val[: max(limit // 4, batch_size)]
+    sizes = len(x_train), len(x_val)
+    fallback = None
+    for w in caught:
+        if issubclass(w.category, MNISTFallbackWarning):
+            fallback = w.message
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if fallback is not None:
+        warnings.warn(
+            mnist_fallback_warning(fallback.reason, *sizes, note), stacklevel=3
+        )
+    elif note:
+        warnings.warn(f"{note} {sizes[0]} train / {sizes[1]} held out.", stacklevel=3)
+    return x_train, x_val
+
+
+def held_out_likelihood(model, x):
+    """`test_nll_nats` and `test_bits_per_dim` of a flow at the same points: the
+    held-out data dequantised once (seeded, `dequantize_data`, as `val_loss`
+    sees them), so each number converts into the other."""
+    x = dequantize_data(x, model.data_range, model.n_bits)[0]
+    return dict(
+        test_nll_nats=float(-model.log_prob(x).mean()),
+        test_bits_per_dim=float(model.bits_per_dim(x, dequantize=False).mean()),
+    )
 
 
 def fit_data(model, x_train, x_val, batch_size):

@@ -22,6 +22,7 @@ from keras_flows import viz
 from keras_flows.models import Glow
 from keras_flows.recipes.common import (
     fit_data,
+    held_out_likelihood,
     load_data,
     write_metrics,
     write_pictures,
@@ -116,11 +117,7 @@ def train(
     write_pictures(model, x_train, x_val, out, grid)
     held_out = {}
     if x_val is not None:
-        held_out = dict(
-            test_nll_nats=float(-model.log_prob(x_val).mean()),
-            test_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
-            test_size=len(x_val),
-        )
+        held_out = dict(**held_out_likelihood(model, x_val), test_size=len(x_val))
     return write_metrics(out, model, result, **held_out)
 
 
