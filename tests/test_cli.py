@@ -154,10 +154,12 @@ def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
         (["train", "nice", "--learning-rate", "x"], "not a number"),
         (["train", "nice", "--data", "missing.npz"], "no such file"),
         (["train", "nice", "--data", "."], "is a folder: the nice recipe reads a file"),
-        (["train", "realnvp", "--noise", "blog"], "has no option --noise"),
+        (["train", "realnvp", "--noise", "blog"], "no such flag or argument: --noise"),
         (["train", "nice", "--resume", "nowhere"], "cannot resume"),
         (["train", "--resume", "nowhere"], "cannot resume"),
-        (["train", "--epochs", "2"], "train needs a model: one of nice, realnvp"),
+        (["train", "--epochs", "2"], "train needs the model first"),
+        (["train", "glow", "--hidden-units", "8"], "see keras-flows train glow --help"),
+        (["train", "fvae", "--depth", "-1"], "--depth: must be >= 0"),
         (["train", "vae"], "invalid choice"),
         (["train", "fvae", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--data", "missing_folder"], "no such folder"),
@@ -303,3 +305,24 @@ def test_help_is_quick_and_imports_no_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["nice", "realnvp", "glow", "fvae"])
+def test_each_recipe_has_its_own_help_with_its_defaults_and_cost(name, capsys):
+    import importlib
+    import inspect
+
+    from keras_flows.recipes import declared
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", name, "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    # What --help shows is read from the source; it is what `train` defaults to.
+    train = importlib.import_module(f"keras_flows.recipes.{name}").train
+    parameters = inspect.signature(train).parameters.items()
+    assert declared(name).defaults == {k: p.default for k, p in parameters}
+    defaults = declared(name).defaults
+    assert f"--epochs EPOCHS training epochs (default: {defaults['epochs']})" in text
+    assert f"(default: {defaults['learning_rate']})" in text
+    assert f"Cost: {declared(name).cost}" in text

@@ -290,3 +290,25 @@ def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
     assert result.epochs_run == 2 and result.best_epoch is not None
     assert not (tmp_path / "run").exists()
     assert list(scratch.iterdir()) == []
+
+
+def test_a_worker_writes_into_one_scratch_folder_however_nested(tmp_path, monkeypatch):
+    """The command line and the training loop both ask `for_this_worker`: a
+    worker that is not the chief gets one temporary folder, gone afterwards,
+    and the run folder is not touched; the chief gets the run folder."""
+    import tempfile
+
+    from keras_flows.training import run_folder
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    out = tmp_path / "run"
+    with run_folder.for_this_worker(out, chief=False) as outer:
+        with run_folder.for_this_worker(outer, chief=False) as inner:
+            assert inner == outer and outer.parent == scratch
+            (inner / "metrics.json").write_text("{}")
+        assert len(list(scratch.iterdir())) == 1
+    assert list(scratch.iterdir()) == [] and not out.exists()
+    with run_folder.for_this_worker(out, chief=True) as folder:
+        assert folder == out

@@ -125,10 +125,14 @@ def write_pictures(model, x_train, x_val, out, grid=9):
         )
 
 
-def write_metrics(out, model, result, **held_out):
-    """`metrics.json` in `out`: the backend, the parameter count, the held-out
-    numbers given and the run's facts (`TrainResult.summary()`); returns them."""
+def write_metrics(out, model, result, x_train, **held_out):
+    """`metrics.json` in `out`: the backend, the parameter count, the number of
+    training images, the held-out numbers given and the run's facts
+    (`TrainResult.summary()`); returns them."""
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
+    metrics["train_size"] = (
+        len(x_train.files) if isinstance(x_train, ImageFolder) else len(x_train)
+    )
     metrics.update(held_out)
     metrics.update(result.summary())
     write_json(out / "metrics.json", metrics)

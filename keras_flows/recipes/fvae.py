@@ -30,6 +30,9 @@ from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 from keras_flows.training.precision import float32_copy, policy_scope
 
+# What a default run costs, measured (docs/results.md, "What a run costs").
+COST = "TODO"
+
 
 def train(
     epochs=10,
@@ -118,7 +121,7 @@ def train(
             iwae_samples=iwae_samples,
             test_size=len(x_val),
         )
-    return write_metrics(out, model, result, **held_out)
+    return write_metrics(out, model, result, x_train, **held_out)
 
 
 if __name__ == "__main__":

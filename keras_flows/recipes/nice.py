@@ -17,6 +17,9 @@ from keras_flows.training import train as train_run
 from keras_flows.training.precision import float32_copy, policy_scope
 from keras_flows.training.run_folder import write_json
 
+# What a default run costs, measured (docs/results.md, "What a run costs").
+COST = "a default run: about 2 min on 2 CPU cores (TODO measure)"
+
 
 def train(
     epochs=30,

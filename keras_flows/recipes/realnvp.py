@@ -51,6 +51,10 @@ def held_out_points(stats, seed, n=TEST_SIZE):
     return stats.apply(raw)
 
 
+# What a default run costs, measured (docs/results.md, "What a run costs").
+COST = "TODO"
+
+
 def train(
     epochs=300,
     batch_size=256,

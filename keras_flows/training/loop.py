@@ -23,13 +23,11 @@ worker runs `train`, but only the chief writes `out`; the others write into a
 temporary folder, deleted when `train` returns (`keras_flows.training.devices`).
 """
 
-import contextlib
 import dataclasses
 import json
 import math
 import pathlib
 import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -115,7 +113,7 @@ def train(
     Returns:
         A `TrainResult`.
     """
-    with _writable_folder(out, resume) as out:
+    with run_folder.for_this_worker(out, devices.is_chief(), resume) as out:
         replicas = batches.replicas_of(model)
         if replicas > 1 and validation_split and isinstance(x, np.ndarray):
             # Split as `fit` does, so that both parts can be evened out below.
@@ -180,25 +178,6 @@ def train(
             verbose=verbose,
         )
         return TrainResult(history, guard, timer, precision.precision_of(model))
-
-
-@contextlib.contextmanager
-def _writable_folder(out, resume):
-    """`out` on the chief; on another worker of a cluster, a temporary folder
-    (deleted afterwards) holding a copy of the chief's resume state: every
-    worker runs every step (the collectives need it) and may keep checkpoints,
-    but only the chief writes the run folder."""
-    out = pathlib.Path(out)
-    if devices.is_chief():
-        yield out
-        return
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="keras_flows_worker_"))
-    if resume and (out / "resume").is_dir():  # a file system the workers share
-        shutil.copytree(out / "resume", scratch / "resume")
-    try:
-        yield scratch
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_best(out, guard):

