@@ -150,7 +150,10 @@ def build_decoder(encoder, name=None):
 
     The decoder takes the encoder's outputs (the latent side) and returns its inputs.
     Every invertible layer is replaced by its inverse, which shares its variables;
-    conditioner nets are called again (same weights) on recovered values.
+    conditioner nets are called again (same weights) on recovered values. An
+    encoder input that no invertible layer takes as data (a class label that
+    only conditions priors) is a condition: the decoder takes it too, after the
+    latents, and does not return it.
 
     Args:
         encoder: a functional `keras.Model` built from `InvertibleLayer`s (plus any
@@ -188,10 +191,7 @@ def build_decoder(encoder, name=None):
                 return "invert", node, [*node.outputs, *conditions]
         node = producers[id(x)]
         if node.is_input:
-            raise ValueError(
-                "`build_decoder` cannot recover the encoder input "
-                f"{x.name!r}: no invertible layer consumes it."
-            )
+            return "condition", None, []  # given to the decoder, as to the encoder
         return "recompute", node, node.input_tensors
 
     def invert(node, needed):
@@ -216,7 +216,7 @@ def build_decoder(encoder, name=None):
     # A depth-first walk with an explicit stack (a deep flow would overflow
     # Python's recursion limit): a tensor is computed once all the tensors its
     # plan needs are known; `expanded` holds the tensors on the current path.
-    plans, expanded = {}, set()
+    plans, expanded, conditions = {}, set(), []
     for target in encoder.inputs:
         stack = [target]
         while stack:
@@ -229,7 +229,12 @@ def build_decoder(encoder, name=None):
             kind, source, needed = plans[id(x)]
             missing = [y for y in needed if id(y) not in values]
             if not missing:
-                if kind == "copy":
+                if kind == "condition":
+                    values[id(x)] = keras.Input(
+                        batch_shape=x.shape, dtype=x.dtype, name=x.name
+                    )
+                    conditions.append(x)
+                elif kind == "copy":
                     values[id(x)] = values[id(source)]
                 elif kind == "invert":
                     invert(source, needed)
@@ -245,7 +250,9 @@ def build_decoder(encoder, name=None):
                 )
             expanded.add(id(x))
             stack.extend(reversed(missing))  # the first one is computed first
-    outputs = [values[id(x)] for x in encoder.inputs]
+    inputs += [values[id(x)] for x in conditions]
+    given = {id(x) for x in conditions}
+    outputs = [values[id(x)] for x in encoder.inputs if id(x) not in given]
     return keras.Model(
         _unwrap(inputs), _unwrap(outputs), name=name or f"{encoder.name}_decoder"
     )

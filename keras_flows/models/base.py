@@ -12,6 +12,7 @@ from keras import ops
 from keras_flows.checks import check_finite, check_n_bits, check_temperature
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 from keras_flows.layers.base import register
+from keras_flows.models.conditional import one_hot_labels
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -65,6 +66,7 @@ class GenerativeModel(keras.Model):
     """
 
     exact_likelihood = True
+    num_classes = None  # K for a class-conditional model (see `Glow`)
 
     @property
     def weights_model(self):
@@ -84,6 +86,8 @@ class GenerativeModel(keras.Model):
         data-dependent initialisation (Actnorm `data_init=True`) on the first
         batch, whatever `x` is: an array, a `tf.data.Dataset`, a
         `keras.utils.PyDataset` or a generator."""
+        if self.num_classes is not None:
+            return self._fit_labelled(x, y, batch_size, **kwargs)
         if isinstance(x, np.ndarray):
             self._check_data(x)
         validation = kwargs.get("validation_data")
@@ -93,6 +97,46 @@ class GenerativeModel(keras.Model):
             first, x = _peek_first_batch(x, batch_size or 32)
             initialize(self.encoder, self._check_data(first, "the first batch"))
         return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def _fit_labelled(self, x, y, batch_size, **kwargs):
+        """`fit(x, y)` of a class-conditional model: arrays of images and their
+        integer labels, which become the encoder's `[x, one_hot(y)]`."""
+        if not isinstance(x, np.ndarray) or y is None:
+            raise ValueError(
+                f"A class-conditional `{type(self).__name__}` trains with "
+                "`fit(x, y)`: an array of samples and one integer label each."
+            )
+        x = self._inputs(x, y, labels_name="y")
+        validation = kwargs.get("validation_data")
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError(
+                    "`validation_data` of a class-conditional model is "
+                    "`(x_val, y_val)`, the samples and their integer labels."
+                )
+            kwargs["validation_data"] = (self._inputs(*validation, "x_val", "y_val"),)
+        if self.needs_initialization:
+            initialize(self.encoder, [part[: batch_size or 32] for part in x])
+        return super().fit(x, None, batch_size=batch_size, **kwargs)
+
+    def _inputs(self, x, labels=None, name="x", labels_name="labels"):
+        """What the encoder takes for the samples `x` (checked) with `labels`:
+        `x`, or `[x, one_hot(labels)]` for a class-conditional model."""
+        x = self._check_data(x, name)
+        labels = self._label_inputs(labels, len(x), labels_name)
+        return [x, *labels] if labels else x
+
+    def _label_inputs(self, labels, count, name="labels"):
+        """`[]` for an unconditional model (which takes no labels), else
+        `[one_hot(labels)]`, checked."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    f"`{type(self).__name__}` is not class-conditional: it takes "
+                    f"no {name} (see `Glow(num_classes=K)`)."
+                )
+            return []
+        return [one_hot_labels(labels, count, self.num_classes, name)]
 
     @property
     def needs_initialization(self):
@@ -114,25 +158,32 @@ class GenerativeModel(keras.Model):
 
     # ---------------------------------------------------------------- inference
 
-    def encode(self, x, batch_size=256):
-        """Data to latent (numpy in, numpy out)."""
-        x = self._check_data(x)
-        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
+    def encode(self, x, labels=None, batch_size=256):
+        """Data to latent (numpy in, numpy out); `labels` for a class-conditional
+        model (an int for all, or one per sample)."""
+        inputs = self._inputs(x, labels)
+        return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)
 
-    def decode(self, z, batch_size=256):
-        """Latent to data (numpy in, numpy out)."""
-        return self.decoder.predict(z, batch_size=batch_size, verbose=0)
+    def decode(self, z, labels=None, batch_size=256):
+        """Latent to data (numpy in, numpy out); `labels` as in `encode`."""
+        zs = list(z) if isinstance(z, (list, tuple)) else [z]
+        zs += self._label_inputs(labels, len(zs[0]))
+        inputs = zs[0] if len(zs) == 1 else zs
+        return self.decoder.predict(inputs, batch_size=batch_size, verbose=0)
 
-    def reconstruct(self, x, batch_size=256):
+    def reconstruct(self, x, labels=None, batch_size=256):
         """`decode(encode(x))`: `x` up to float error for an exact flow; for a
         VAE, the posterior mean decoded."""
-        return self.decode(self.encode(x, batch_size), batch_size)
+        z = self.encode(x, labels, batch_size=batch_size)
+        return self.decode(z, labels, batch_size=batch_size)
 
-    def log_prob(self, x, batch_size=256):
+    def log_prob(self, x, labels=None, batch_size=256):
         """Per-sample `log p(x)` in nats (or a lower bound), shape `(batch,)`."""
         raise NotImplementedError
 
-    def bits_per_dim(self, x, batch_size=256, dequantize=True, seed=0, **options):
+    def bits_per_dim(
+        self, x, labels=None, batch_size=256, dequantize=True, seed=0, **options
+    ):
         """Per-sample bits/dim of `n_bits` data in `data_range`.
 
         With `K = 2**n_bits` levels of width `w = (high - low) / K`:
@@ -140,8 +191,8 @@ class GenerativeModel(keras.Model):
         `u ~ U[0, w)` when `dequantize` (one seeded draw): an unbiased estimate
         of the bound on the discrete NLL for a model trained with the same
         dequantisation noise. With `n_bits < 8`, `x` is first snapped to the
-        lower edge of its level, as the model's training input is. `options`
-        go to `log_prob`.
+        lower edge of its level, as the model's training input is. `labels`
+        (a class-conditional model's) and `options` go to `log_prob`.
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
@@ -150,21 +201,26 @@ class GenerativeModel(keras.Model):
             x, self.data_range, self.n_bits, seed, noise=dequantize
         )
         dims = math.prod(x.shape[1:])
+        if labels is not None:
+            options["labels"] = labels
         log_p = self.log_prob(x, batch_size=batch_size, **options)
         return (-log_p - dims * np.log(width)) / (dims * np.log(2))
 
-    def sample(self, num, temperature=1.0, seed=None):
+    def sample(self, num, temperature=1.0, seed=None, labels=None):
         """`num` samples in data space: every latent part (the top level and each
         learned prior of a multi-scale model) is drawn from `N(0, temperature^2)`
         and decoded, clipped to `data_range`; `temperature=0` is the
         deterministic mode. The same `seed` draws the same noise at every
-        temperature, scaled."""
+        temperature, scaled. A class-conditional model draws the class
+        `labels` (an int for all, or one per sample)."""
         temperature = check_temperature(temperature)
+        label_inputs = self._label_inputs(labels, num)  # checked before drawing
         rng = np.random.default_rng(seed)
-        shapes = [tuple(z.shape[1:]) for z in self.decoder.inputs]
+        latents = self.decoder.inputs[: len(self.decoder.inputs) - len(label_inputs)]
+        shapes = [tuple(z.shape[1:]) for z in latents]
         zs = [(temperature * rng.standard_normal((num, *s))).astype("float32")
               for s in shapes]  # fmt: skip
-        x = self.decode(zs[0] if len(zs) == 1 else zs)
+        x = self.decode(zs[0] if len(zs) == 1 else zs, labels)
         if self.data_range is not None:
             x = np.clip(x, *self.data_range)
         return x
@@ -190,12 +246,13 @@ class GenerativeModel(keras.Model):
         single = x_a.shape == self.sample_shape
         if single:
             x_a, x_b = x_a[None], x_b[None]
-        z_a, z_b = self.encode(x_a, batch_size), self.encode(x_b, batch_size)
+        z_a = self.encode(x_a, batch_size=batch_size)
+        z_b = self.encode(x_b, batch_size=batch_size)
         latent_shape = z_a.shape[1:]  # flat for most models, (h, w, c) for some
         z_a, z_b = z_a.reshape(len(z_a), 1, -1), z_b.reshape(len(z_b), 1, -1)
         weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
         z = (1 - weights) * z_a + weights * z_b  # (n, steps, D)
-        x = self.decode(z.reshape(-1, *latent_shape), batch_size)  # (n * steps, ...)
+        x = self.decode(z.reshape(-1, *latent_shape), batch_size=batch_size)
         x = x.reshape(len(x_a), steps, *self.sample_shape)
         return x[0] if single else x
 
@@ -232,13 +289,13 @@ class GenerativeModel(keras.Model):
         if single:
             corners = [x[None] for x in corners]
         n = len(corners[0])
-        z = self.encode(np.concatenate(corners), batch_size)  # (4n, ...)
+        z = self.encode(np.concatenate(corners), batch_size=batch_size)  # (4n, ...)
         latent_shape = z.shape[1:]
         z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
         a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
         b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
         z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
-        x = self.decode(z.reshape(-1, *latent_shape), batch_size)  # (n*steps^2, ...)
+        x = self.decode(z.reshape(-1, *latent_shape), batch_size=batch_size)
         x = x.reshape(n, steps, steps, *self.sample_shape)
         return x[0] if single else x
 
@@ -265,9 +322,18 @@ class FlowModel(GenerativeModel):
             `data_range` and dequantises with noise of one level's width.
     """
 
-    def __init__(self, encoder, image_shape=None, data_range=None, n_bits=8, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        image_shape=None,
+        data_range=None,
+        n_bits=8,
+        num_classes=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
+        self.num_classes = num_classes
         self.decoder = build_decoder(encoder)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self.data_range = None if data_range is None else tuple(data_range)
@@ -298,12 +364,42 @@ class FlowModel(GenerativeModel):
             self._derived.log_det_model = build_log_det_model(self.encoder)
         return self._derived.log_det_model
 
-    def log_prob(self, x, batch_size=256):
-        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`."""
-        x = self._check_data(x)
-        *zs, log_det = self.log_det_model.predict(x, batch_size=batch_size, verbose=0)
+    def log_prob(self, x, labels=None, batch_size=256):
+        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`; for
+        a class-conditional model `log p(x | labels)`."""
+        inputs = self._inputs(x, labels)
+        outputs = self.log_det_model.predict(inputs, batch_size=batch_size, verbose=0)
+        *zs, log_det = outputs
         log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
         return log_prior + log_det.astype("float64")
+
+    def class_log_posterior(self, x, class_prior=None, batch_size=256):
+        """`log p(y | x)` for every class, `(batch, K)`, of a class-conditional
+        model: `log p(x | y) + log p(y)`, normalised over `y`; `class_prior`
+        the probabilities `p(y)` (uniform when `None`)."""
+        if self.num_classes is None:
+            raise ValueError(
+                f"`{type(self).__name__}` is not class-conditional: it has no "
+                "classes to predict (see `Glow(num_classes=K)`)."
+            )
+        x = self._check_data(x)
+        k = self.num_classes
+        prior = np.full(k, 1.0 / k) if class_prior is None else np.asarray(class_prior)
+        if prior.shape != (k,) or np.any(prior < 0) or not np.isclose(prior.sum(), 1):
+            raise ValueError(
+                f"`class_prior` must be {k} probabilities that sum to 1. "
+                f"Received: {class_prior!r}"
+            )
+        joint = np.stack(
+            [self.log_prob(x, y, batch_size=batch_size) for y in range(k)], axis=1
+        ) + np.log(prior)
+        top = joint.max(axis=1, keepdims=True)
+        return joint - top - np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
+
+    def predict_class(self, x, class_prior=None, batch_size=256):
+        """The generative classifier of a class-conditional model: per sample,
+        the class `y` with the largest `log p(x | y) + log p(y)`."""
+        return np.argmax(self.class_log_posterior(x, class_prior, batch_size), axis=1)
 
     def get_config(self):
         config = super().get_config()
@@ -312,6 +408,7 @@ class FlowModel(GenerativeModel):
             image_shape=self.image_shape,
             data_range=self.data_range,
             n_bits=self.n_bits,
+            num_classes=self.num_classes,
         )
         return config
 

@@ -413,7 +413,11 @@ class FVAE(SavesRandomState, GenerativeModel):
         expectation) on the model's bits/dim. The posterior draws use
         `log_prob`'s default seed."""
         return super().bits_per_dim(
-            x, batch_size, dequantize, seed, num_samples=num_samples
+            x,
+            batch_size=batch_size,
+            dequantize=dequantize,
+            seed=seed,
+            num_samples=num_samples,
         )
 
     def reconstruct(self, x, batch_size=256):

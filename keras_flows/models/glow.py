@@ -15,6 +15,7 @@ from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.layers.base import register
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel, constructor_arguments, named
+from keras_flows.models.conditional import LabelMap
 from keras_flows.nets import Checkpointed, conv_net
 
 COUPLINGS = ("additive", "affine")
@@ -80,7 +81,9 @@ def flow_step(
     return L.Concat(name=named(name, "concat"))([x1, x2])
 
 
-def flow_level(x, depth, split=True, squeeze=True, seed=None, name=None, **step_kwargs):
+def flow_level(
+    x, depth, split=True, squeeze=True, seed=None, name=None, labels=None, **step_kwargs
+):
     """One level: Squeeze, `depth` steps of flow, then factor out half.
 
     With `split`, the second half of the channels leaves the flow under a learned
@@ -95,6 +98,11 @@ def flow_level(x, depth, split=True, squeeze=True, seed=None, name=None, **step_
         squeeze: start with a Squeeze (f-VAE's first level runs without).
         seed: seed of the first step; step `k` uses `seed + k`.
         name: prefix of the layer names, or `None`.
+        labels: a one-hot label tensor `(batch, K)` that the prior also reads
+            (the label at every pixel, `LabelMap`), or `None`: with labels the
+            split prior is `CondActnorm([x2, concat(x1, label)])` and the last
+            level's prior `CondActnorm([x, label])`, a class-conditional mean
+            and scale, as the Glow paper's class-conditional model.
         **step_kwargs: `flow_step` arguments.
 
     Returns:
@@ -108,15 +116,25 @@ def flow_level(x, depth, split=True, squeeze=True, seed=None, name=None, **step_
         x = flow_step(x, seed=step_seed, name=named(name, f"step{k}"), **step_kwargs)
     data_init = step_kwargs.get("actnorm_data_init", False)
     to_loss = dict(add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True))
+    prior = L.CondActnorm(name=named(name, "prior"), **to_loss)
+    if labels is not None:
+        label_map = LabelMap(*x.shape[1:3], name=named(name, "label_map"))(labels)
     if not split:
-        z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)
+        if labels is None:
+            z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)
+        else:
+            z = prior([x, label_map])
         return L.Flatten(name=named(name, "flatten"))(z), None
     x1, x2 = L.Split(name=named(name, "split"))(x)
-    z = L.CondActnorm(name=named(name, "prior"), **to_loss)([x2, x1])
+    condition = x1
+    if labels is not None:
+        concat = keras.layers.Concatenate(name=named(name, "condition"))
+        condition = concat([x1, label_map])
+    z = prior([x2, condition])
     return L.Flatten(name=named(name, "flatten"))(z), x1
 
 
-def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
+def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_kwargs):
     """Glow's multi-scale flow: `levels` x `flow_level`, the last without a split.
 
     Args:
@@ -127,6 +145,8 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
         seed: seed of the first step; the steps of level `i` start at
             `seed + i * depth`.
         name: prefix of the layer names, or `None`.
+        labels: a one-hot label tensor every level's prior reads (see
+            `flow_level`), or `None`.
         **step_kwargs: `flow_step` arguments.
 
     Returns:
@@ -140,6 +160,7 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, **step_kwargs):
             x,
             depth,
             split=i < levels - 1,
+            labels=labels,
             seed=level_seed,
             name=named(name, f"level{i}"),
             **step_kwargs,
@@ -187,6 +208,12 @@ class Glow(FlowModel):
         n_bits: bits per pixel the model is trained and evaluated on (1 to 8;
             the paper uses 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets (see `flow_step`).
+        num_classes: `K` for a class-conditional Glow: the top prior and every
+            split prior get a learned mean and log-std from the one-hot label
+            (see `flow_level`); it trains with `fit(x, y)` on integer labels
+            and takes `labels` in `encode`, `decode`, `log_prob`,
+            `bits_per_dim` and `sample`; `predict_class(x)` is the generative
+            classifier. `None` (default): unconditional.
         seed: seed of the permutations, 1x1 convolutions and noise.
         **kwargs: `keras.Model` arguments (`name`).
 
@@ -219,6 +246,7 @@ class Glow(FlowModel):
         actnorm_data_init=False,
         n_bits=8,
         remat=False,
+        num_classes=None,
         seed=None,
         **kwargs,
     ):
@@ -226,11 +254,16 @@ class Glow(FlowModel):
         _check_arguments(**config)
         input_shape, seed = config["input_shape"], config["seed"]
         x_in = keras.Input(input_shape, name="x")
+        inputs, labels = x_in, None
+        if num_classes is not None:
+            labels = keras.Input((num_classes,), name="y")  # one-hot
+            inputs = [x_in, labels]
         x = L.Dequantize(n_bits, (-1.0, 1.0), seed=seed, name="dequantize")(x_in)
         parts = glow_flow(
             x,
             levels,
             depth,
+            labels=labels,
             seed=seed,
             hidden_channels=hidden_channels,
             coupling=coupling,
@@ -242,10 +275,11 @@ class Glow(FlowModel):
         )
         z = L.Concat(name="z")(parts) if len(parts) > 1 else parts[0]
         super().__init__(
-            keras.Model(x_in, z, name="glow_encoder"),
+            keras.Model(inputs, z, name="glow_encoder"),
             image_shape=input_shape,
             data_range=(-1.0, 1.0),
             n_bits=n_bits,
+            num_classes=num_classes,
             **kwargs,
         )
         self.config = config
@@ -263,10 +297,13 @@ def _check_arguments(
     coupling,
     permutation,
     coupling_scale,
+    num_classes,
     **_,
 ):
     check_image_shape(input_shape, "Glow")
     check_sizes("Glow", levels=levels, depth=depth, hidden_channels=hidden_channels)
+    if num_classes is not None:
+        check_sizes("Glow", minimum=2, num_classes=num_classes)
     height, width, _ = input_shape
     if height % 2**levels or width % 2**levels:
         raise ValueError(

@@ -116,7 +116,9 @@ class NICE(FlowModel):
         """The blog's loss `mean(0.5 |z|^2 - sum(s))`: the NLL without
         `0.5 * D * log(2 pi)`. Its training log reaches about -2200."""
         dims = self.config["input_dim"]
-        return float(-self.log_prob(x, batch_size).mean() - 0.5 * dims * LOG_2PI)
+        return float(
+            -self.log_prob(x, batch_size=batch_size).mean() - 0.5 * dims * LOG_2PI
+        )
 
     def get_config(self):
         return {**self.config, "name": self.name}

@@ -1,0 +1,66 @@
+"""Class-conditional priors: labels in, checked and one-hot, and the one-hot vector
+spread over an image's pixels so that a prior layer (`CondActnorm`) can read it.
+
+A conditional model's encoder takes `[x, y]`, `y` the one-hot label `(batch, K)`;
+only prior layers read `y`, so `graph.build_decoder` makes it an input of the
+decoder too (`[z, y] -> x`).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_flows.layers.base import register
+
+
+@register
+class LabelMap(keras.layers.Layer):
+    """`(batch, K)` -> `(batch, height, width, K)`: a one-hot label repeated at
+    every pixel, the condition of a class-conditional prior. Not invertible and
+    without weights: the decoder recomputes it from the label it is given."""
+
+    def __init__(self, height, width, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+
+    def call(self, y):
+        y = y[:, None, None, :]
+        return ops.broadcast_to(
+            y, (ops.shape(y)[0], self.height, self.width, ops.shape(y)[-1])
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+def one_hot_labels(labels, count, num_classes, name="labels"):
+    """`labels` (an int for all `count` samples, or one int per sample) as a
+    float32 one-hot array `(count, num_classes)`; a clear `ValueError` for
+    labels out of range, of the wrong count or not whole numbers."""
+    if labels is None:
+        raise ValueError(
+            f"This model is class-conditional ({num_classes} classes): pass "
+            f"{name}, an int for every sample or one int per sample."
+        )
+    array = np.asarray(labels)
+    if array.ndim == 0:
+        array = np.full(count, array)
+    if array.ndim != 1 or len(array) != count:
+        raise ValueError(
+            f"`{name}` must be an int or one int per sample ({count}). "
+            f"Received: {name} of shape {np.shape(labels)}"
+        )
+    if not np.issubdtype(array.dtype, np.integer) and not np.all(
+        array == np.round(array)
+    ):
+        raise ValueError(f"`{name}` must be whole numbers. Received: {array[:5]}...")
+    array = array.astype("int64")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"`{name}` must be in 0..{num_classes - 1}. Received: values from "
+            f"{array.min()} to {array.max()}"
+        )
+    return np.eye(num_classes, dtype="float32")[array]
