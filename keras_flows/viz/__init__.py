@@ -3,10 +3,12 @@ Pillow; `labels=False` for the bare tiling) and the two-moons figures (matplotli
 imported lazily inside each function)."""
 
 from keras_flows.viz.grids import (
+    class_grid,
     corner_interpolation_grid,
     images_to_grid,
     interpolation_grid,
     label_grid,
+    manipulation_grid,
     reconstruction_grid,
     sample_grid,
     temperature_sweep,
@@ -21,11 +23,13 @@ from keras_flows.viz.moons import (
 )
 
 __all__ = [
+    "class_grid",
     "corner_interpolation_grid",
     "density_figure",
     "images_to_grid",
     "interpolation_grid",
     "label_grid",
+    "manipulation_grid",
     "moons_figure",
     "plot_loss",
     "reconstruction_grid",

@@ -283,3 +283,34 @@ def reconstruction_grid(model, x, path=None, title=None, labels=True):
             title = f"{_name(model)} reconstructions (posterior mean, decoded)"
     row_labels = ["data", "reconstruction"]
     return images_to_grid(model, both, 2, len(x), path, title, row_labels)
+
+
+def class_grid(model, cols=10, temperature=0.7, seed=0, path=None, names=None):
+    """One row per class of a class-conditional model: `cols` samples of that
+    class at `temperature` (the same noise in every row), each row labelled
+    with its class (`names`, default the class number)."""
+    temperature = check_temperature(temperature)
+    k = model.num_classes
+    if k is None:
+        raise ValueError("`class_grid` needs a class-conditional model (num_classes).")
+    # The same seed, so the same noise, in each row: only the class changes.
+    x = np.concatenate(
+        [model.sample(cols, temperature, seed=seed, labels=y) for y in range(k)]
+    )
+    names = [str(y) for y in range(k)] if names is None else list(names)
+    title = (
+        f"{_name(model)} samples by class, T = {temperature:g}, same noise per column"
+    )
+    return images_to_grid(model, x, k, cols, path, title, row_labels=names)
+
+
+def manipulation_grid(model, x, direction, strengths, path=None, title=None):
+    """Rows of samples `x` moved along a latent `direction` at each strength
+    (`model.manipulate`), the strengths heading the columns."""
+    moved = model.manipulate(x, direction, strengths)
+    rows = len(np.asarray(x))
+    heads = {i: f"{s:+g}" for i, s in enumerate(strengths)}
+    title = title or f"{_name(model)}: samples moved along a latent direction"
+    return images_to_grid(
+        model, moved, rows, len(strengths), path, title, col_labels=heads
+    )
