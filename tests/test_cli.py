@@ -85,6 +85,23 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_a_class_conditional_glow_then_sample_by_class(tmp_path):
+    out = tmp_path / "run"
+    main(["train", "glow", "--conditional", "--epochs", "1", "--limit", "128",
+          "--batch-size", "32", "--levels", "2", "--depth", "1",
+          "--hidden-channels", "8", "--grid", "3", "--out", str(out)])  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_size"] == 32
+    dims = 32 * 32
+    bits = (metrics["test_nll_nats"] + dims * np.log(128)) / (dims * np.log(2))
+    np.testing.assert_allclose(metrics["test_bits_per_dim"], bits, rtol=1e-5)
+    # `sample` draws one labelled row per class (10 rows of 3).
+    main(["sample", str(out), "--temperature", "0.7", "--grid", "3"])
+    image = iio.imread(out / "sample_T0.7.png")
+    assert image.shape[0] > 10 * 32 and image.shape[1] > 3 * 32
+
+
+@pytest.mark.slow
 def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     from keras_flows.recipes import fvae
 
@@ -164,6 +181,8 @@ def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
         (["train", "fvae", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--coupling", "spline"], "invalid choice"),
+        (["train", "glow", "--conditional", "--data", "."], "labelled MNIST stand-in"),
+        (["train", "fvae", "--conditional"], "no such flag"),
         (["sample", "nowhere"], "No run folder"),
         (["sample", ".", "--temperature", "-1"], "must be >= 0"),
         (["sample", ".", "--grid", "0"], "--grid: must be > 0"),

@@ -116,6 +116,13 @@ FLAGS = {
     "encoder_blocks": dict(
         type=positive(int), help="residual blocks per level of E and G"
     ),
+    "conditional": dict(
+        action="store_true",
+        default=None,
+        help="class-conditional Glow on the labelled MNIST stand-in: the priors "
+        "read the digit's class, the sample grids have one row per class, and "
+        "the held-out accuracy of its generative classifier is reported",
+    ),
     "iwae_samples": dict(
         type=positive(int), help="k of the importance-weighted held-out bound"
     ),

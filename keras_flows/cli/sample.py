@@ -15,7 +15,9 @@ def run(args):
     except FileNotFoundError as error:
         raise UserError(str(error)) from None
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
-    if model.image_shape is not None:
+    if model.num_classes is not None:  # one row per class
+        viz.class_grid(model, args.grid, args.temperature, args.seed or 0, path=out)
+    elif model.image_shape is not None:
         viz.sample_grid(
             model, args.grid, args.grid, args.temperature, args.seed, path=out
         )

@@ -32,6 +32,10 @@ LEGEND = {
     "an upper bound on the true bits/dim (an exact flow's is the value itself)",
     "test_iwae_bits_per_dim": "the same from the importance-weighted bound with "
     "iwae_samples draws: tighter (lower) than the ELBO's",
+    "test_accuracy": "share of held-out digits whose class the model's "
+    "generative classifier gets right: the class y with the largest "
+    "log p(x | y) (a class-conditional model's NLL and bits/dim are of x given "
+    "its class)",
     "best_epoch": "the epoch whose weights were kept (best validation loss)",
 }
 
@@ -62,6 +66,11 @@ def _train_options(args):
             run_folder.check_new(options["out"], args.overwrite)
     except ValueError as error:
         raise UserError(str(error)) from None
+    if options.get("conditional") and "data" in options:
+        raise UserError(
+            "--conditional trains on the labelled MNIST stand-in: leave out --data "
+            "(labelled image folders are not read yet)"
+        )
     if "data" in options:
         data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
         if folder and not data.is_dir():

@@ -73,15 +73,44 @@ def load_digits(load, limit, batch_size, note=""):
     return x_train, x_val
 
 
-def held_out_likelihood(model, x):
+def load_labelled_digits(image_size, batch_size, limit, model="Glow"):
+    """`((x_train, y_train), (x_val, y_val))`: the MNIST stand-in with its digit
+    classes, cut to `limit` as `load_digits` does, with its one warning line."""
+    labels = {}
+
+    def load():
+        (x_train, labels["train"]), (x_val, labels["val"]) = load_mnist_images(
+            size=image_size or 32, with_labels=True
+        )
+        return x_train, x_val
+
+    x_train, x_val = load_digits(
+        load,
+        limit,
+        batch_size,
+        note=f"Training a class-conditional {model} on the labelled MNIST "
+        "stand-in (digits padded to 32x32, in [-1, 1]).",
+    )
+    return (x_train, labels["train"][: len(x_train)]), (
+        x_val,
+        labels["val"][: len(x_val)],
+    )
+
+
+def held_out_likelihood(model, x, labels=None):
     """`test_nll_nats` and `test_bits_per_dim` of a flow at the same points: the
     held-out data dequantised once (seeded, `dequantize_data`, as `val_loss`
-    sees them), so each number converts into the other."""
+    sees them), so each number converts into the other. With `labels` (a
+    class-conditional model), of `x` given its class, and `test_accuracy` of
+    the generative classifier at the same points."""
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
-    return dict(
-        test_nll_nats=float(-model.log_prob(x).mean()),
-        test_bits_per_dim=float(model.bits_per_dim(x, dequantize=False).mean()),
+    numbers = dict(
+        test_nll_nats=float(-model.log_prob(x, labels).mean()),
+        test_bits_per_dim=float(model.bits_per_dim(x, labels, dequantize=False).mean()),
     )
+    if labels is not None:
+        numbers["test_accuracy"] = float(np.mean(model.predict_class(x) == labels))
+    return numbers
 
 
 def fit_data(model, x_train, x_val, batch_size):

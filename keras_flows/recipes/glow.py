@@ -24,6 +24,7 @@ from keras_flows.recipes.common import (
     fit_data,
     held_out_likelihood,
     load_data,
+    load_labelled_digits,
     write_metrics,
     write_pictures,
 )
@@ -54,6 +55,7 @@ def train(
     temperature=0.9,
     grid=9,
     seed=0,
+    conditional=False,
     resume=False,
     verbose=1,
     precision="float32",
@@ -73,13 +75,31 @@ def train(
             steps (`LinearWarmup`); `None`: no warm-up (the seed's).
         temperature, grid: the per-epoch sample grid (9x9 at 0.9; 0.8 looks
             better at 64x64).
+        conditional: a class-conditional Glow (`num_classes=10`) on the labelled
+            MNIST stand-in (not with `data`): the sample grids have one row per
+            digit class, and the held-out numbers are of `x` given its class,
+            plus `test_accuracy` of the generative classifier.
         resume: continue the run in `out`.
         precision: "float32", or "bfloat16" / "float16" to train in Keras'
             mixed precision (`keras_flows.training.precision`); the held-out
             numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)
-    x_train, x_val, image_shape = load_data(data, image_size, batch_size, limit, seed)
+    y_train = y_val = None
+    if conditional:
+        if data is not None:
+            raise ValueError(
+                "A class-conditional Glow trains on the labelled MNIST stand-in: "
+                "leave out the data folder (labelled folders are not read yet)"
+            )
+        (x_train, y_train), (x_val, y_val) = load_labelled_digits(
+            image_size, batch_size, limit
+        )
+        image_shape = x_train.shape[1:]
+    else:
+        x_train, x_val, image_shape = load_data(
+            data, image_size, batch_size, limit, seed
+        )
     keras.utils.set_random_seed(seed)
     with policy_scope(precision):
         model = Glow(
@@ -91,20 +111,28 @@ def train(
             permutation=permutation,
             actnorm_data_init=actnorm_data_init,
             n_bits=n_bits,
+            num_classes=10 if conditional else None,
             seed=seed,
         )
         model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path):
-        viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
+        if conditional:  # one row per class
+            viz.class_grid(model, grid, temperature=temperature, seed=0, path=path)
+        else:
+            viz.sample_grid(model, grid, grid, temperature, seed=0, path=path)
 
     dims = math.prod(image_shape)
+    fit = fit_data(model, x_train, x_val, batch_size)
+    if conditional:
+        fit["validation_data"] = (fit["validation_data"], y_val)
     result = train_run(
         model,
         x_train,
         out,
         epochs=epochs,
-        **fit_data(model, x_train, x_val, batch_size),
+        y=y_train,
+        **fit,
         picture=picture,
         resume=resume,
         verbose=verbose,
@@ -117,10 +145,12 @@ def train(
     )
     model = float32_copy(model)
     picture(model, out / "samples.png")
-    write_pictures(model, x_train, x_val, out, grid)
+    if not conditional:
+        write_pictures(model, x_train, x_val, out, grid)
     held_out = {}
     if x_val is not None:
-        held_out = dict(**held_out_likelihood(model, x_val), test_size=len(x_val))
+        numbers = held_out_likelihood(model, x_val, y_val)
+        held_out = dict(**numbers, test_size=len(x_val))
     return write_metrics(out, model, result, x_train, **held_out)
 
 

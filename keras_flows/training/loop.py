@@ -77,6 +77,7 @@ def train(
     x,
     out,
     epochs,
+    y=None,
     batch_size=None,
     validation_data=None,
     validation_split=0.0,
@@ -97,6 +98,8 @@ def train(
         x: training data (array, `tf.data.Dataset`, `keras.utils.PyDataset`).
         out: the run folder (created).
         epochs: the total number of epochs (also when resuming).
+        y: the integer labels of `x` for a class-conditional model (arrays);
+            `validation_data` is then `(x_val, y_val)`.
         batch_size: for array data.
         validation_data, validation_split: as `keras.Model.fit`; the best
             weights are chosen on `val_loss` when given, else on `loss`.
@@ -121,10 +124,17 @@ def train(
             x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
         x = batches.even_batches(x, batch_size, replicas)
         x = batches.even_dataset(x, replicas)
+        y = None if y is None else y[: len(x)]
         # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
-        validation_data = batches.even_batches(
-            validation_data, batch_size or 32, replicas, "validation_data"
-        )
+        if isinstance(validation_data, tuple):  # (x_val, y_val)
+            x_val = batches.even_batches(
+                validation_data[0], batch_size or 32, replicas, "validation_data"
+            )
+            validation_data = (x_val, validation_data[1][: len(x_val)])
+        else:
+            validation_data = batches.even_batches(
+                validation_data, batch_size or 32, replicas, "validation_data"
+            )
         if resume and run_folder.read_state(out / "resume") is None:
             raise ValueError(
                 f"{out} has nothing to resume: its run stopped before the end of "
@@ -169,6 +179,7 @@ def train(
             )
         history = model.fit(
             x,
+            y,
             batch_size=batch_size,
             epochs=epochs,
             validation_data=validation_data,
