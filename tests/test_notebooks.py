@@ -20,8 +20,9 @@ NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
         ("01_nice_mnist.ipynb", 4, "jax"),
         # loss, 2x2 scatter, density, temperatures
         ("02_realnvp_moons.ipynb", 4, "tensorflow"),
-        # data, loss, samples, temperatures, reconstructions, interpolation
-        ("03_glow.ipynb", 6, "tensorflow"),
+        # data, loss, samples, temperatures, reconstructions, interpolation,
+        # samples by class, confusion matrix, thin -> thick
+        ("03_glow.ipynb", 9, "tensorflow"),
         # data, loss, samples at T = 1 and 0.8, temperatures, reconstructions,
         # interpolation, four corners, f-VAE vs VAE
         ("04_fvae.ipynb", 9, "jax"),
