@@ -312,3 +312,19 @@ def test_a_worker_writes_into_one_scratch_folder_however_nested(tmp_path, monkey
     assert list(scratch.iterdir()) == [] and not out.exists()
     with run_folder.for_this_worker(out, chief=True) as folder:
         assert folder == out
+
+
+def test_auto_precision_is_bfloat16_only_where_it_is_measured_faster(monkeypatch):
+    """"auto": bfloat16 on TensorFlow with a CPU that has bfloat16 units,
+    float32 on JAX (XLA on CPU gains nothing) and on other CPUs."""
+    from keras_flows.training import precision
+
+    for native in (True, False):
+        monkeypatch.setattr(precision, "native_bfloat16", lambda native=native: native)
+        chosen, why = precision.resolve_precision("auto")
+        on_tf = keras.backend.backend() == "tensorflow"
+        assert chosen == ("bfloat16" if native and on_tf else "float32")
+        assert why.startswith("auto")
+    assert precision.resolve_precision("float16") == ("float16", "as asked")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.resolve_precision("int8")

@@ -81,10 +81,11 @@ FLAGS = {
     ),
     "seed": dict(type=int, help="the run's random seed"),
     "precision": dict(
-        choices=("float32", "bfloat16", "float16"),
+        choices=("auto", "float32", "bfloat16", "float16"),
         help="compute precision of training (Keras' mixed policies: weights and "
-        "log-dets stay float32); held-out numbers and pictures are computed in "
-        "float32",
+        "log-dets stay float32; auto: bfloat16 on TensorFlow with a CPU that "
+        "has bfloat16 units, else float32); held-out numbers and pictures are "
+        "computed in float32",
     ),
     "temperature": dict(type=temperature, help="of the sample grids"),
     "grid": dict(type=positive(int), help="N x N sample grids"),

@@ -11,6 +11,7 @@ from keras_flows.cli.flags import NOT_FLAGS, UserError
 from keras_flows.recipes import declared
 from keras_flows.training import devices as device_setup
 from keras_flows.training import run_folder
+from keras_flows.training.precision import resolve_precision
 from keras_flows.training.run_folder import read_state
 
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
@@ -153,9 +154,11 @@ def run(args):
         ):
             if strategy is not None:
                 print(_describe(strategy))
-            if options.get("precision", "float32") != "float32":
+            asked = options.get("precision", declared(name).defaults["precision"])
+            precision, why = resolve_precision(asked)
+            if precision != "float32" or asked == "auto":
                 print(
-                    f"Training in {options['precision']} (Keras' mixed policy: "
+                    f"Training in {precision} ({why}; Keras' mixed policy: "
                     "float32 weights and log-dets); evaluating in float32."
                 )
             metrics = _recipe(name).train(**{**options, "out": str(folder)})

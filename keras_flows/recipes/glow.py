@@ -81,7 +81,8 @@ def train(
             plus `test_accuracy` of the generative classifier.
         resume: continue the run in `out`.
         precision: "float32", or "bfloat16" / "float16" to train in Keras'
-            mixed precision (`keras_flows.training.precision`); the held-out
+            mixed precision, or "auto" (bfloat16 where it is measured faster:
+            `keras_flows.training.precision.resolve_precision`); the held-out
             numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)

@@ -51,7 +51,8 @@ def train(
             sample, where NICE overfits long before the blog's step count.
         resume: continue the run in `out` (see `keras_flows.training.train`).
         precision: "float32", or "bfloat16" / "float16" to train in Keras'
-            mixed precision (`keras_flows.training.precision`); the held-out
+            mixed precision, or "auto" (bfloat16 where it is measured faster:
+            `keras_flows.training.precision.resolve_precision`); the held-out
             numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)

@@ -30,10 +30,37 @@ def check_precision(precision):
     return precision
 
 
+def native_bfloat16():
+    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16, read
+    from /proc/cpuinfo; `False` where that cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
+
+
+def resolve_precision(precision):
+    """`(precision, why)`: "auto" becomes "bfloat16" on TensorFlow with a CPU
+    that computes bfloat16 natively (oneDNN runs the convolutions and matmuls
+    on those units: docs/results.md, "Training in bfloat16") and "float32"
+    elsewhere (XLA on CPU, as JAX uses it, gains nothing from bfloat16; GPUs
+    are not measured here). Any other precision is checked and kept."""
+    if precision != "auto":
+        return check_precision(precision), "as asked"
+    if keras.backend.backend() != "tensorflow":
+        return "float32", f"auto: {keras.backend.backend()} gains nothing from bfloat16"
+    if not native_bfloat16():
+        return "float32", "auto: this CPU has no native bfloat16 units"
+    return "bfloat16", "auto: TensorFlow on a CPU with native bfloat16 units"
+
+
 @contextlib.contextmanager
 def policy_scope(precision):
-    """Layers and models built inside compute in `precision`."""
-    policy = PRECISIONS[check_precision(precision)]
+    """Layers and models built inside compute in `precision` ("auto":
+    `resolve_precision`)."""
+    policy = PRECISIONS[resolve_precision(precision)[0]]
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
