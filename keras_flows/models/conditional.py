@@ -1,5 +1,6 @@
 """Class-conditional priors: labels in, checked and one-hot, and the one-hot vector
-spread over an image's pixels so that a prior layer (`CondActnorm`) can read it.
+embedded as a map over an image's pixels so that a prior layer (`CondActnorm`)
+can read it.
 
 A conditional model's encoder takes `[x, y]`, `y` the one-hot label `(batch, K)`;
 only prior layers read `y`, so `graph.build_decoder` makes it an input of the
@@ -8,32 +9,21 @@ decoder too (`[z, y] -> x`).
 
 import keras
 import numpy as np
-from keras import ops
-
-from keras_flows.layers.base import register
 
 
-@register
-class LabelMap(keras.layers.Layer):
-    """`(batch, K)` -> `(batch, height, width, K)`: a one-hot label repeated at
-    every pixel, the condition of a class-conditional prior. Not invertible and
-    without weights: the decoder recomputes it from the label it is given."""
-
-    def __init__(self, height, width, **kwargs):
-        super().__init__(**kwargs)
-        self.height, self.width = int(height), int(width)
-
-    def call(self, y):
-        y = y[:, None, None, :]
-        return ops.broadcast_to(
-            y, (ops.shape(y)[0], self.height, self.width, ops.shape(y)[-1])
-        )
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.height, self.width, input_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width}
+def label_embedding(labels, height, width, channels=8, name=None):
+    """A learned `(batch, height, width, channels)` map of a one-hot label
+    `(batch, K)`: a `Dense` layer then a `Reshape`, so each class gets its own
+    map and a prior reading it can depend on the class differently at every
+    pixel (a label repeated at every pixel could only move every pixel alike).
+    Plain Keras layers: the decoder recomputes them from the label it is given."""
+    dense = keras.layers.Dense(
+        height * width * channels, name=None if name is None else f"{name}_dense"
+    )
+    reshape = keras.layers.Reshape(
+        (height, width, channels), name=None if name is None else f"{name}_map"
+    )
+    return reshape(dense(labels))
 
 
 def one_hot_labels(labels, count, num_classes, name="labels"):

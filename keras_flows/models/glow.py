@@ -15,7 +15,7 @@ from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.layers.base import register
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel, constructor_arguments, named
-from keras_flows.models.conditional import LabelMap
+from keras_flows.models.conditional import label_embedding
 from keras_flows.nets import Checkpointed, conv_net
 
 COUPLINGS = ("additive", "affine")
@@ -98,11 +98,13 @@ def flow_level(
         squeeze: start with a Squeeze (f-VAE's first level runs without).
         seed: seed of the first step; step `k` uses `seed + k`.
         name: prefix of the layer names, or `None`.
-        labels: a one-hot label tensor `(batch, K)` that the prior also reads
-            (the label at every pixel, `LabelMap`), or `None`: with labels the
-            split prior is `CondActnorm([x2, concat(x1, label)])` and the last
-            level's prior `CondActnorm([x, label])`, a class-conditional mean
-            and scale, as the Glow paper's class-conditional model.
+        labels: a one-hot label tensor `(batch, K)` that the prior also reads,
+            or `None`. With labels, the label is embedded as a learned map of
+            the level's height and width (`label_embedding`), the split prior
+            is `CondActnorm([x2, concat(x1, embedding)])` and the last level's
+            prior `CondActnorm([x, embedding])`: a class-conditional mean and
+            scale at every pixel, as the Glow paper's class-conditional model
+            (whose top prior is conditioned per channel only).
         **step_kwargs: `flow_step` arguments.
 
     Returns:
@@ -118,7 +120,7 @@ def flow_level(
     to_loss = dict(add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True))
     prior = L.CondActnorm(name=named(name, "prior"), **to_loss)
     if labels is not None:
-        label_map = LabelMap(*x.shape[1:3], name=named(name, "label_map"))(labels)
+        label_map = label_embedding(labels, *x.shape[1:3], name=named(name, "label"))
     if not split:
         if labels is None:
             z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)

@@ -53,7 +53,7 @@ def train(
     seed=0,
     resume=False,
     verbose=1,
-    precision="float32",
+    precision="auto",
 ):
     """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
 

@@ -58,7 +58,7 @@ def train(
     conditional=False,
     resume=False,
     verbose=1,
-    precision="float32",
+    precision="auto",
 ):
     """Trains Glow and writes the run folder `out`; returns the metrics dict.
 
