@@ -134,13 +134,14 @@ def main():
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--budget", type=float, help="seconds per contestant")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--name", default="precision", help="of the record")
     args = parser.parse_args()
     models, backends = args.models.split(","), args.backends.split(",")
     unknown = set(models) - set(MODELS)
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}; choose from {MODELS}")
     settings = {"models": models, "backends": backends, "budget": {}}
-    record = Record("precision", settings)
+    record = Record(args.name, settings)
     rows = []
     for name in models:
         budget = args.budget or (6.0 if args.quick else BUDGET[name])

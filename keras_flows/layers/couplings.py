@@ -205,15 +205,20 @@ class AffineCouple(InvertibleLayer):
             )
 
     def _shift_and_log_scale(self, x1):
-        """`(t, s)` from the conditioner(s); `s` is `None` for additive coupling."""
+        """`(t, s)` from the conditioner(s), in this layer's compute dtype (a net
+        may compute in a lower one); `s` is `None` for additive coupling."""
+
+        def net(model):
+            return ops.cast(model(x1), self.compute_dtype)
+
         if self.scale is None:
-            return self.shift_model(x1), None
+            return net(self.shift_model), None
         if self.shared:
-            h = self.shift_model(x1)
+            h = net(self.shift_model)
             channels = h.shape[-1] // 2
             shift, raw = h[..., :channels], h[..., channels:]
         else:
-            shift, raw = self.shift_model(x1), self.log_scale_model(x1)
+            shift, raw = net(self.shift_model), net(self.log_scale_model)
         return shift, _log_scale_of(raw, self.scale, self.log_scale_bound)
 
     def _forward(self, inputs):

@@ -19,6 +19,11 @@ from keras_flows.models.conditional import label_embedding
 from keras_flows.nets import Checkpointed, conv_net
 
 COUPLINGS = ("additive", "affine")
+# The flow itself computes in float32 under any precision policy; only the
+# coupling nets (`nets.conv_net`, most of the compute) take the global policy, so
+# bfloat16 training speeds up the convolutions without rounding the invertible
+# maps, their log-dets or the priors (docs/results.md, "Training in bfloat16").
+FLOW_DTYPE = "float32"
 PERMUTATIONS = ("random", "reverse", "conv1x1")
 
 
@@ -57,15 +62,17 @@ def flow_step(
     Returns:
         A tensor of the shape of `x`.
     """
-    to_loss = dict(add_logdet_to_loss=add_logdet_to_loss)
+    to_loss = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
     x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **to_loss)(
         x
     )
     if permutation == "conv1x1":
         x = L.InvConv1x1(seed=seed, name=named(name, "conv1x1"), **to_loss)(x)
     else:
-        x = L.Permute(permutation, seed=seed, name=named(name, "permute"))(x)
-    x1, x2 = L.Split(name=named(name, "split"))(x)
+        x = L.Permute(
+            permutation, seed=seed, name=named(name, "permute"), dtype=FLOW_DTYPE
+        )(x)
+    x1, x2 = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
     c1, c2 = x1.shape[-1], x2.shape[-1]
     outputs = c2 if coupling == "additive" else 2 * c2
     net = conv_net(c1, outputs, hidden_channels, name=named(name, "net"))
@@ -78,7 +85,7 @@ def flow_step(
             net, scale=coupling_scale, name=named(name, "couple"), **to_loss
         )
     x1, x2 = couple([x1, x2])
-    return L.Concat(name=named(name, "concat"))([x1, x2])
+    return L.Concat(name=named(name, "concat"), dtype=FLOW_DTYPE)([x1, x2])
 
 
 def flow_level(
@@ -112,12 +119,16 @@ def flow_level(
         and the tensor for the next level (`None` after the last level).
     """
     if squeeze:
-        x = L.Squeeze(name=named(name, "squeeze"))(x)  # (B, H/2, W/2, 4C)
+        x = L.Squeeze(name=named(name, "squeeze"), dtype=FLOW_DTYPE)(
+            x
+        )  # (B, H/2, W/2, 4C)
     for k in range(depth):
         step_seed = None if seed is None else seed + k
         x = flow_step(x, seed=step_seed, name=named(name, f"step{k}"), **step_kwargs)
     data_init = step_kwargs.get("actnorm_data_init", False)
-    to_loss = dict(add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True))
+    to_loss = dict(
+        add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True), dtype=FLOW_DTYPE
+    )
     prior = L.CondActnorm(name=named(name, "prior"), **to_loss)
     if labels is not None:
         label_map = label_embedding(labels, *x.shape[1:3], name=named(name, "label"))
@@ -126,14 +137,16 @@ def flow_level(
             z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)
         else:
             z = prior([x, label_map])
-        return L.Flatten(name=named(name, "flatten"))(z), None
-    x1, x2 = L.Split(name=named(name, "split"))(x)
+        return L.Flatten(name=named(name, "flatten"), dtype=FLOW_DTYPE)(z), None
+    x1, x2 = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
     condition = x1
     if labels is not None:
-        concat = keras.layers.Concatenate(name=named(name, "condition"))
+        concat = keras.layers.Concatenate(
+            name=named(name, "condition"), dtype=FLOW_DTYPE
+        )
         condition = concat([x1, label_map])
     z = prior([x2, condition])
-    return L.Flatten(name=named(name, "flatten"))(z), x1
+    return L.Flatten(name=named(name, "flatten"), dtype=FLOW_DTYPE)(z), x1
 
 
 def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_kwargs):
@@ -260,7 +273,9 @@ class Glow(FlowModel):
         if num_classes is not None:
             labels = keras.Input((num_classes,), name="y")  # one-hot
             inputs = [x_in, labels]
-        x = L.Dequantize(n_bits, (-1.0, 1.0), seed=seed, name="dequantize")(x_in)
+        x = L.Dequantize(
+            n_bits, (-1.0, 1.0), seed=seed, name="dequantize", dtype=FLOW_DTYPE
+        )(x_in)
         parts = glow_flow(
             x,
             levels,
@@ -275,7 +290,7 @@ class Glow(FlowModel):
             remat=remat,
             name="glow",
         )
-        z = L.Concat(name="z")(parts) if len(parts) > 1 else parts[0]
+        z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
         super().__init__(
             keras.Model(inputs, z, name="glow_encoder"),
             image_shape=input_shape,
