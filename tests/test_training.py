@@ -315,8 +315,8 @@ def test_a_worker_writes_into_one_scratch_folder_however_nested(tmp_path, monkey
 
 
 def test_auto_precision_is_bfloat16_only_where_it_is_measured_faster(monkeypatch):
-    """"auto": bfloat16 on TensorFlow with a CPU that has bfloat16 units,
-    float32 on JAX (XLA on CPU gains nothing) and on other CPUs."""
+    """The "auto" precision: bfloat16 on TensorFlow with a CPU that has bfloat16
+    units, float32 on JAX (XLA on CPU gains nothing) and on other CPUs."""
     from keras_flows.training import precision
 
     for native in (True, False):
