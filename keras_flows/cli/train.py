@@ -1,6 +1,9 @@
 """`keras-flows train MODEL`: check every argument before anything is created,
 write `run.json`, run the recipe inside the requested distribution, print the
-held-out numbers with what each means; Ctrl-C ends in one line (exit 130)."""
+held-out numbers with what each means; Ctrl-C ends in one line (exit 130).
+
+Keras is imported only once the arguments are checked: a mistake is reported
+before TensorFlow starts (and before its device probing writes to stderr)."""
 
 import importlib
 import pathlib
@@ -11,7 +14,6 @@ from keras_flows.cli.flags import NOT_FLAGS, UserError
 from keras_flows.recipes import declared
 from keras_flows.training import devices as device_setup
 from keras_flows.training import run_folder
-from keras_flows.training.precision import resolve_precision
 from keras_flows.training.run_folder import read_state
 
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
@@ -154,6 +156,8 @@ def run(args):
         ):
             if strategy is not None:
                 print(_describe(strategy))
+            from keras_flows.training.precision import resolve_precision
+
             asked = options.get("precision", declared(name).defaults["precision"])
             precision, why = resolve_precision(asked)
             if precision != "float32" or asked == "auto":
