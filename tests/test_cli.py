@@ -295,7 +295,15 @@ def test_signals_at_any_moment_leave_a_run_that_resumes(tmp_path):
         out = tmp_path / f"run{i}"
         pipe = subprocess.PIPE
         command = [*base, "--out", str(out)]
-        process = subprocess.Popen(command, text=True, stdout=pipe, stderr=pipe)
+        # As in a terminal: SIGINT at its default (a test runner's worker may
+        # ignore it, and a child inherits an ignored SIGINT).
+        process = subprocess.Popen(
+            command,
+            text=True,
+            stdout=pipe,
+            stderr=pipe,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         # Wait for the first epoch's files, then for `delay` more seconds.
         deadline = time.time() + 120
         while not (out / "history.json").exists() and time.time() < deadline:
