@@ -212,6 +212,48 @@ def test_an_interrupted_run_resumes_to_the_requested_epochs(tmp_path):
         _fresh_run(early, 4, resume=True)
 
 
+class SwallowingCode(keras.callbacks.Callback):
+    """Ctrl-C pressed while code that swallows every exception runs at batch
+    `batch` of epoch `epoch` (as Keras' `pythonify_logs` does, where the JAX
+    trainer waits for most of each step)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            import os
+            import signal
+            import time
+
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1.0)  # the handler runs here
+            except:  # noqa: E722  (the swallowing this test is about)
+                pass
+
+
+def test_ctrl_c_stops_training_even_where_a_library_swallows_it(tmp_path):
+    import signal
+
+    # As in a terminal (a test runner's worker may ignore SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _fresh_run(tmp_path / "run", 4, callbacks=[SwallowingCode(1, 1)])
+        assert len(_history(tmp_path / "run")) == 1  # epoch 2 did not finish
+        # Swallowed in the last batch of the last epoch: `train` still raises.
+        with pytest.raises(KeyboardInterrupt):
+            _fresh_run(tmp_path / "last", 2, callbacks=[SwallowingCode(1, 3)])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 def test_a_kill_while_any_file_is_written_leaves_a_run_that_resumes(
     tmp_path, monkeypatch

@@ -10,6 +10,7 @@ Attributes are imported on first use, as in `keras_flows` itself, so that
 import importlib
 
 _LAZY = {
+    "CtrlCStops": "callbacks",
     "EpochCallback": "callbacks",
     "EpochTimer": "callbacks",
     "KeepBestWeights": "callbacks",

@@ -1,10 +1,13 @@
 """The callbacks and the schedule every training run uses: the learning-rate
 warm-up, the best-weights guard (restores the best weights when the loss turns
 NaN/inf or collapses, lowering the learning rate), the epoch timer and the
-resume state."""
+resume state, and Ctrl-C that always stops training."""
 
+import contextlib
 import math
 import pathlib
+import signal
+import threading
 import time
 
 import keras
@@ -266,3 +269,46 @@ class ResumeState(keras.callbacks.Callback):
             if old.name != weights:
                 old.unlink(missing_ok=True)
         run_folder.write_history(self.out, self.history)
+
+
+class CtrlCStops(keras.callbacks.Callback):
+    """Makes Ctrl-C stop `fit` every time it is pressed.
+
+    Keras 3 converts each batch's logs inside a `try: ... except: pass`
+    (`pythonify_logs`), which swallows a `KeyboardInterrupt` raised there; the
+    JAX trainer waits in that conversion for most of every step, so a Ctrl-C
+    was often lost. While `installed()`, a Ctrl-C is remembered as well as
+    raised, and if something swallowed it the next batch, epoch or the end of
+    `fit` (`check()`) raises it again.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Catches SIGINT while the block runs, where Ctrl-C would raise
+        `KeyboardInterrupt` anyway (the main thread, Python's own handler)."""
+        ours = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if ours:
+            signal.signal(signal.SIGINT, self._pressed)
+        try:
+            yield self
+        finally:
+            if ours:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _pressed(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self, *args, **kwargs):
+        """Raises `KeyboardInterrupt` if Ctrl-C was pressed."""
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    on_epoch_begin = on_train_batch_begin = on_test_batch_begin = check

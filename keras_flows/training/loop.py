@@ -34,6 +34,7 @@ import numpy as np
 
 from keras_flows.training import batches, devices, precision, run_folder
 from keras_flows.training.callbacks import (
+    CtrlCStops,
     EpochCallback,
     EpochTimer,
     KeepBestWeights,
@@ -177,17 +178,20 @@ def train(
             all_callbacks.append(
                 keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
             )
-        history = model.fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            validation_data=validation_data,
-            validation_split=validation_split,
-            shuffle=shuffle,
-            callbacks=[*all_callbacks, *callbacks],
-            verbose=verbose,
-        )
+        ctrl_c = CtrlCStops()
+        with ctrl_c.installed():
+            history = model.fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                validation_data=validation_data,
+                validation_split=validation_split,
+                shuffle=shuffle,
+                callbacks=[*all_callbacks, *callbacks, ctrl_c],
+                verbose=verbose,
+            )
+            ctrl_c.check()  # pressed in the last batch, and swallowed there
         return TrainResult(history, guard, timer, precision.precision_of(model))
 
 
