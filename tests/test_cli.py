@@ -279,9 +279,8 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_signals_at_any_moment_leave_a_run_that_resumes(tmp_path):
     """SIGINT and SIGKILL sent to a real `keras-flows train` mid-training:
-    `--resume` goes on
-    to the requested epochs with one history row per epoch, or says in one line
-    why it cannot."""
+    `--resume` goes on to the requested epochs with one history row per epoch,
+    or says in one line why it cannot."""
     import signal
     import time
 
