@@ -100,3 +100,21 @@ def has_images(folder, extensions=IMAGE_EXTENSIONS):
         f.suffix.lower() in extensions and f.is_file()
         for f in pathlib.Path(folder).expanduser().rglob("*")
     )
+
+
+def class_folders(folder):
+    """The sub-folders of `folder` that hold images, sorted: the classes of a
+    labelled image folder.
+
+    Raises:
+        ValueError: fewer than two of them.
+    """
+    folder = pathlib.Path(folder).expanduser()
+    classes = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and
+               has_images(sub)]  # fmt: skip
+    if len(classes) < 2:
+        raise ValueError(
+            f"{folder} needs one sub-folder of images per class (at least two); "
+            f"it has {len(classes)} with images"
+        )
+    return classes

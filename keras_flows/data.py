@@ -360,6 +360,14 @@ def load_image_folder(
     """
     _check_image_args(size, channels)
     files = _list_images(path, extensions, start)
+    x, skipped = read_images(files, size, channels, limit, where=path)
+    return (x, skipped) if return_skipped else x
+
+
+def read_images(files, size, channels=3, limit=None, where="the folder"):
+    """`(x, skipped)`: the first `limit` readable `files` as float32 in [-1, 1]
+    (as `load_image_folder` reads them) and the unreadable ones, skipped and
+    reported in one warning. A `ValueError` when none can be read."""
     images, skipped = [], []
     for file in files:
         if limit is not None and len(images) >= limit:
@@ -372,18 +380,18 @@ def load_image_folder(
             skipped.append(file)
     if skipped:
         warnings.warn(
-            f"Skipped {len(skipped)} unreadable image file(s) in '{path}', "
+            f"Skipped {len(skipped)} unreadable image file(s) in '{where}', "
             f"e.g. {[pathlib.Path(s).name for s in skipped[:5]]}.",
-            stacklevel=2,
+            stacklevel=3,
         )
     if not images:
         raise ValueError(
-            f"No readable images found in '{path}' ({len(skipped)} image "
+            f"No readable images found in '{where}' ({len(skipped)} image "
             f"file(s) failed to read, e.g. {skipped[:3]})."
         )
     x = np.stack(images).astype("float32") / 127.5 - 1.0  # (n, size, size, C)
     check_finite(x)
-    return (x, skipped) if return_skipped else x
+    return x, skipped
 
 
 class ImageFolder(keras.utils.PyDataset):

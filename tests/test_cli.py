@@ -107,6 +107,70 @@ def test_train_a_class_conditional_glow_then_sample_by_class(tmp_path):
     assert image.shape[0] > 10 * 32 and image.shape[1] > 3 * 32
 
 
+@pytest.fixture
+def labelled_folder(tmp_path):
+    """40 tiny images in two class folders (dark/, light/), and a CelebA-style
+    attribute file whose 'Light' attribute follows the class."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        light = i % 2
+        name = f"{i + 1:06d}.png"
+        pixels = rng.integers(0, 100, (8, 8, 3)) + 150 * light
+        (tmp_path / "classes" / ("light" if light else "dark")).mkdir(
+            parents=True, exist_ok=True
+        )
+        iio.imwrite(tmp_path / "classes" / ("light" if light else "dark") / name,
+                    pixels.astype("uint8"))  # fmt: skip
+        rows.append(f"{name} {2 * light - 1} 1")
+    attributes = tmp_path / "list_attr.txt"
+    attributes.write_text("40\nLight Young\n" + "\n".join(rows) + "\n")
+    return tmp_path / "classes", attributes
+
+
+TINY_GLOW = ["--epochs", "1", "--batch-size", "8", "--image-size", "8", "--levels",
+             "1", "--depth", "1", "--hidden-channels", "4", "--grid", "2"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_labelled_folders_train_a_conditional_glow_and_steer_a_plain_one(
+    tmp_path, labelled_folder, capsys
+):
+    folder, attributes = labelled_folder
+    # A class per sub-folder: class names kept, one sample row per class.
+    cond = tmp_path / "cond"
+    main(["train", "glow", "--conditional", "--data", str(folder), *TINY_GLOW,
+          "--out", str(cond)])  # fmt: skip
+    assert json.loads((cond / "classes.json").read_text()) == ["dark", "light"]
+    metrics = json.loads((cond / "metrics.json").read_text())
+    assert metrics["test_size"] == 4 and 0 <= metrics["test_accuracy"] <= 1
+    main(["sample", str(cond), "--grid", "3", "--out", str(tmp_path / "s.png")])
+    assert iio.imread(tmp_path / "s.png").shape[0] > 2 * 8
+    # An attribute file: rows moved along 'Light' at each strength.
+    plain = tmp_path / "plain"
+    main(["train", "glow", "--data", str(folder), *TINY_GLOW, "--out", str(plain)])
+    main(["manipulate", str(plain), "--data", str(folder), "--attributes",
+          str(attributes), "--attribute", "Light", "--rows", "2", "--strengths",
+          "-1,0,1"])  # fmt: skip
+    assert "Wrote" in capsys.readouterr().out
+    grid = iio.imread(plain / "Light.png")
+    assert grid.shape[0] > 2 * 8 and grid.shape[1] > 3 * 8
+    # Mistakes are one line, and write nothing.
+    for argv, message in [
+        (["--attribute", "Bald"], "no attribute 'Bald'"),
+        (["--attribute", "Young"], "no image without 'Young'"),
+        (["--attribute", "Light", "--rows", "40"], "too few images"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["manipulate", str(plain), "--data", str(folder), "--attributes",
+                  str(attributes), *argv])  # fmt: skip
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and message in error[0], error
+    assert sorted(p.name for p in plain.glob("*.png") if "Light" in p.name) == [
+        "Light.png"
+    ]
+
+
 @pytest.mark.slow
 def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     from keras_flows.recipes import fvae
@@ -187,7 +251,34 @@ def test_more_devices_than_the_machine_has(tmp_path, monkeypatch, capsys):
         (["train", "fvae", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--data", "missing_folder"], "no such folder"),
         (["train", "glow", "--coupling", "spline"], "invalid choice"),
-        (["train", "glow", "--conditional", "--data", "."], "labelled MNIST stand-in"),
+        (["train", "glow", "--conditional", "--data", "."], "no images in it"),
+        (
+            [
+                "manipulate",
+                ".",
+                "--data",
+                "nowhere",
+                "--attributes",
+                "a.txt",
+                "--attribute",
+                "Smiling",
+            ],
+            "no such folder",
+        ),  # fmt: skip
+        (
+            [
+                "manipulate",
+                ".",
+                "--data",
+                ".",
+                "--attributes",
+                "a.txt",
+                "--attribute",
+                "Smiling",
+            ],
+            "no such file",
+        ),  # fmt: skip
+        (["manipulate", ".", "--data", "."], "required"),
         (["train", "fvae", "--conditional"], "no such flag"),
         (["sample", "nowhere"], "No run folder"),
         (["sample", ".", "--temperature", "-1"], "must be >= 0"),

@@ -1,10 +1,13 @@
-"""`keras-flows` command line: train a recipe into a run folder, sample from one.
+"""`keras-flows` command line: train a recipe into a run folder, sample from one,
+move images along an attribute's direction with one.
 
 keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B]
                   [--data PATH] [--out DIR] [--resume DIR] [--overwrite]
                   [--devices N|all] [--precision P] [the recipe's own flags]
 keras-flows train --resume DIR [flags to change]
 keras-flows sample DIR [--temperature T] [--grid N] [--seed S] [--out PNG]
+keras-flows manipulate DIR --data FOLDER --attributes FILE --attribute NAME
+                  [--rows R] [--strengths S,S,...] [--limit N] [--out PNG]
 
 `keras-flows train MODEL --help` lists that recipe's flags with its defaults
 and what a default run costs (`keras_flows.cli.flags`). Every argument is
@@ -67,6 +70,36 @@ def _parser():
     )
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--out", help="PNG path (default: RUN/sample_T{T}.png)")
+    manipulate = commands.add_parser(
+        "manipulate",
+        help="move images along an attribute's direction in the latent",
+        description="The Glow paper's manipulation: the direction from the mean "
+        "code of images without an attribute to those with it (CelebA's "
+        "list_attr_celeba.txt), added at each strength to the codes of other "
+        "images, decoded exactly; one row per image.",
+    )
+    manipulate.add_argument("run", help="a run folder written by `train`")
+    manipulate.add_argument("--data", required=True, help="the image folder")
+    manipulate.add_argument(
+        "--attributes", required=True, help="the attribute file (list_attr_celeba.txt)"
+    )
+    manipulate.add_argument("--attribute", required=True, help="e.g. Smiling, Young")
+    manipulate.add_argument(
+        "--rows", type=flags.positive(int), default=4, help="(default: 4)"
+    )
+    manipulate.add_argument(
+        "--strengths",
+        type=flags.numbers,
+        default=[-1.0, -0.5, 0.0, 0.5, 1.0],
+        help="multiples of the direction, one column each (default: -1,-0.5,0,0.5,1)",
+    )
+    manipulate.add_argument(
+        "--limit",
+        type=flags.positive(int),
+        default=1000,
+        help="images per side for the direction (default: 1000)",
+    )
+    manipulate.add_argument("--out", help="PNG path (default: RUN/ATTRIBUTE.png)")
     return parser
 
 
@@ -114,6 +147,9 @@ def main(argv=None):
         argv = _with_stored_model(argv)
     except UserError as error:
         parser.exit(2, f"keras-flows: error: {error}\n")
+    if "--strengths" in argv[:-1]:  # `--strengths -1,0,1` is not a flag
+        at = argv.index("--strengths")
+        argv[at : at + 2] = [f"--strengths={argv[at + 1]}"]
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         where = f"train {args.model}" if args.command == "train" else args.command
@@ -128,12 +164,13 @@ def main(argv=None):
         if device_setup.backend_name() == "tensorflow":
             with _stderr_to_devnull():  # TF 2.21 logs these before reading it
                 import tensorflow  # noqa: F401
-    from keras_flows.cli import sample, train
+    from keras_flows.cli import manipulate, sample, train
 
+    commands = {"train": train.run, "sample": sample.run, "manipulate": manipulate.run}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            {"train": train.run, "sample": sample.run}[args.command](args)
+            commands[args.command](args)
         except UserError as error:
             parser.exit(2, f"keras-flows: error: {error}\n")
 

@@ -44,6 +44,16 @@ def temperature(text):
     return value
 
 
+def numbers(text):
+    """A comma-separated list of numbers, e.g. `-1,-0.5,0,0.5,1`."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}"
+        ) from None
+
+
 def devices(text):
     try:
         return device_setup.parse_devices(text)
@@ -120,9 +130,10 @@ FLAGS = {
     "conditional": dict(
         action="store_true",
         default=None,
-        help="class-conditional Glow on the labelled MNIST stand-in: the priors "
-        "read the digit's class, the sample grids have one row per class, and "
-        "the held-out accuracy of its generative classifier is reported",
+        help="class-conditional Glow on the labelled MNIST stand-in or, with "
+        "--data, on a folder with one sub-folder of images per class: the priors "
+        "read the class, the sample grids have one row per class, and the "
+        "held-out accuracy of its generative classifier is reported",
     ),
     "iwae_samples": dict(
         type=positive(int), help="k of the importance-weighted held-out bound"

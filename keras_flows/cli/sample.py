@@ -8,7 +8,7 @@ from keras_flows.cli.flags import UserError
 
 def run(args):
     from keras_flows import viz
-    from keras_flows.training import load_run
+    from keras_flows.training import load_run, run_folder
 
     try:
         model = load_run(args.run)
@@ -16,7 +16,8 @@ def run(args):
         raise UserError(str(error)) from None
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
     if model.num_classes is not None:  # one row per class
-        viz.class_grid(model, args.grid, args.temperature, args.seed or 0, path=out)
+        names = run_folder.class_names(args.run)
+        viz.class_grid(model, args.grid, args.temperature, args.seed or 0, out, names)
     elif model.image_shape is not None:
         viz.sample_grid(
             model, args.grid, args.grid, args.temperature, args.seed, path=out

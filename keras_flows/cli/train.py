@@ -69,11 +69,6 @@ def _train_options(args):
             run_folder.check_new(options["out"], args.overwrite)
     except ValueError as error:
         raise UserError(str(error)) from None
-    if options.get("conditional") and "data" in options:
-        raise UserError(
-            "--conditional trains on the labelled MNIST stand-in: leave out --data "
-            "(labelled image folders are not read yet)"
-        )
     if "data" in options:
         data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
         if folder and not data.is_dir():
@@ -83,6 +78,11 @@ def _train_options(args):
                 f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
                 "searched recursively)"
             )
+        if options.get("conditional"):
+            try:
+                checks.class_folders(data)
+            except ValueError as error:
+                raise UserError(f"--data with --conditional: {error}") from None
         if not folder and data.is_dir():
             raise UserError(
                 f"--data {data} is a folder: the {name} recipe reads a file"

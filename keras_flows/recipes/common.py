@@ -15,6 +15,7 @@ from keras_flows.data import (
     load_mnist_images,
     mnist_fallback_warning,
 )
+from keras_flows.labelled import load_class_folders
 from keras_flows.models.base import dequantize_data
 from keras_flows.training.run_folder import write_json
 
@@ -73,9 +74,18 @@ def load_digits(load, limit, batch_size, note=""):
     return x_train, x_val
 
 
-def load_labelled_digits(image_size, batch_size, limit, model="Glow"):
-    """`((x_train, y_train), (x_val, y_val))`: the MNIST stand-in with its digit
-    classes, cut to `limit` as `load_digits` does, with its one warning line."""
+def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
+    """`((x_train, y_train), (x_val, y_val), class_names)` for a
+    class-conditional model: the MNIST stand-in with its digit classes (cut to
+    `limit` as `load_digits` does, with its one warning line), or a folder with
+    one sub-folder of images per class, in RAM, whose last `VALIDATION_SIZE`
+    (at most a tenth) images after a seeded shuffle are held out."""
+    if data is not None:
+        x, y, names = load_class_folders(data, image_size or 64)
+        order = np.random.default_rng(seed).permutation(len(x))
+        held_out = min(VALIDATION_SIZE, len(x) // 10)
+        train, val = order[: len(x) - held_out][:limit], order[len(x) - held_out :]
+        return (x[train], y[train]), (x[val], y[val]), names
     labels = {}
 
     def load():
@@ -91,10 +101,8 @@ def load_labelled_digits(image_size, batch_size, limit, model="Glow"):
         note=f"Training a class-conditional {model} on the labelled MNIST "
         "stand-in (digits padded to 32x32, in [-1, 1]).",
     )
-    return (x_train, labels["train"][: len(x_train)]), (
-        x_val,
-        labels["val"][: len(x_val)],
-    )
+    train = (x_train, labels["train"][: len(x_train)])
+    return train, (x_val, labels["val"][: len(x_val)]), [str(k) for k in range(10)]
 
 
 def held_out_likelihood(model, x, labels=None):

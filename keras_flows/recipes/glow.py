@@ -24,11 +24,11 @@ from keras_flows.recipes.common import (
     fit_data,
     held_out_likelihood,
     load_data,
-    load_labelled_digits,
+    load_labelled,
     write_metrics,
     write_pictures,
 )
-from keras_flows.training import rate_schedule
+from keras_flows.training import rate_schedule, run_folder
 from keras_flows.training import train as train_run
 from keras_flows.training.precision import float32_copy, policy_scope
 
@@ -80,10 +80,12 @@ def train(
             steps (`LinearWarmup`); `None`: no warm-up (the seed's).
         temperature, grid: the per-epoch sample grid (9x9 at 0.9; 0.8 looks
             better at 64x64).
-        conditional: a class-conditional Glow (`num_classes=10`) on the labelled
-            MNIST stand-in (not with `data`): the sample grids have one row per
-            digit class, and the held-out numbers are of `x` given its class,
-            plus `test_accuracy` of the generative classifier.
+        conditional: a class-conditional Glow on the labelled MNIST stand-in
+            (10 digit classes) or, with `data`, on a folder with one sub-folder
+            of images per class (read into RAM; `out/classes.json` keeps the
+            class names): the sample grids have one row per class, and the
+            held-out numbers are of `x` given its class, plus `test_accuracy`
+            of the generative classifier.
         resume: continue the run in `out`.
         precision: "float32", or "bfloat16" / "float16" to train in Keras'
             mixed precision, or "auto" (bfloat16 where it is measured faster:
@@ -91,17 +93,14 @@ def train(
             numbers and pictures after training are computed in float32.
     """
     out = pathlib.Path(out)
-    y_train = y_val = None
+    y_train = y_val = class_names = None
     if conditional:
-        if data is not None:
-            raise ValueError(
-                "A class-conditional Glow trains on the labelled MNIST stand-in: "
-                "leave out the data folder (labelled folders are not read yet)"
-            )
-        (x_train, y_train), (x_val, y_val) = load_labelled_digits(
-            image_size, batch_size, limit
+        (x_train, y_train), (x_val, y_val), class_names = load_labelled(
+            data, image_size, batch_size, limit, seed
         )
         image_shape = x_train.shape[1:]
+        out.mkdir(parents=True, exist_ok=True)
+        run_folder.write_json(out / run_folder.CLASSES, class_names)
     else:
         x_train, x_val, image_shape = load_data(
             data, image_size, batch_size, limit, seed
@@ -117,14 +116,14 @@ def train(
             permutation=permutation,
             actnorm_data_init=actnorm_data_init,
             n_bits=n_bits,
-            num_classes=10 if conditional else None,
+            num_classes=len(class_names) if conditional else None,
             seed=seed,
         )
         model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
 
     def picture(model, path):
         if conditional:  # one row per class
-            viz.class_grid(model, grid, temperature=temperature, seed=0, path=path)
+            viz.class_grid(model, grid, temperature, 0, path, class_names)
         else:
             viz.sample_grid(model, grid, grid, temperature, seed=0, path=path)
 

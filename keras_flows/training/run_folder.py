@@ -33,6 +33,7 @@ import shutil
 import tempfile
 
 STATE = "state.json"
+CLASSES = "classes.json"  # a class-conditional run's class names, in label order
 
 
 def write_atomic(path, write):
@@ -55,6 +56,12 @@ def write_json(path, data, indent=2):
 def save_weights(model, path):
     """`model.save_weights(path)`, atomically."""
     write_atomic(path, lambda tmp: model.save_weights(str(tmp)))
+
+
+def class_names(out):
+    """The class names a class-conditional run stored, or `None`."""
+    path = pathlib.Path(out) / CLASSES
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def read_state(resume_dir):

@@ -1,0 +1,102 @@
+"""Labelled image data for class-conditional Glow and latent manipulation: a
+folder with one sub-folder of images per class, and CelebA's attribute file
+(`list_attr_celeba.txt`: a count, the attribute names, then one row
+`file v1 v2 ...` of -1/1 per image) beside an image folder."""
+
+import pathlib
+
+import numpy as np
+
+from keras_flows.checks import IMAGE_EXTENSIONS, class_folders
+from keras_flows.data import _check_image_args, _list_images, read_images
+
+
+def load_class_folders(path, size, limit_per_class=None, channels=3):
+    """`(x, y, class_names)`: the images of every sub-folder of `path` (searched
+    recursively, read as `load_image_folder` reads them), `y` the index of each
+    image's sub-folder in the sorted `class_names`. Files directly in `path`
+    and sub-folders without images belong to no class.
+
+    Raises:
+        FileNotFoundError: `path` is not a folder.
+        ValueError: fewer than two sub-folders hold images.
+    """
+    _check_image_args(size, channels)
+    folder = pathlib.Path(path).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Labelled image folder not found: '{folder}'.")
+    classes = class_folders(folder)
+    xs, ys = [], []
+    for label, sub in enumerate(classes):
+        x, _ = read_images(
+            _list_images(sub, IMAGE_EXTENSIONS), size, channels, limit_per_class, sub
+        )
+        xs.append(x)
+        ys.append(np.full(len(x), label, "int32"))
+    return np.concatenate(xs), np.concatenate(ys), [sub.name for sub in classes]
+
+
+def read_attributes(file):
+    """`(names, table)` of a CelebA-style attribute file: the attribute names
+    and, per image file name, a bool array (True where the value is 1).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not in that format (says which line).
+    """
+    lines = pathlib.Path(file).expanduser().read_text().splitlines()
+    if len(lines) < 3:
+        raise ValueError(
+            f"Attribute file '{file}' is empty or has no rows: expected a count, "
+            "the attribute names, then one row per image (CelebA's "
+            "list_attr_celeba.txt)."
+        )
+    names, table = lines[1].split(), {}
+    for number, line in enumerate(lines[2:], start=3):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(names) + 1:
+            raise ValueError(
+                f"Attribute file '{file}', line {number}: expected a file name "
+                f"and {len(names)} values, got {len(parts)} fields."
+            )
+        if any(v not in ("-1", "1") for v in parts[1:]):
+            raise ValueError(
+                f"Attribute file '{file}', line {number}: values must be -1 or 1."
+            )
+        table[parts[0]] = np.array([v == "1" for v in parts[1:]])
+    return names, table
+
+
+def load_attribute_groups(folder, attributes_file, attribute, size, limit=None,
+                          channels=3):  # fmt: skip
+    """`(x_with, x_without)`: the images of `folder` whose row in
+    `attributes_file` has `attribute` (1) and those without it (-1), at most
+    `limit` of each, in sorted file order: the two groups whose mean codes
+    give `model.latent_direction`.
+
+    Raises:
+        ValueError: an unknown attribute, or no image on one side.
+    """
+    names, table = read_attributes(attributes_file)
+    if attribute not in names:
+        raise ValueError(
+            f"'{attributes_file}' has no attribute '{attribute}'; it has: "
+            f"{', '.join(names)}."
+        )
+    column = names.index(attribute)
+    files = [f for f in _list_images(folder, IMAGE_EXTENSIONS) if
+             pathlib.Path(f).name in table]  # fmt: skip
+    groups = []
+    for present in (True, False):
+        chosen = [f for f in files if table[pathlib.Path(f).name][column] == present]
+        if not chosen:
+            side = "with" if present else "without"
+            raise ValueError(
+                f"'{folder}' has no image {side} '{attribute}' among the "
+                f"{len(files)} listed in '{attributes_file}': a direction needs "
+                "images on both sides."
+            )
+        groups.append(read_images(chosen, size, channels, limit, folder)[0])
+    return tuple(groups)
