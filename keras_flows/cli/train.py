@@ -35,10 +35,12 @@ LEGEND = {
     "an upper bound on the true bits/dim (an exact flow's is the value itself)",
     "test_iwae_bits_per_dim": "the same from the importance-weighted bound with "
     "iwae_samples draws: tighter (lower) than the ELBO's",
-    "test_accuracy": "share of held-out digits whose class the model's "
+    "test_accuracy": "share of held-out images whose class the model's "
     "generative classifier gets right: the class y with the largest "
     "log p(x | y) (a class-conditional model's NLL and bits/dim are of x given "
     "its class)",
+    "samples_recognised": "share of the model's own samples (10 a class, "
+    "T = 0.7) that the same classifier takes for the class they were drawn as",
     "best_epoch": "the epoch whose weights were kept (best validation loss)",
 }
 

@@ -109,8 +109,10 @@ def held_out_likelihood(model, x, labels=None):
     """`test_nll_nats` and `test_bits_per_dim` of a flow at the same points: the
     held-out data dequantised once (seeded, `dequantize_data`, as `val_loss`
     sees them), so each number converts into the other. With `labels` (a
-    class-conditional model), of `x` given its class, and `test_accuracy` of
-    the generative classifier at the same points."""
+    class-conditional model), of `x` given its class, `test_accuracy` of the
+    generative classifier at the same points, and `samples_recognised`: how
+    often it takes the model's own samples (10 a class, T = 0.7) for the class
+    they were drawn as."""
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
     numbers = dict(
         test_nll_nats=float(-model.log_prob(x, labels).mean()),
@@ -118,6 +120,12 @@ def held_out_likelihood(model, x, labels=None):
     )
     if labels is not None:
         numbers["test_accuracy"] = float(np.mean(model.predict_class(x) == labels))
+        # The model's own samples (10 a class, T = 0.7): drawn as the class asked?
+        asked = np.repeat(np.arange(model.num_classes), 10)
+        drawn = model.sample(len(asked), 0.7, seed=0, labels=asked)
+        numbers["samples_recognised"] = float(
+            np.mean(model.predict_class(drawn) == asked)
+        )
     return numbers
 
 
