@@ -412,9 +412,17 @@ def test_fit_rejects_bad_data(case, model):
 CORE = [c for c in CASES if not c.variant]
 
 
+# bfloat16 for every model; float16 (Keras' loss scaling, the same for every
+# model) on the Glow with the most float32-kept parts.
+LOW_PRECISION = [(c, "bfloat16") for c in CORE] + [
+    (c, "float16") for c in CORE if c.id == "glow_affine_conv1x1"
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
-@pytest.mark.parametrize("case", CORE, ids=[c.id for c in CORE])
+@pytest.mark.parametrize(
+    "case, precision", LOW_PRECISION, ids=[f"{c.id}-{p}" for c, p in LOW_PRECISION]
+)
 def test_low_precision_training_then_exact_float32_evaluation(case, precision):
     keras.utils.set_random_seed(2)
     with policy_scope(precision):

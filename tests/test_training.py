@@ -185,11 +185,27 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _fresh_run(out, epochs, resume=False, callbacks=()):
-    model = small_nice(noise=None)
-    model.compile(keras.optimizers.Adam(1e-3))
+def _fresh_run(out, epochs, resume=False, callbacks=(), model=None):
+    """`train` of a new NICE (or of `model`, put back as new: its first weights,
+    a zeroed optimizer) on 64 vectors for `epochs`, into `out`."""
+    if model is None:
+        model = small_nice(noise=None)
+        model.compile(keras.optimizers.Adam(1e-3))
+    else:
+        model.set_weights(model.first_weights)
+        for variable in model.optimizer.variables:
+            variable.assign(keras.ops.zeros_like(variable))
     options = dict(epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
     return train(model, data(64), out, resume=resume, **options)
+
+
+def _reusable_nice():
+    """A compiled NICE that `_fresh_run(..., model=)` puts back as new: one
+    model (and one traced train step) for many short runs."""
+    model = small_nice(noise=None)
+    model.compile(keras.optimizers.Adam(1e-3))
+    model.first_weights = model.get_weights()
+    return model
 
 
 def _history(out):
@@ -275,6 +291,9 @@ def test_a_kill_while_any_file_is_written_leaves_a_run_that_resumes(
 
         return fake_replace
 
+    # Two models reused for every kill (the killed run and the resumed one):
+    # weights and optimizer state still come from the files on resume.
+    killed, resumed = _reusable_nice(), _reusable_nice()
     writes = None
     k = 1
     while writes is None or k <= writes:
@@ -282,14 +301,14 @@ def test_a_kill_while_any_file_is_written_leaves_a_run_that_resumes(
         out = tmp_path / f"kill_{k}"
         monkeypatch.setattr(run_folder.os, "replace", killed_at(k))
         try:
-            _fresh_run(out, 2)
+            _fresh_run(out, 2, model=killed)
             writes = len(calls)  # no kill: every write of two epochs counted
         except KeyboardInterrupt:
             pass
         monkeypatch.setattr(run_folder.os, "replace", replace)
         assert not list(out.glob("**/.tmp_*")), "a temporary file was left"
         try:
-            _fresh_run(out, 3, resume=True)
+            _fresh_run(out, 3, resume=True, model=resumed)
         except ValueError as error:  # killed before the first epoch's state
             assert "nothing to resume" in str(error)
             assert run_folder.read_state(out / "resume") is None
