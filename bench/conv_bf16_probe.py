@@ -4,7 +4,10 @@ and in bfloat16 on TensorFlow (oneDNN) and on JAX (XLA), each in its own
 process ("Training in bfloat16" in docs/results.md).
 
     python bench/conv_bf16_probe.py
+    python bench/conv_bf16_probe.py --name conv_bf16_probe_avx2   # another CPU
 """
+
+import argparse
 
 from harness import Record, per_backend, print_table
 
@@ -58,7 +61,10 @@ def probe(repeats=10):
 
 
 def main():
-    record = Record("conv_bf16_probe", {"shape": "x (64,16,16,256), w (3,3,256,256)"})
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", default="conv_bf16_probe", help="result file name")
+    shape = {"shape": "x (64,16,16,256), w (3,3,256,256)"}
+    record = Record(parser.parse_args().name, shape)
     rows = [r for rs in per_backend(probe, ["tensorflow", "jax"]).values() for r in rs]
     print_table(rows, {"backend": "", "dtype": "", "seconds": ".3f"})
     record.write(rows)

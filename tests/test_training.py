@@ -386,6 +386,9 @@ def test_auto_precision_is_bfloat16_only_where_it_is_measured_faster(monkeypatch
         on_tf = keras.backend.backend() == "tensorflow"
         assert chosen == ("bfloat16" if native and on_tf else "float32")
         assert why.startswith("auto")
+        # Asked for by name, bfloat16 is kept, with a word where it is slow.
+        chosen, why = precision.resolve_precision("bfloat16")
+        assert chosen == "bfloat16" and ("slower" in why) == (not native)
     assert precision.resolve_precision("float16") == ("float16", "as asked")
     with pytest.raises(ValueError, match="precision must be one of"):
         precision.resolve_precision("int8")

@@ -47,6 +47,11 @@ def resolve_precision(precision):
     on those units: docs/results.md, "Training in bfloat16") and "float32"
     elsewhere (XLA on CPU, as JAX uses it, gains nothing from bfloat16; GPUs
     are not measured here). Any other precision is checked and kept."""
+    if precision == "bfloat16" and not native_bfloat16():
+        return "bfloat16", (
+            "as asked, though this CPU has no native bfloat16 units: there a "
+            "bfloat16 step is measured slower than a float32 one"
+        )
     if precision != "auto":
         return check_precision(precision), "as asked"
     if keras.backend.backend() != "tensorflow":
