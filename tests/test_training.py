@@ -194,7 +194,7 @@ def _fresh_run(out, epochs, resume=False, callbacks=(), model=None):
     else:
         model.set_weights(model.first_weights)
         for variable in model.optimizer.variables:
-            variable.assign(keras.ops.zeros_like(variable))
+            variable.assign(np.zeros(variable.shape, variable.dtype))
     options = dict(epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
     return train(model, data(64), out, resume=resume, **options)
 
