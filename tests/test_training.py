@@ -185,7 +185,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _fresh_run(out, epochs, resume=False, callbacks=(), model=None):
+def _fresh_run(out, epochs, callbacks=(), resume=False, model=None):
     """`train` of a new NICE (or of `model`, put back as new: its first weights,
     a zeroed optimizer) on 64 vectors for `epochs`, into `out`."""
     if model is None:
@@ -258,13 +258,14 @@ def test_ctrl_c_stops_training_even_where_a_library_swallows_it(tmp_path):
 
     # As in a terminal (a test runner's worker may ignore SIGINT).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    model = _reusable_nice()
     try:
         with pytest.raises(KeyboardInterrupt):
-            _fresh_run(tmp_path / "run", 4, callbacks=[SwallowingCode(1, 1)])
+            _fresh_run(tmp_path / "run", 3, [SwallowingCode(1, 1)], model=model)
         assert len(_history(tmp_path / "run")) == 1  # epoch 2 did not finish
         # Swallowed in the last batch of the last epoch: `train` still raises.
         with pytest.raises(KeyboardInterrupt):
-            _fresh_run(tmp_path / "last", 2, callbacks=[SwallowingCode(1, 3)])
+            _fresh_run(tmp_path / "last", 2, [SwallowingCode(1, 3)], model=model)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
