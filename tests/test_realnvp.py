@@ -106,7 +106,8 @@ def cli_run(tmp_path_factory):
     from keras_flows.cli import main
 
     run = tmp_path_factory.mktemp("realnvp_run")
-    main(["train", "realnvp", "--epochs", "1", "--limit", "300", "--out", str(run)])
+    main(["train", "realnvp", "--epochs", "1", "--limit", "300", "--coupling-layers",
+          "2", "--coupling-dim", "16", "--out", str(run)])  # fmt: skip
     return run
 
 
