@@ -24,7 +24,6 @@ class to another and from thin to thick strokes (ink).
 
 import argparse
 import os
-from pathlib import Path
 
 from harness import HERE, Contestant, Record, print_table, take_turns
 
@@ -160,8 +159,8 @@ def score(plain, cond, held_out, train, pictures):
         return results
     viz.class_grid(cond, cols=10, temperature=0.7, seed=0,
                    path=IMAGES / "conditional_glow_classes.png")  # fmt: skip
-    path = IMAGES / "conditional_glow_confusion.png"
-    confusion_figure(confusion, results["accuracy"], path)
+    viz.confusion_figure(cond, x_eval, y_eval,
+                         path=IMAGES / "conditional_glow_confusion.png")  # fmt: skip
     # Directions of the unconditional model: class a -> class b, thin -> thick.
     pairs = [(1, 7), (3, 8), (4, 9)]
     x_rows, directions = [], []
@@ -190,29 +189,6 @@ def score(plain, cond, held_out, train, pictures):
         title="Glow: held-out digits moved along thin -> thick (ink quartiles)",
     )  # fmt: skip
     return results
-
-
-def confusion_figure(confusion, accuracy, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    figure, axes = plt.subplots(figsize=(6, 5.5))
-    ConfusionMatrixDisplay(confusion, display_labels=range(10)).plot(
-        ax=axes, colorbar=False
-    )
-    axes.set_title(
-        "Glow's generative classifier on 1,000 held-out digits "
-        f"(accuracy {accuracy:.1%})\nargmax over y of log p(x | y), uniform p(y)",
-        fontsize=9,
-    )
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
-    figure.tight_layout()
-    figure.savefig(Path(path), dpi=90)
-    plt.close(figure)
 
 
 if __name__ == "__main__":

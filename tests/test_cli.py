@@ -99,6 +99,7 @@ def test_train_a_class_conditional_glow_then_sample_by_class(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_size"] == 32
     assert 0 <= metrics["samples_recognised"] <= 1
+    assert (out / "confusion.png").exists()
     dims = 32 * 32
     bits = (metrics["test_nll_nats"] + dims * np.log(128)) / (dims * np.log(2))
     np.testing.assert_allclose(metrics["test_bits_per_dim"], bits, rtol=1e-5)

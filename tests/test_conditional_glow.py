@@ -150,3 +150,18 @@ def test_class_and_manipulation_grids_say_what_they_show(model):
     assert grid.ndim == 2 and grid.shape[1] > 3 * 8
     with pytest.raises(ValueError, match="class-conditional"):
         viz.class_grid(plain)
+
+
+def test_the_confusion_matrix_counts_the_classifiers_answers(model, tmp_path):
+    from keras_flows import viz
+
+    x, labels = images(12, seed=4), np.arange(12) % K
+    figure = viz.confusion_figure(model, x, labels, path=tmp_path / "c.png")
+    predicted = model.predict_class(x)
+    # The drawn counts are (true, predicted) pairs; the title gives the accuracy.
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    expected = np.zeros((K, K), int)
+    np.add.at(expected, (labels, predicted), 1)
+    assert [int(t) for t in texts] == expected.ravel().tolist()
+    assert f"{np.mean(predicted == labels):.1%}" in figure.axes[0].get_title()
+    assert (tmp_path / "c.png").stat().st_size > 1000

