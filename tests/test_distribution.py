@@ -61,12 +61,16 @@ MODELS = {
     "fvae": (lambda: FVAE((8, 8, 1), encoder_levels=1, encoder_blocks=1,
                           flow_levels=2, flow_depth=1, hidden_channels=8,
                           seed=0), (8, 8, 1)),
+    "glow_conditional": (lambda: Glow((8, 8, 1), levels=2, depth=1,
+                                      hidden_channels=8, num_classes=3, seed=0),
+                         (8, 8, 1)),
 }
 
 
 def train(name, devices):
     make, shape = MODELS[name]
     x = np.random.default_rng(0).uniform(-1, 1, size=(32, *shape)).astype("float32")
+    y = np.arange(32) % 3 if name == "glow_conditional" else None
     keras.utils.set_random_seed(0)
     del inits[:]
     with device_setup.distribution_scope(devices):
@@ -74,7 +78,7 @@ def train(name, devices):
         model.compile(keras.optimizers.SGD(0.01))
         # Two steps of a global batch of 16; Glow then one more fit call on
         # other data: its data-dependent init must not run again.
-        history = model.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        history = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
         if name == "glow":
             model.fit(x[16:], batch_size=16, epochs=1, shuffle=False, verbose=0)
     return dict(loss=history.history["loss"][0], inits=list(inits),
@@ -106,7 +110,7 @@ def two_devices(backend, model):
     """One model's numbers on 1 and 2 devices. TensorFlow needs a process per
     model (a second `MirroredStrategy` in a process trips over the first one's
     collective ops); JAX runs the four models in one process."""
-    models = ("nice", "realnvp", "glow", "fvae") if backend == "jax" else (model,)
+    models = MODEL_NAMES if backend == "jax" else (model,)
     return run(SCRIPT, backend, *models)[model]
 
 
@@ -130,8 +134,11 @@ def squeeze(x):
     return x.reshape(b, h // 2, w // 2, 4 * c)
 
 
+MODEL_NAMES = ("nice", "realnvp", "glow", "fvae", "glow_conditional")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["nice", "realnvp", "glow", "fvae"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_two_devices_equal_one_device(backend, model):
     in_session(backend)
