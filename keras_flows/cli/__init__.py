@@ -47,7 +47,8 @@ def _parser():
     parser = _Parser(
         prog="keras-flows",
         description="Flow models (NICE, RealNVP, Glow, f-VAE) in Keras 3: train a "
-        "model into a run folder, draw samples from one.",
+        "model into a run folder, draw samples from one, move images along an "
+        "attribute's direction with one.",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show TensorFlow's start-up logs"
@@ -85,7 +86,11 @@ def _parser():
     )
     manipulate.add_argument("--attribute", required=True, help="e.g. Smiling, Young")
     manipulate.add_argument(
-        "--rows", type=flags.positive(int), default=4, help="(default: 4)"
+        "--rows",
+        type=flags.positive(int),
+        default=4,
+        help="images to move, one row each: half without the attribute, half "
+        "with it (default: 4)",
     )
     manipulate.add_argument(
         "--strengths",
