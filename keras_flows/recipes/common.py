@@ -85,7 +85,8 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
         order = np.random.default_rng(seed).permutation(len(x))
         held_out = min(VALIDATION_SIZE, len(x) // 10)
         train, val = order[: len(x) - held_out][:limit], order[len(x) - held_out :]
-        return (x[train], y[train]), (x[val], y[val]), names
+        held = (x[val], y[val]) if held_out else (None, None)  # under 10 images
+        return (x[train], y[train]), held, names
     labels = {}
 
     def load():

@@ -132,7 +132,7 @@ def train(
 
     dims = math.prod(image_shape)
     fit = fit_data(model, x_train, x_val, batch_size)
-    if conditional:
+    if conditional and x_val is not None:
         fit["validation_data"] = (fit["validation_data"], y_val)
     result = train_run(
         model,
