@@ -228,6 +228,35 @@ def test_an_interrupted_run_resumes_to_the_requested_epochs(tmp_path):
         _fresh_run(early, 4, resume=True)
 
 
+class WorseLastEpoch(keras.callbacks.Callback):
+    """Scales the weights by 3 when epoch `epoch` begins: that epoch's loss is
+    worse than the best one before it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.set_weights([3.0 * w for w in self.model.get_weights()])
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_with_the_best_weights_of_all_its_sessions(tmp_path):
+    """Resumed to the epochs it already has (nothing left to train), a run
+    ends with its best weights, also when the best epoch is from an earlier
+    session, and counts every epoch it has run."""
+    out = tmp_path / "run"
+    first = _fresh_run(out, 3, [WorseLastEpoch(2)])
+    assert first.best_epoch < 3 and first.epochs_run == 3
+    best = small_nice(noise=None)
+    best.weights_model.load_weights(str(out / "model.weights.h5"))
+    again = _fresh_run(out, 3, resume=True, model=_reusable_nice())
+    assert again.epochs_run == 3 and again.best_epoch == first.best_epoch
+    for a, b in zip(again.history.model.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 class SwallowingCode(keras.callbacks.Callback):
     """Ctrl-C pressed while code that swallows every exception runs at batch
     `batch` of epoch `epoch` (as Keras' `pythonify_logs` does, where the JAX

@@ -123,6 +123,7 @@ class KeepBestWeights(keras.callbacks.Callback):
             )
         self.best_weights = None  # taken when the first epoch begins, after
         self._epoch = 0  # every callback's start (a resumed state is loaded)
+        self._best_is_in_memory = False  # or in `path`, from an earlier session
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -143,6 +144,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         if value < self.best:
             self.best, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
+            self._best_is_in_memory = True
             if self.path is not None:
                 run_folder.save_weights(self.model.weights_model, self.path)
         # The jump rule reads the training loss, as the seed's collapse guard:
@@ -193,7 +195,13 @@ class KeepBestWeights(keras.callbacks.Callback):
         return new * self.lr_factor
 
     def on_train_end(self, logs=None):
-        if self.restore_at_end and self.best_weights is not None:
+        if not self.restore_at_end:
+            return
+        on_disk = self.path is not None and pathlib.Path(self.path).exists()
+        if not self._best_is_in_memory and self.best_epoch is not None and on_disk:
+            # A resumed run whose best epoch is from an earlier session.
+            self.model.weights_model.load_weights(str(self.path))
+        elif self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
 

@@ -51,6 +51,7 @@ class TrainResult:
     guard: KeepBestWeights
     timer: EpochTimer
     precision: str = "float32"
+    resume_state: ResumeState = None
 
     @property
     def best_epoch(self):
@@ -59,6 +60,9 @@ class TrainResult:
 
     @property
     def epochs_run(self):
+        """Every epoch of the run, those of earlier sessions included."""
+        if self.resume_state is not None:
+            return len(self.resume_state.history)
         return len(self.history.history.get("loss", []))
 
     def summary(self):
@@ -159,10 +163,11 @@ def train(
         # the best ones restored after a divergence) comes before the resume
         # state is saved; it copies the weights when the first epoch begins,
         # after the resume state has restored them.
+        resume_state = ResumeState(out, restore=resume)
         all_callbacks = [
             guard,
             EpochCallback(lambda model, epoch: _write_best(out, guard)),
-            ResumeState(out, restore=resume),
+            resume_state,
             timer,
         ]
         if picture is not None:
@@ -192,7 +197,9 @@ def train(
                 verbose=verbose,
             )
             ctrl_c.check()  # pressed in the last batch, and swallowed there
-        return TrainResult(history, guard, timer, precision.precision_of(model))
+        return TrainResult(
+            history, guard, timer, precision.precision_of(model), resume_state
+        )
 
 
 def _write_best(out, guard):
