@@ -231,9 +231,10 @@ class EpochTimer(keras.callbacks.Callback):
     @property
     def steady_seconds_per_epoch(self):
         """Median epoch time, leaving out the first epoch (compilation) when
-        there are others."""
+        there are others; `None` when no epoch ran (a resumed run that was
+        already complete)."""
         if not self.seconds:
-            return math.nan
+            return None
         return float(np.median(self.seconds[1:] or self.seconds))
 
 
