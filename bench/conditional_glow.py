@@ -159,8 +159,8 @@ def score(plain, cond, held_out, train, pictures):
         return results
     viz.class_grid(cond, cols=10, temperature=0.7, seed=0,
                    path=IMAGES / "conditional_glow_classes.png")  # fmt: skip
-    viz.confusion_figure(cond, x_eval, y_eval,
-                         path=IMAGES / "conditional_glow_confusion.png")  # fmt: skip
+    path = IMAGES / "conditional_glow_confusion.png"
+    viz.confusion_figure(cond, x_eval, y_eval, path=path, predicted=predicted)
     # Directions of the unconditional model: class a -> class b, thin -> thick.
     pairs = [(1, 7), (3, 8), (4, 9)]
     x_rows, directions = [], []

@@ -106,21 +106,25 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
     return train, (x_val, labels["val"][: len(x_val)]), [str(k) for k in range(10)]
 
 
-def held_out_likelihood(model, x, labels=None):
+def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
     """`test_nll_nats` and `test_bits_per_dim` of a flow at the same points: the
     held-out data dequantised once (seeded, `dequantize_data`, as `val_loss`
     sees them), so each number converts into the other. With `labels` (a
     class-conditional model), of `x` given its class, `test_accuracy` of the
     generative classifier at the same points, and `samples_recognised`: how
     often it takes the model's own samples (10 a class, T = 0.7) for the class
-    they were drawn as."""
+    they were drawn as; its confusion matrix is written to the PNG `confusion`
+    when given, the classes called `names`."""
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
     numbers = dict(
         test_nll_nats=float(-model.log_prob(x, labels).mean()),
         test_bits_per_dim=float(model.bits_per_dim(x, labels, dequantize=False).mean()),
     )
     if labels is not None:
-        numbers["test_accuracy"] = float(np.mean(model.predict_class(x) == labels))
+        predicted = model.predict_class(x)
+        numbers["test_accuracy"] = float(np.mean(predicted == labels))
+        if confusion is not None:
+            viz.confusion_figure(model, x, labels, names, confusion, predicted)
         # The model's own samples (10 a class, T = 0.7): drawn as the class asked?
         asked = np.repeat(np.arange(model.num_classes), 10)
         drawn = model.sample(len(asked), 0.7, seed=0, labels=asked)

@@ -22,7 +22,6 @@ import keras
 
 from keras_flows import viz
 from keras_flows.models import Glow
-from keras_flows.models.base import dequantize_data
 from keras_flows.recipes.common import (
     fit_data,
     held_out_likelihood,
@@ -157,11 +156,9 @@ def train(
         write_pictures(model, x_train, x_val, out, grid)
     held_out = {}
     if x_val is not None:
-        numbers = held_out_likelihood(model, x_val, y_val)
+        confusion = out / "confusion.png" if conditional else None
+        numbers = held_out_likelihood(model, x_val, y_val, confusion, class_names)
         held_out = dict(**numbers, test_size=len(x_val))
-    if conditional and x_val is not None:
-        x_scored = dequantize_data(x_val, model.data_range, model.n_bits)[0]
-        viz.confusion_figure(model, x_scored, y_val, class_names, out / "confusion.png")
     return write_metrics(out, model, result, x_train, **held_out)
 
 

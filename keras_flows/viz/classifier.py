@@ -4,17 +4,18 @@
 import numpy as np
 
 
-def confusion_figure(model, x, labels, names=None, path=None):
+def confusion_figure(model, x, labels, names=None, path=None, predicted=None):
     """A matplotlib `Figure`: rows the true classes of `x`, columns
     `model.predict_class(x)` (the argmax of `log p(x | y)`, uniform `p(y)`),
     each cell the count; the title gives the accuracy. Written to `path` (a
     PNG) when given. `x` is taken as given (pass dequantised images to score
-    the points the held-out numbers use)."""
+    the points the held-out numbers use); `predicted`, when given, are those
+    answers already computed."""
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
     labels = np.asarray(labels)
-    predicted = model.predict_class(x)
+    predicted = model.predict_class(x) if predicted is None else np.asarray(predicted)
     k = model.num_classes
     names = [str(y) for y in range(k)] if names is None else list(names)
     figure = Figure(figsize=(6, 5.5), layout="constrained")
