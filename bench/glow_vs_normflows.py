@@ -162,13 +162,15 @@ def main():
             "steps": c.steps,
             "s_per_step": round(c.seconds / max(c.steps, 1), 4),
             "held_out_bpd": c.curve[-1][2],
+            # What a run that keeps its best weights (as `train` does) ends with.
+            "best_held_out_bpd": min(bpd for _, _, bpd in c.curve[1:]),
             "diverged_at_step": c.diverged_at,
             "curve_seconds_steps_bpd": c.curve,
         }
         for c in contestants
     ]
     columns = {"model": "", "parameters": ",", "steps": "d", "s_per_step": ".3f"}
-    print_table(rows, {**columns, "held_out_bpd": ".3f"})
+    print_table(rows, {**columns, "held_out_bpd": ".3f", "best_held_out_bpd": ".3f"})
     record.write(rows, quick=args.quick)
 
 
