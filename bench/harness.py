@@ -152,17 +152,19 @@ class Contestant:
         self._step, self._bits_per_dim = step, bits_per_dim
         self.seconds, self.steps, self.diverged_at = 0.0, 0, None
         self.curve = []  # (training seconds, steps, held-out bits/dim)
+        self.turn_losses = []  # mean training loss of each turn, in its own units
 
     def train_for(self, seconds, batches):
         """Steps until `seconds` have passed or the loss is NaN/inf (then it
         stops for good: `diverged_at` is that step)."""
-        start = time.perf_counter()
+        start, losses = time.perf_counter(), []
         while time.perf_counter() - start < seconds and self.diverged_at is None:
-            loss = float(self._step(next(batches)))
+            losses.append(float(self._step(next(batches))))
             self.steps += 1
-            if not math.isfinite(loss):
+            if not math.isfinite(losses[-1]):
                 self.diverged_at = self.steps
         self.seconds += time.perf_counter() - start
+        self.turn_losses.append(sum(losses) / max(len(losses), 1))
 
     def bits_per_dim(self, x, **options):
         """Held-out bits/dim, NaN once diverged."""
