@@ -25,7 +25,7 @@ class to another and from thin to thick strokes (ink).
 import argparse
 import os
 
-from harness import HERE, Contestant, Record, print_table, take_turns
+from harness import HERE, Contestant, Record, bench_glow, print_table, take_turns
 
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=90.0)
 QUICK = dict(levels=2, depth=1, hidden=16, batch=64, lr=1e-3, chunk=5.0)
@@ -39,22 +39,13 @@ def contestant(name, size, train, held_out, num_classes=None):
     import keras
 
     from keras_flows.graph import initialize
-    from keras_flows.models import Glow
     from keras_flows.models.conditional import one_hot_labels
 
     keras.utils.set_random_seed(0)
-    model = Glow(
-        train[0].shape[1:],
-        levels=size["levels"],
-        depth=size["depth"],
-        hidden_channels=size["hidden"],
-        coupling="affine",
-        permutation="conv1x1",
-        actnorm_data_init=True,
-        num_classes=num_classes,
-        seed=0,
-    )
-    model.compile(keras.optimizers.Adam(size["lr"]))
+    model = bench_glow(
+        train[0].shape[1:], size["lr"], size["levels"], size["depth"],
+        size["hidden"], num_classes=num_classes,
+    )  # fmt: skip
     (x, labels), (x_eval, y_eval) = train, held_out
     one_hot = None if num_classes is None else one_hot_labels(labels, len(x), 10)
 

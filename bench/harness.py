@@ -171,34 +171,46 @@ class Contestant:
         return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
 
 
-def glow_contestant(
-    name, lr, first_batch, levels, depth, hidden_channels, precision="float32"
-):
-    """A `Contestant` training `Glow(first_batch.shape[1:], levels, depth,
-    hidden_channels, coupling="affine", permutation="conv1x1",
-    actnorm_data_init=True, seed=0)` with `Adam(lr)` by `train_on_batch` in
-    `precision` (`keras_flows.training.precision`), Actnorm initialised on
-    `first_batch` (what `Glow.fit` does) and the step traced once, outside any
-    budget; scored in float32 by its exact mean bits/dim of already
-    dequantised images."""
+def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
+               num_classes=None):  # fmt: skip
+    """The benches' Glow: `Glow(shape, levels, depth, hidden_channels,
+    coupling="affine", permutation="conv1x1", actnorm_data_init=True, seed=0)`
+    (class-conditional with `num_classes`) built and compiled with `Adam(lr)`
+    in `precision` (`keras_flows.training.precision`)."""
     import keras
 
-    from keras_flows.graph import initialize
     from keras_flows.models import Glow
-    from keras_flows.training.precision import float32_copy, policy_scope
+    from keras_flows.training.precision import policy_scope
 
     with policy_scope(precision):
         model = Glow(
-            first_batch.shape[1:],
+            shape,
             levels=levels,
             depth=depth,
             hidden_channels=hidden_channels,
             coupling="affine",
             permutation="conv1x1",
             actnorm_data_init=True,
+            num_classes=num_classes,
             seed=0,
         )
         model.compile(keras.optimizers.Adam(lr))
+    return model
+
+
+def glow_contestant(
+    name, lr, first_batch, levels, depth, hidden_channels, precision="float32"
+):
+    """A `Contestant` training `bench_glow` by `train_on_batch` in `precision`,
+    Actnorm initialised on `first_batch` (what `Glow.fit` does) and the step
+    traced once, outside any budget; scored in float32 by its exact mean
+    bits/dim of already dequantised images."""
+    from keras_flows.graph import initialize
+    from keras_flows.training.precision import float32_copy
+
+    model = bench_glow(
+        first_batch.shape[1:], lr, levels, depth, hidden_channels, precision
+    )
     initialize(model.encoder, first_batch)
     model.train_on_batch(first_batch)
 

@@ -9,6 +9,23 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+def is_int(value):
+    """Whether `value` is an integer (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_image_args(size, channels):
+    """Checks an image loader's `size` (a positive integer) and `channels` (1 for
+    grayscale, 3 for RGB)."""
+    if not is_int(size) or size < 1:
+        raise ValueError(f"`size` must be a positive integer. Received: size={size!r}")
+    if channels not in (1, 3):
+        raise ValueError(
+            "`channels` must be 1 (grayscale) or 3 (RGB). "
+            f"Received: channels={channels!r}"
+        )
+
+
 def check_finite(x, name="x"):
     """Raises a `ValueError` if `x` holds NaN or inf values.
 
@@ -56,7 +73,7 @@ def check_n_bits(n_bits, owner):
     >>> check_n_bits(5, "Glow")
     5
     """
-    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)):
+    if not is_int(n_bits):
         n_bits = math.nan
     if not 1 <= n_bits <= 8:
         raise ValueError(
@@ -69,11 +86,7 @@ def check_sizes(owner, minimum=1, **sizes):
     """Checks that every keyword is an integer >= `minimum` (levels, depths,
     widths); `owner` names the class in the message."""
     for arg, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            value_ok = False
-        else:
-            value_ok = value >= minimum
-        if not value_ok:
+        if not is_int(value) or value < minimum:
             raise ValueError(
                 f"`{owner}` needs {arg} >= {minimum}. Received: {arg}={value!r}"
             )
@@ -83,9 +96,7 @@ def check_image_shape(input_shape, owner):
     """Returns `input_shape` as a tuple after checking it is `(height, width,
     channels)` of positive integers."""
     input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or not all(
-        isinstance(d, (int, np.integer)) and d > 0 for d in input_shape
-    ):
+    if len(input_shape) != 3 or not all(is_int(d) and d > 0 for d in input_shape):
         raise ValueError(
             f"`{owner}` needs input_shape=(height, width, channels) of positive "
             f"integers. Received: input_shape={input_shape}"

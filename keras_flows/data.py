@@ -19,7 +19,12 @@ import warnings
 import keras
 import numpy as np
 
-from keras_flows.checks import IMAGE_EXTENSIONS, check_finite
+from keras_flows.checks import (
+    IMAGE_EXTENSIONS,
+    check_finite,
+    check_image_args,
+    is_int,
+)
 
 
 class MNISTFallbackWarning(UserWarning):
@@ -155,7 +160,7 @@ def load_mnist_images(
     >>> x_train.shape, x_test.shape, float(x_train.min()), float(x_train.max())
     ((4000, 32, 32, 1), (1000, 32, 32, 1), -1.0, 1.0)
     """
-    if not _is_int(size) or size < 28:
+    if not is_int(size) or size < 28:
         raise ValueError(
             f"`size` must be an integer >= 28 (MNIST digits are 28x28). "
             f"Received: size={size!r}"
@@ -250,31 +255,16 @@ def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
     return x, stats
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_image_args(size, channels):
-    """Raises a Keras-style `ValueError` for a bad `size` or `channels`."""
-    if not _is_int(size) or size < 1:
-        raise ValueError(f"`size` must be a positive integer. Received: size={size!r}")
-    if channels not in (1, 3):
-        raise ValueError(
-            "`channels` must be 1 (grayscale) or 3 (RGB). "
-            f"Received: channels={channels!r}"
-        )
-
-
-def _list_images(path, extensions, start=0, limit=None):
+def list_images(path, extensions, start=0, limit=None):
     """Returns the sorted image files under `path` (recursively), as strings.
 
     Raises:
         FileNotFoundError: If `path` is not a folder.
         ValueError: If no file with an accepted extension is found.
     """
-    if not _is_int(start) or start < 0:
+    if not is_int(start) or start < 0:
         raise ValueError(f"`start` must be an integer >= 0. Received: start={start!r}")
-    if limit is not None and (not _is_int(limit) or limit < 1):
+    if limit is not None and (not is_int(limit) or limit < 1):
         raise ValueError(
             f"`limit` must be None or a positive integer. Received: limit={limit!r}"
         )
@@ -358,8 +348,8 @@ def load_image_folder(
         FileNotFoundError: If `path` is not a folder.
         ValueError: If no readable image with an accepted extension is found.
     """
-    _check_image_args(size, channels)
-    files = _list_images(path, extensions, start)
+    check_image_args(size, channels)
+    files = list_images(path, extensions, start)
     x, skipped = read_images(files, size, channels, limit, where=path)
     return (x, skipped) if return_skipped else x
 
@@ -469,13 +459,13 @@ class ImageFolder(keras.utils.PyDataset):
             use_multiprocessing=use_multiprocessing,
             max_queue_size=max_queue_size,
         )
-        _check_image_args(size, channels)
-        if not _is_int(batch_size) or batch_size < 1:
+        check_image_args(size, channels)
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(
                 "`batch_size` must be a positive integer. "
                 f"Received: batch_size={batch_size!r}"
             )
-        self.files = tuple(_list_images(path, extensions, start, limit))
+        self.files = tuple(list_images(path, extensions, start, limit))
         if drop_remainder and len(self.files) < batch_size:
             raise ValueError(
                 f"`drop_remainder=True` needs at least `batch_size` files. "
@@ -508,7 +498,7 @@ class ImageFolder(keras.utils.PyDataset):
         For a data-dependent initialisation, or a validation set from a second
         `ImageFolder` over other files (`start=`, `limit=`, `shuffle=False`).
         """
-        if not _is_int(n) or not 1 <= n <= len(self.files):
+        if not is_int(n) or not 1 <= n <= len(self.files):
             raise ValueError(
                 f"`n` must be between 1 and the number of files ({len(self.files)})."
                 f" Received: n={n!r}"

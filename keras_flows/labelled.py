@@ -7,8 +7,8 @@ import pathlib
 
 import numpy as np
 
-from keras_flows.checks import IMAGE_EXTENSIONS, class_folders
-from keras_flows.data import _check_image_args, _list_images, read_images
+from keras_flows.checks import IMAGE_EXTENSIONS, check_image_args, class_folders
+from keras_flows.data import list_images, read_images
 
 
 def load_class_folders(path, size, limit_per_class=None, channels=3):
@@ -21,7 +21,7 @@ def load_class_folders(path, size, limit_per_class=None, channels=3):
         FileNotFoundError: `path` is not a folder.
         ValueError: fewer than two sub-folders hold images.
     """
-    _check_image_args(size, channels)
+    check_image_args(size, channels)
     folder = pathlib.Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"Labelled image folder not found: '{folder}'.")
@@ -29,7 +29,7 @@ def load_class_folders(path, size, limit_per_class=None, channels=3):
     xs, ys = [], []
     for label, sub in enumerate(classes):
         x, _ = read_images(
-            _list_images(sub, IMAGE_EXTENSIONS), size, channels, limit_per_class, sub
+            list_images(sub, IMAGE_EXTENSIONS), size, channels, limit_per_class, sub
         )
         xs.append(x)
         ys.append(np.full(len(x), label, "int32"))
@@ -86,7 +86,7 @@ def load_attribute_groups(folder, attributes_file, attribute, size, limit=None,
             f"{', '.join(names)}."
         )
     column = names.index(attribute)
-    files = [f for f in _list_images(folder, IMAGE_EXTENSIONS) if
+    files = [f for f in list_images(folder, IMAGE_EXTENSIONS) if
              pathlib.Path(f).name in table]  # fmt: skip
     groups = []
     for present in (True, False):

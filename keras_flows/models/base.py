@@ -9,7 +9,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.checks import check_finite, check_n_bits, check_temperature
+from keras_flows.checks import (
+    check_finite,
+    check_n_bits,
+    check_temperature,
+    is_int,
+)
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 from keras_flows.layers.base import register
 from keras_flows.models.conditional import one_hot_labels
@@ -318,7 +323,7 @@ class GenerativeModel(keras.Model):
                 "`interpolate_corners` needs four samples of the same shape. "
                 f"Received: shapes {[x.shape for x in corners]}"
             )
-        if not isinstance(steps, (int, np.integer)) or steps < 2:
+        if not is_int(steps) or steps < 2:
             raise ValueError(
                 f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
             )

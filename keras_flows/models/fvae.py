@@ -30,7 +30,12 @@ from keras import ops
 
 from keras_flows import layers as L
 from keras_flows import replicas
-from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
+from keras_flows.checks import (
+    check_image_shape,
+    check_n_bits,
+    check_sizes,
+    is_int,
+)
 from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import register
 from keras_flows.layers.noise import SavesRandomState
@@ -386,7 +391,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         Autoencoders" (2016).
         """
         x = self._check_data(x)
-        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        if not is_int(num_samples) or num_samples < 1:
             raise ValueError(
                 f"`num_samples` must be an integer >= 1. Received: {num_samples!r}"
             )
