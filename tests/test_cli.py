@@ -10,6 +10,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import BACKEND
 
 from keras_flows.cli import main
 from keras_flows.data import load_mnist
@@ -370,6 +371,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "jax", reason="the chain runs in the JAX session")
 def test_signals_mid_training_leave_a_run_that_resumes(tmp_path):
     """A real `keras-flows train`, stopped by Ctrl-C (SIGINT: one line, exit
     130) mid-training, resumed, killed (SIGKILL) mid-training, resumed again:
@@ -382,11 +384,6 @@ def test_signals_mid_training_leave_a_run_that_resumes(tmp_path):
     in-process, `test_ctrl_c_prints_one_line_and_exits_130` runs on both."""
     import signal
     import time
-
-    import keras
-
-    if keras.backend.backend() != "jax":
-        pytest.skip("the subprocess chain runs in the JAX session")
 
     out = tmp_path / "run"
     # 12 short epochs (a tiny NICE): still training when each signal lands.
