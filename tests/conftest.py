@@ -29,6 +29,15 @@ needs_tf = pytest.mark.skipif(
 )
 
 
+def once_in(backend):
+    """Marks a test of backend-independent code (the command line, run
+    folders, notebooks) that trains end to end: it runs once, in `backend`'s
+    test session, while the models it trains are checked on both backends."""
+    return pytest.mark.skipif(
+        BACKEND != backend, reason=f"runs in the {backend} session"
+    )
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--slow",

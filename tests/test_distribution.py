@@ -4,10 +4,13 @@
 Actnorm init sees the global first batch, once.
 
 Each check runs in a subprocess, because the virtual devices must be configured
-before TensorFlow or JAX starts, and one model per process: a second
-`MirroredStrategy` in the same process trips over the first one's collective ops.
+before TensorFlow or JAX starts; the five models train one after the other in
+one process, as in a notebook (on TensorFlow that needs the library's one
+`MirroredStrategy` per set of devices: a second one aborts the first one's
+collective ops).
 """
 
+import fcntl
 import functools
 import json
 import os
@@ -106,14 +109,6 @@ def in_session(backend):
         pytest.skip(f"the {backend} case runs in the {backend} test session")
 
 
-def two_devices(backend, model):
-    """One model's numbers on 1 and 2 devices. TensorFlow needs a process per
-    model (a second `MirroredStrategy` in a process trips over the first one's
-    collective ops); JAX runs the four models in one process."""
-    models = MODEL_NAMES if backend == "jax" else (model,)
-    return run(SCRIPT, backend, *models)[model]
-
-
 @functools.cache  # a run serves several tests
 def run(script, *args, timeout=600):
     result = subprocess.run(
@@ -137,12 +132,26 @@ def squeeze(x):
 MODEL_NAMES = ("nice", "realnvp", "glow", "fvae", "glow_conditional")
 
 
+@pytest.fixture(scope="session")
+def two_devices(tmp_path_factory, worker_id):
+    """Every model's numbers on 1 and 2 devices in this session's backend, from
+    one subprocess per test session: with pytest-xdist the first test process
+    to ask runs it and the others read its file (pytest-xdist's recipe for a
+    session fixture that runs once)."""
+    if worker_id == "master":  # no pytest-xdist
+        return run(SCRIPT, BACKEND, *MODEL_NAMES)
+    shared = tmp_path_factory.getbasetemp().parent / "two_devices.json"
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait for the first
+        if not shared.exists():
+            shared.write_text(json.dumps(run(SCRIPT, BACKEND, *MODEL_NAMES)))
+    return json.loads(shared.read_text())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODEL_NAMES)
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_two_devices_equal_one_device(backend, model):
-    in_session(backend)
-    numbers = two_devices(backend, model)
+def test_two_devices_equal_one_device(two_devices, model):
+    numbers = two_devices[model]
     # The loss to 1e-5 or 1e-6 relative: Glow's and f-VAE's are ~70 nats, where
     # float32 steps by 8e-6, and two devices sum the batch in another order.
     loss = pytest.approx(numbers["loss_1"], abs=1e-5, rel=1e-6)
@@ -151,10 +160,8 @@ def test_two_devices_equal_one_device(backend, model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_actnorm_data_init_uses_the_global_first_batch_once(backend):
-    in_session(backend)
-    numbers = two_devices(backend, "glow")
+def test_actnorm_data_init_uses_the_global_first_batch_once(two_devices):
+    numbers = two_devices["glow"]
     # Three data-init Actnorms (a step per level, the last level's prior), each
     # initialised once over two fit calls (three steps).
     names = [name for name, *_ in numbers["inits_1"]]

@@ -22,6 +22,7 @@ only place that touches a backend's distribution API.
 """
 
 import contextlib
+import functools
 import json
 import os
 import pathlib
@@ -221,15 +222,24 @@ def distribution_scope(devices=None):
         yield None  # one device: plain single-device training
         return
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy(names)
+        strategy = mirrored_strategy(tuple(names))
         with strategy.scope():
             yield strategy
     else:
         distribution = data_parallel(names)
         with distribution.scope():
             yield distribution
+
+
+@functools.cache
+def mirrored_strategy(names):
+    """One `tf.distribute.MirroredStrategy` per set of devices for the whole
+    process: a second one over the same devices aborts the first one's
+    collective ops ("Shape mismatch in the collective instance"), so a notebook
+    that trains a second model on two devices would need a restart."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(list(names))
 
 
 def data_parallel(devices):
