@@ -119,9 +119,8 @@ class AffineCouple(InvertibleLayer):
     `s = bound * tanh(raw / bound)`, `|s| < log_scale_bound`; `bound=None` when
     the net already bounds it, as the book's tanh), `"sigmoid"` (Glow's official
     code: `s = log sigmoid(raw + 2)`, a contraction starting at 0.88) or `"exp"`
-    (`s = raw`, unbounded). Which one lets a deep stack train without NaN is
-    compared in docs/results.md. (Glow's code computes
-    `(x2 + t) * scale`; here the shift comes after the scale, as RealNVP.)
+    (`s = raw`, unbounded). (Glow's code computes `(x2 + t) * scale`; here the
+    shift comes after the scale, as RealNVP.)
 
     Give the nets' last layer a zero initialiser: then `t = raw = 0` and every
     coupling starts as the identity (`"sigmoid"`: a fixed 0.88 scale), which is what

@@ -22,7 +22,7 @@ COUPLINGS = ("additive", "affine")
 # The flow itself computes in float32 under any precision policy; only the
 # coupling nets (`nets.conv_net`, most of the compute) take the global policy, so
 # bfloat16 training speeds up the convolutions without rounding the invertible
-# maps, their log-dets or the priors (docs/results.md, "Training in bfloat16").
+# maps, their log-dets or the priors.
 FLOW_DTYPE = "float32"
 PERMUTATIONS = ("random", "reverse", "conv1x1")
 
@@ -217,7 +217,7 @@ class Glow(FlowModel):
             paper's invertible 1x1 convolution).
         coupling_scale: how an affine coupling's scale is parameterised,
             `"tanh"`, `"sigmoid"` or `"exp"` (see `AffineCouple`); the default
-            is the soft clamp `3 tanh(raw / 3)` (docs/results.md compares them).
+            is the soft clamp `3 tanh(raw / 3)`.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper); the seed's zero init otherwise.
         n_bits: bits per pixel the model is trained and evaluated on (1 to 8;

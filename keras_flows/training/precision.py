@@ -44,9 +44,8 @@ def native_bfloat16():
 def resolve_precision(precision):
     """`(precision, why)`: "auto" becomes "bfloat16" on TensorFlow with a CPU
     that computes bfloat16 natively (oneDNN runs the convolutions and matmuls
-    on those units: docs/results.md, "Training in bfloat16") and "float32"
-    elsewhere (XLA on CPU, as JAX uses it, gains nothing from bfloat16; GPUs
-    are not measured here). Any other precision is checked and kept."""
+    on those units) and "float32" elsewhere (XLA on CPU, as JAX uses it, gains
+    nothing from bfloat16). Any other precision is checked and kept."""
     if precision == "bfloat16" and not native_bfloat16():
         return "bfloat16", (
             "as asked, though this CPU has no native bfloat16 units: there a "
