@@ -133,12 +133,12 @@ MODEL_NAMES = ("nice", "realnvp", "glow", "fvae", "glow_conditional")
 
 
 @pytest.fixture(scope="session")
-def two_devices(tmp_path_factory, worker_id):
+def two_devices(tmp_path_factory):
     """Every model's numbers on 1 and 2 devices in this session's backend, from
     one subprocess per test session: with pytest-xdist the first test process
     to ask runs it and the others read its file (pytest-xdist's recipe for a
     session fixture that runs once)."""
-    if worker_id == "master":  # no pytest-xdist
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one test process
         return run(SCRIPT, BACKEND, *MODEL_NAMES)
     shared = tmp_path_factory.getbasetemp().parent / "two_devices.json"
     with open(shared.with_suffix(".lock"), "w") as lock:
