@@ -29,10 +29,11 @@ needs_tf = pytest.mark.skipif(
 )
 
 
-def once_in(backend):
-    """Marks a test of backend-independent code (the command line, run
-    folders, notebooks) that trains end to end: it runs once, in `backend`'s
-    test session, while the models it trains are checked on both backends."""
+def in_session(backend):
+    """Marks a test that runs in `backend`'s test session only: a check of one
+    backend's own machinery (`MultiWorkerMirroredStrategy`, JAX processes), or
+    an end-to-end run of backend-independent code (the command line, run
+    folders, notebooks) whose models are checked on both backends."""
     return pytest.mark.skipif(
         BACKEND != backend, reason=f"runs in the {backend} session"
     )

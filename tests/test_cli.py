@@ -1,7 +1,7 @@
 """`keras-flows`: train and sample end to end; every user mistake is one line and
 exit status 2, with nothing created.
 
-Each end-to-end training runs once, in one backend's session (`once_in`): the
+Each end-to-end training runs once, in one backend's session (`in_session`): the
 command line, recipes and run folders are the same code on both backends, and
 the models they train are checked on both by the model suite. `--devices 2`
 runs on both (TensorFlow's `MirroredStrategy`, JAX's `DataParallel`)."""
@@ -15,7 +15,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import once_in
+from conftest import in_session
 
 from keras_flows.cli import main
 from keras_flows.data import load_mnist
@@ -30,7 +30,7 @@ def mnist_file(tmp_path_factory):
 
 
 @pytest.mark.slow
-@once_in("tensorflow")
+@in_session("tensorflow")
 def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
     out = tmp_path / "run"
     main(["train", "nice", "--epochs", "1", "--limit", "256", "--batch-size", "64",
@@ -67,7 +67,7 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
 
 
 @pytest.mark.slow
-@once_in("jax")
+@in_session("jax")
 def test_train_glow_on_an_image_folder_then_sample(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i in range(30):
@@ -99,7 +99,7 @@ def test_train_glow_on_an_image_folder_then_sample(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@once_in("tensorflow")
+@in_session("tensorflow")
 def test_train_a_class_conditional_glow_then_sample_by_class(tmp_path):
     out = tmp_path / "run"
     main(["train", "glow", "--conditional", "--epochs", "1", "--limit", "128",
@@ -144,7 +144,7 @@ TINY_GLOW = ["--epochs", "1", "--batch-size", "8", "--image-size", "8", "--level
 
 
 @pytest.mark.slow
-@once_in("jax")
+@in_session("jax")
 def test_labelled_folders_train_a_conditional_glow_and_steer_a_plain_one(
     tmp_path, labelled_folder, capsys
 ):
@@ -184,7 +184,7 @@ def test_labelled_folders_train_a_conditional_glow_and_steer_a_plain_one(
 
 
 @pytest.mark.slow
-@once_in("jax")
+@in_session("jax")
 def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
     from keras_flows.recipes import fvae
 
@@ -381,7 +381,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-@once_in("jax")
+@in_session("jax")
 def test_signals_mid_training_leave_a_run_that_resumes(tmp_path):
     """A real `keras-flows train`, stopped by Ctrl-C (SIGINT: one line, exit
     130) mid-training, resumed, killed (SIGKILL) mid-training, resumed again:

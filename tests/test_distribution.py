@@ -20,11 +20,10 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import BACKEND, in_session
 
 from keras_flows.training import batches
 from keras_flows.training import devices as device_setup
-
-BACKEND = keras.backend.backend()
 
 PRELUDE = """
 import json, os, sys
@@ -99,14 +98,6 @@ for name in sys.argv[2:]:
 print(json.dumps(results))
 """
 )
-
-
-def in_session(backend):
-    """Each backend's subprocess checks run in that backend's test session
-    (`pytest`, then `KERAS_BACKEND=jax pytest`): the same coverage, half the
-    time."""
-    if backend != BACKEND:
-        pytest.skip(f"the {backend} case runs in the {backend} test session")
 
 
 @functools.cache  # a run serves several tests
@@ -217,8 +208,8 @@ print(json.dumps({"dequantize": float(np.abs(noisy_1 - noisy_2).max()),
 
 
 @pytest.mark.slow
+@in_session("tensorflow")
 def test_library_noise_is_the_one_device_draw_on_tensorflow():
-    in_session("tensorflow")
     diffs = run(NOISE_SCRIPT, "tensorflow")
     assert diffs["dequantize"] < 1e-6 and diffs["fvae"] < 1e-4, diffs
 
@@ -315,12 +306,12 @@ def _free_ports(count):
 
 
 @pytest.mark.slow
+@in_session("tensorflow")  # MultiWorkerMirroredStrategy is TensorFlow's
 def test_two_workers_equal_one_process_and_only_the_chief_writes(tmp_path):
     """`MultiWorkerMirroredStrategy` across two processes on localhost (gRPC):
     both workers end with the weights of one process trained on the global
     batch (each worker read its own half: had both read the same rows, the
     gradients and so the weights would differ), and only worker 0 writes."""
-    in_session("tensorflow")  # MultiWorkerMirroredStrategy is TensorFlow's
     try:
         ports = _free_ports(2)
     except OSError as error:
@@ -414,10 +405,10 @@ print(json.dumps({
 
 
 @pytest.mark.slow
+@in_session("jax")
 def test_two_jax_processes_equal_one_process_and_only_process_0_writes(tmp_path):
     """`keras.distribution.initialize` (`jax.distributed.initialize`) across two
     processes on localhost, one CPU device each, `DataParallel` over both."""
-    in_session("jax")
     try:
         (port,) = _free_ports(1)
     except OSError as error:

@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import once_in
+from conftest import in_session
 
 from keras_flows import layers as L
 from keras_flows.cli import main
@@ -302,7 +302,7 @@ def test_ctrl_c_stops_training_even_where_a_library_swallows_it(tmp_path):
 
 
 @pytest.mark.slow
-@once_in("jax")  # the run folder's file writes: no backend in them
+@in_session("jax")  # the run folder's file writes: no backend in them
 def test_a_kill_while_any_file_is_written_leaves_a_run_that_resumes(
     tmp_path, monkeypatch
 ):
