@@ -3,7 +3,11 @@ scale. The coupling layers own the maths; these only produce numbers."""
 
 import keras
 
-from keras_flows.layers.base import register
+from keras_flows.layers.base import deserialize_layers, register
+
+
+def _named(name, part):
+    return None if name is None else f"{name}_{part}"
 
 
 def mlp(
@@ -17,67 +21,49 @@ def mlp(
 ):
     """`hidden_layers` x Dense(hidden_units, relu) -> Dense(output_dim, activation).
 
-    NICE's `m` (final ReLU, as the blog) and the two-moons s/t towers (tanh on s,
-    linear on t) are both this net. The last layer keeps Keras' Glorot init: both
-    models train from a random start (see their docstrings).
+    NICE's `m` and the two-moons s/t towers. The last layer keeps Keras' Glorot
+    init: both models train from a random start.
     """
-    layers = [keras.Input((input_dim,))]
-    for i in range(hidden_layers):
-        layers.append(
-            keras.layers.Dense(
-                hidden_units,
-                activation="relu",
-                kernel_regularizer=kernel_regularizer,
-                name=None if name is None else f"{name}_dense_{i}",
-            )
-        )
-    layers.append(
-        keras.layers.Dense(
-            output_dim,
+
+    def dense(units, activation, part):
+        return keras.layers.Dense(
+            units,
             activation=activation,
             kernel_regularizer=kernel_regularizer,
-            name=None if name is None else f"{name}_out",
+            name=_named(name, part),
         )
-    )
-    return keras.Sequential(layers, name=name)
+
+    hidden = [dense(hidden_units, "relu", f"dense_{i}") for i in range(hidden_layers)]
+    out = dense(output_dim, activation, "out")
+    return keras.Sequential([keras.Input((input_dim,)), *hidden, out], name=name)
 
 
 def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
     """Glow's coupling net: Conv3x3(hidden, relu) -> Conv1x1(hidden, relu) ->
     Conv3x3(output_channels), on images of any height and width.
 
-    The last convolution starts at zero (kernel and bias), so the coupling it
-    drives starts as the identity map: a stack of dozens of steps then begins as
-    a well-conditioned map and trains from the first step instead of exploding
-    (Glow, section 3.3). For a coupling with one shared net for shift and scale,
-    pass twice the transformed half's channels as `output_channels`.
+    The last convolution starts at zero, so its coupling starts as the identity
+    and a stack of dozens of steps trains from the first step instead of
+    exploding (Glow, section 3.3).
 
     Args:
         input_channels: channels of the conditioning half `x1`.
-        output_channels: channels of the output (`x2`'s, or twice that).
-        hidden_channels: width of the two hidden convolutions (the seed: 512).
+        output_channels: channels of `x2`, or twice that for a shared shift/scale net.
+        hidden_channels: width of the two hidden convolutions.
         name: the net's name; its layers are named after it.
     """
 
-    def named(part):
-        return None if name is None else f"{name}_{part}"
+    def conv(filters, size, part, **kwargs):
+        return keras.layers.Conv2D(
+            filters, size, padding="same", name=_named(name, part), **kwargs
+        )
 
     return keras.Sequential(
         [
             keras.Input((None, None, input_channels)),
-            keras.layers.Conv2D(
-                hidden_channels, 3, padding="same", activation="relu", name=named("0")
-            ),
-            keras.layers.Conv2D(
-                hidden_channels, 1, padding="same", activation="relu", name=named("1")
-            ),
-            keras.layers.Conv2D(
-                output_channels,
-                3,
-                padding="same",
-                kernel_initializer="zeros",
-                name=named("out"),
-            ),
+            conv(hidden_channels, 3, "0", activation="relu"),
+            conv(hidden_channels, 1, "1", activation="relu"),
+            conv(output_channels, 3, "out", kernel_initializer="zeros"),
         ],
         name=name,
     )
@@ -86,7 +72,7 @@ def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
 @register
 class Checkpointed(keras.layers.Layer):
     """Runs `net` with gradient checkpointing (Keras' `RematScope`): the backward
-    pass recomputes the net's activations from its input instead of storing them.
+    pass recomputes the net's activations instead of storing them.
 
     A wrapper rather than `RematScope` around the net itself, because a Keras
     model's `call` takes `training`/`mask` keywords, which TensorFlow's
@@ -118,6 +104,4 @@ class Checkpointed(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["net"] = keras.saving.deserialize_keras_object(config["net"])
-        return cls(**config)
+        return cls(**deserialize_layers(config, "net"))

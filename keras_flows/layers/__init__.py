@@ -2,11 +2,7 @@
 `-mean(log_det)` to its model's losses (see `InvertibleLayer`)."""
 
 from keras_flows.layers.base import Inverse, InvertibleLayer
-from keras_flows.layers.couplings import (
-    AddCouple,
-    AffineCouple,
-    MaskedCouple,
-)
+from keras_flows.layers.couplings import AddCouple, AffineCouple, MaskedCouple
 from keras_flows.layers.noise import Dequantize, UniformNoise
 from keras_flows.layers.normalization import Actnorm, CondActnorm, Scale
 from keras_flows.layers.permutations import InvConv1x1, Permute, Shuffle

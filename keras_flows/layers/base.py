@@ -1,14 +1,14 @@
 """The contract every invertible layer follows.
 
-One sign convention, written down once: ``log_det`` is ``log|det dy/dx|`` of the map
-actually computed, one value per sample, shape ``(batch,)``. For an :class:`Inverse`
-layer it is the inverse map's own log-det, i.e. minus the forward one at the
-corresponding point. Channel-wise parameters on images count once per pixel (x H*W).
+`log_det` is `log|det dy/dx|` of the map computed, one value per sample, shape
+`(batch,)`; an `Inverse` layer's is minus the forward one at the matching point.
+Channel-wise parameters on images count once per pixel (x H*W).
 """
 
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 register = keras.saving.register_keras_serializable(package="keras_flows")
@@ -34,33 +34,39 @@ def sum_per_sample(x):
     return ops.sum(ops.cast(x, LOG_DET_DTYPE), axis=tuple(range(1, len(x.shape))))
 
 
-def spatial_size(x):
-    """H*W (or the product of all middle axes) of a channels-last tensor."""
+def channel_log_det(log_scales, x):
+    """The log-det of per-channel `log_scales` applied at every pixel of `x`:
+    `H * W * sum(log_scales)` (the product of all middle axes), per sample."""
     dims = ops.shape(x)[1:-1]
     if all(isinstance(d, int) for d in dims):
-        return math.prod(dims)
-    return ops.prod(ops.convert_to_tensor(dims))
+        pixels = math.prod(dims)
+    else:
+        pixels = ops.prod(ops.convert_to_tensor(dims))
+    return per_sample(ops.sum(log_scales) * pixels, x)
+
+
+def deserialize_layers(config, *keys):
+    """A copy of `config` with the serialised layers under `keys` deserialised."""
+    config = dict(config)
+    for key in keys:
+        if isinstance(config.get(key), dict):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
 
 
 class InvertibleLayer(keras.layers.Layer):
     """Base class of the invertible layers: `_forward` and `_inverse` side by side.
 
-    Subclasses implement `_forward(inputs)` and `_inverse(inputs)`, each returning
-    `(outputs, log_det)` with `log_det` of shape `(batch,)`. `call` runs `_forward`,
-    adds `-mean(log_det)` to the layer's losses when `add_logdet_to_loss` is true (so
-    `model.fit` minimises the exact negative log-likelihood), and returns only the
-    outputs, so the blog's functional style `x = layer.inverse()(x)` still reads the
-    same. `call(x, return_log_det=True)` returns `(outputs, log_det)`.
+    Each returns `(outputs, log_det)`. `call` runs `_forward`, adds `-mean(log_det)`
+    to the losses when `add_logdet_to_loss` is true (so `fit` minimises the exact
+    negative log-likelihood) and returns the outputs, or `(outputs, log_det)` with
+    `return_log_det=True`.
 
-    Class attributes describe multi-input layers to the graph helpers
-    (`keras_flows.graph`):
-
-    - `condition_inputs`: positions of inputs that only condition the map (e.g. the
-      shift `m` of `AddCouple`); the inverse takes them again, unchanged.
-    - `passthrough`: `{input_position: output_position}` for inputs copied unchanged
-      to an output (e.g. `x1` of a coupling), so a decoder can read them back before
-      it recomputes a condition from them.
-    - `volume_preserving`: the log-det is identically zero, so no loss is added.
+    Class attributes: `condition_inputs`, positions of inputs that only condition
+    the map (the inverse takes them again, unchanged); `passthrough`,
+    `{input_position: output_position}` of inputs copied unchanged, so a decoder
+    can read them back; `volume_preserving`, the log-det is identically zero (no
+    loss is added); `config_args`, the constructor arguments `get_config` returns.
 
     Args:
         add_logdet_to_loss: add `-mean(log_det)` to the model's losses on each call.
@@ -70,6 +76,7 @@ class InvertibleLayer(keras.layers.Layer):
     condition_inputs = ()
     passthrough = {}
     volume_preserving = False
+    config_args = ()
 
     def __init__(self, add_logdet_to_loss=True, **kwargs):
         super().__init__(**kwargs)
@@ -83,12 +90,9 @@ class InvertibleLayer(keras.layers.Layer):
 
     def call(self, inputs, return_log_det=False):
         outputs, log_det = self._forward(inputs)
-        self._maybe_add_loss(log_det)
-        return (outputs, log_det) if return_log_det else outputs
-
-    def _maybe_add_loss(self, log_det):
         if self.add_logdet_to_loss and not self.volume_preserving:
             self.add_loss(-ops.mean(log_det))
+        return (outputs, log_det) if return_log_det else outputs
 
     def forward_and_log_det(self, inputs):
         """Returns `(outputs, log_det)` of the map, `log_det` of shape `(batch,)`."""
@@ -99,28 +103,38 @@ class InvertibleLayer(keras.layers.Layer):
         return Inverse(self)
 
     def forward_input_shape(self, output_shape):
-        """The input shape that produces `output_shape` (used to build an inverse
-        whose forward layer was not built, e.g. a reloaded decoder)."""
+        """The input shape that gives `output_shape`, to build an inverse whose
+        forward layer is not built (e.g. in a reloaded decoder)."""
         return output_shape
 
     def get_config(self):
         config = super().get_config()
         config["add_logdet_to_loss"] = self.add_logdet_to_loss
+        for key in self.config_args:
+            value = getattr(self, key)
+            if isinstance(value, keras.layers.Layer):
+                value = keras.saving.serialize_keras_object(value)
+            config[key] = value.tolist() if isinstance(value, np.ndarray) else value
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(deserialize_layers(config, *cls.config_args))
 
 
 @register
 class Inverse(InvertibleLayer):
     """The inverse of an invertible layer, reading the forward layer's variables.
 
-    It owns no variables of its own: `inverse.weights` are the forward layer's, and
-    its config serializes the forward layer so a saved decoder reloads on its own.
-    `Inverse(layer).inverse()` returns `layer`.
+    It owns no variables (`inverse.weights` are the forward layer's) and its config
+    holds the forward layer, so a saved decoder reloads on its own.
 
     Args:
         layer: the forward `InvertibleLayer`.
         add_logdet_to_loss: see `InvertibleLayer`; defaults to the forward layer's.
     """
+
+    config_args = ("layer",)
 
     def __init__(self, layer, add_logdet_to_loss=None, **kwargs):
         if not isinstance(layer, InvertibleLayer):
@@ -153,14 +167,3 @@ class Inverse(InvertibleLayer):
 
     def inverse(self):
         return self.layer
-
-    def get_config(self):
-        config = super().get_config()
-        config["layer"] = keras.saving.serialize_keras_object(self.layer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
-        return super().from_config(config)

@@ -4,20 +4,17 @@ import keras
 from keras import ops
 
 from keras_flows import replicas
+from keras_flows.checks import check_n_bits
 from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
 
 _SEED_STATE = "seed_state_"
 
 
 class SavesRandomState:
-    """Mixin for a layer or model whose `keras.random.SeedGenerator`s must be
-    saved with its weights.
-
-    Keras saves no random-stream state: a run resumed from a checkpoint would
-    draw other noise than the run it continues, so "2 epochs, then 2 resumed"
-    would not equal "4 straight". This stores each generator's state next to the
-    object's own variables (`seed_state_0`, ...), and restores it when present
-    (weights saved before it existed still load).
+    """Mixin that saves the state of a layer's or model's `SeedGenerator`s with its
+    weights (`seed_state_0`, ...), so a run resumed from a checkpoint draws the same
+    noise as an uninterrupted one (Keras saves no random-stream state). Weights
+    saved without it still load.
     """
 
     def save_own_variables(self, store):
@@ -39,31 +36,20 @@ class SavesRandomState:
 class UniformNoise(SavesRandomState, InvertibleLayer):
     """Adds `U[low, high)` noise while training; the identity otherwise.
 
-    Dequantisation turns discrete pixel values into a continuous density: with data
-    in `[0, 1]` on a 1/256 grid, `U[0, 1/256)` noise makes the continuous NLL an
-    upper bound of the discrete one, so bits/dim are valid. NICE's blog uses
-    `x - 0.01 * U[0, 1)` instead (`low=-0.01, high=0`).
-
-    Forward: `x + u` when training, else `x`. Inverse: the identity.
-    log|det J| = 0 (the noise is part of the data, not of the map). The noise
-    stream's state is saved with the weights, so a resumed run draws the same
-    noise as an uninterrupted one.
+    Dequantisation: with data in `[0, 1]` on a 1/256 grid, `U[0, 1/256)` noise
+    makes the continuous NLL an upper bound of the discrete one, so bits/dim are
+    valid. NICE's blog uses `x - 0.01 * U[0, 1)` (`low=-0.01, high=0`).
+    Inverse: the identity. log|det J| = 0 (the noise is part of the data, not of
+    the map).
 
     Args:
         low: lower end of the noise.
         high: upper end of the noise.
-        seed: seed of the noise stream.
-
-    Example:
-
-    >>> import numpy as np
-    >>> noise = UniformNoise(0.0, 1 / 256)
-    >>> x = np.zeros((2, 3), "float32")
-    >>> np.asarray(noise(x)).tolist() == x.tolist()  # inference: identity
-    True
+        seed: seed of the noise stream (its state is saved with the weights).
     """
 
     volume_preserving = True
+    config_args = ("low", "high", "seed")
 
     def __init__(self, low=0.0, high=1.0 / 256, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -92,13 +78,7 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
     def _forward(self, x):
         return x, zeros_per_sample(x)
 
-    def _inverse(self, y):
-        return y, zeros_per_sample(y)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(low=self.low, high=self.high, seed=self.seed)
-        return config
+    _inverse = _forward
 
 
 @register
@@ -107,46 +87,26 @@ class Dequantize(UniformNoise):
     training; the identity otherwise. Glow's data-side preprocessing.
 
     With `K = 2**n_bits` levels of width `w = (high - low) / K` on `data_range`,
-    training computes `q(x) + u` with `u ~ U[0, w)` and
-
-    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)`
-
-    for `n_bits < 8`, the lower edge of `x`'s level, so the model never sees the
-    bits it is not asked to model (the Glow paper trains CelebA-HQ at 5 bits).
-    8-bit data are used as given (`q(x) = x`): their 256 values are the levels,
-    and the noise fills `[x, x + w)`, disjoint intervals of width `w`. This is
-    exactly what `dequantize_data` and `FlowModel.bits_per_dim` do to data
-    before `log_prob`, so the training loss, the recipes' `val_loss` and
-    bits/dim measure the same density at the same kind of point.
-
-    Forward: `q(x) + u` when training, else `x`. Inverse: the identity.
-    log|det J| = 0 (the noise is part of the data, not of the map).
+    training computes `q(x) + u`, `u ~ U[0, w)`, with
+    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)` for `n_bits < 8` (so
+    the model never sees the bits it is not asked to model) and `q(x) = x` for
+    8-bit data. `dequantize_data` and `FlowModel.bits_per_dim` do the same, so the
+    loss and bits/dim measure the same density. log|det J| = 0.
 
     Args:
         n_bits: bits per value, 1 to 8.
         data_range: `(low, high)` of the data.
         seed: seed of the noise stream.
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = Dequantize(n_bits=5, data_range=(-1.0, 1.0), seed=0)
-    >>> x = np.random.default_rng(0).uniform(-1, 1, (2, 8)).astype("float32")
-    >>> y = np.asarray(layer(x, training=True))
-    >>> q = -1 + np.floor((x + 1) / (2 / 32)) * (2 / 32)
-    >>> bool(((y >= q) & (y < q + 2 / 32)).all())
-    True
-
     Reference:
         Kingma & Dhariwal, Glow (2018), `preprocess` in the official code; Theis
         et al., "A note on the evaluation of generative models" (2016).
     """
 
+    config_args = ("n_bits", "data_range", "seed")
+
     def __init__(self, n_bits=8, data_range=(-1.0, 1.0), seed=None, **kwargs):
-        if int(n_bits) != n_bits or not 1 <= n_bits <= 8:
-            raise ValueError(
-                f"`Dequantize` needs n_bits between 1 and 8. Received: n_bits={n_bits}"
-            )
+        n_bits = check_n_bits(n_bits, "Dequantize")
         low, high = (float(v) for v in data_range)
         if not low < high:
             raise ValueError(
@@ -154,14 +114,14 @@ class Dequantize(UniformNoise):
                 f"Received: data_range={data_range}"
             )
         super().__init__(0.0, (high - low) / 2**n_bits, seed=seed, **kwargs)
-        self.n_bits = int(n_bits)
+        self.n_bits = n_bits
         self.data_range = (low, high)
 
     def snap(self, x):
         """`q(x)`: the lower edge of each value's level, in `x`'s dtype. (Not
         `quantize`: that is `keras.layers.Layer`'s weight quantisation.)"""
         if self.n_bits == 8:
-            return x  # 8-bit data as given, as `dequantize_data` does
+            return x
         low, width = self.data_range[0], self.high
         # float32 whatever the compute dtype: float16 cannot place values near
         # `high` in 256 levels. The 1e-4 guards values on an edge up to float error
@@ -174,9 +134,3 @@ class Dequantize(UniformNoise):
         if training:
             inputs = self.snap(inputs)
         return super().call(inputs, training=training, return_log_det=return_log_det)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["low"], config["high"]  # derived from n_bits and data_range
-        config.update(n_bits=self.n_bits, data_range=self.data_range)
-        return config

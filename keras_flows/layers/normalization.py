@@ -6,9 +6,9 @@ from keras import ops
 
 from keras_flows.layers.base import (
     InvertibleLayer,
+    channel_log_det,
     per_sample,
     register,
-    spatial_size,
     sum_per_sample,
 )
 
@@ -19,12 +19,6 @@ class Scale(InvertibleLayer):
 
     Forward: `z = exp(s) * h`. Inverse: `h = exp(-s) * z`. log|det J| = `sum(s)`.
     `s` has shape `(1, D)` and a `glorot_normal` init, as in the blog.
-
-    Input shape:
-        `(batch, D)`.
-
-    Output shape:
-        Same as the input.
 
     Example:
 
@@ -68,22 +62,15 @@ class Actnorm(InvertibleLayer):
     Inverse: `x = (y - shift) * exp(-log_scale)`.
     log|det J| = `H * W * sum(log_scale)`.
 
-    Both parameters start at zero (the identity), as in the blog's code. With
-    `data_init=True` the Glow paper's data-dependent init is available:
-    `keras_flows.graph.initialize(model, x_batch)` sets them so the first batch
-    leaves this layer with zero mean and unit variance per channel;
-    `FlowModel.fit` runs it for you on the first batch. The flag `initialized` is
-    a saved variable, so reloaded weights are never re-initialised.
+    Both parameters start at zero (the identity). With `data_init=True`,
+    `initialize(x_batch)` (run by `keras_flows.graph.initialize` and on the first
+    batch of `FlowModel.fit`) sets them so that batch leaves the layer with zero
+    mean and unit variance per channel; the saved flag `initialized` keeps
+    reloaded weights from being re-initialised.
 
     Args:
         use_shift: learn `shift` (else only the scale).
         data_init: use the data-dependent initialisation.
-
-    Input shape:
-        `(batch, ..., C)`.
-
-    Output shape:
-        Same as the input.
 
     Example:
 
@@ -99,15 +86,16 @@ class Actnorm(InvertibleLayer):
         Kingma & Dhariwal, Glow (2018), section 3.1.
     """
 
+    config_args = ("use_shift", "data_init")
+
     def __init__(self, use_shift=True, data_init=False, **kwargs):
         super().__init__(**kwargs)
         self.use_shift = use_shift
         self.data_init = data_init
 
     def build(self, input_shape):
+        # Not autocast, as in `Scale`.
         shape = (input_shape[-1],)
-        # Not autocast: the log-det is computed from the float32 parameters (see
-        # `Scale`); `_forward` casts what it applies to `x` to the compute dtype.
         self.log_scale = self.add_weight(
             name="log_scale", shape=shape, initializer="zeros", autocast=False
         )
@@ -132,57 +120,37 @@ class Actnorm(InvertibleLayer):
             self.build(x.shape)
         x = ops.cast(x, "float32")  # statistics of a float16 batch in float32
         axes = tuple(range(len(x.shape) - 1))
-        mean = ops.mean(x, axis=axes)
         log_scale = -ops.log(ops.std(x, axis=axes) + 1e-6)
         self.log_scale.assign(log_scale)
         if self.use_shift:
-            self.shift.assign(-mean * ops.exp(log_scale))
+            self.shift.assign(-ops.mean(x, axis=axes) * ops.exp(log_scale))
         self.initialized.assign(1.0)
-
-    def _log_det(self, x):
-        return per_sample(ops.sum(self.log_scale) * spatial_size(x), x)
 
     def _forward(self, x):
         scale = ops.cast(ops.exp(self.log_scale), x.dtype)
-        return scale * x + ops.cast(self.shift, x.dtype), self._log_det(x)
+        y = scale * x + ops.cast(self.shift, x.dtype)
+        return y, channel_log_det(self.log_scale, x)
 
     def _inverse(self, y):
         scale = ops.cast(ops.exp(-self.log_scale), y.dtype)
-        return (y - ops.cast(self.shift, y.dtype)) * scale, -self._log_det(y)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(use_shift=self.use_shift, data_init=self.data_init)
-        return config
+        x = (y - ops.cast(self.shift, y.dtype)) * scale
+        return x, -channel_log_det(self.log_scale, y)
 
 
 @register
 class CondActnorm(InvertibleLayer):
-    """An Actnorm whose scale and shift are computed from a condition: Glow's learned
-    prior for the half of the channels factored out at each level.
+    """An Actnorm whose scale and shift come from a condition: Glow's learned prior
+    for the channels factored out at each level.
 
     Forward: `[x, cond] -> exp(ls(cond)) * x + sh(cond)`.
     Inverse: `[y, cond] -> (y - sh(cond)) * exp(-ls(cond))`.
     log|det J| = `sum(ls(cond))` over pixels and channels.
 
-    `ls, sh` come from one 3x3 convolution of `cond` with `2 C` outputs, initialised
-    to zero so the layer starts as the identity (a standard normal prior).
+    `ls, sh` come from one zero-initialised 3x3 convolution of `cond`, so the layer
+    starts as the identity (a standard normal prior).
 
     Input shape:
         `[x, cond]`: `(batch, H, W, C)` and `(batch, H, W, C')`.
-
-    Output shape:
-        `(batch, H, W, C)`.
-
-    Example:
-
-    >>> import numpy as np
-    >>> x, cond = np.random.rand(2, 4, 4, 3), np.random.rand(2, 4, 4, 5)
-    >>> layer = CondActnorm()
-    >>> y = layer([x.astype("float32"), cond.astype("float32")])
-    >>> x_back = layer.inverse()([y, cond.astype("float32")])
-    >>> np.allclose(x_back, x, atol=1e-6)
-    True
 
     Reference:
         Su, "细水长flow之RealNVP与Glow" (2018), the multi-scale conditional prior;
@@ -192,11 +160,7 @@ class CondActnorm(InvertibleLayer):
     condition_inputs = (1,)
 
     def build(self, input_shape):
-        if (
-            len(input_shape) != 2
-            or len(input_shape[0]) != 4
-            or len(input_shape[1]) != 4
-        ):
+        if len(input_shape) != 2 or any(len(s) != 4 for s in input_shape):
             raise ValueError(
                 "`CondActnorm` needs `[x, cond]`, two images (batch, H, W, C). "
                 f"Received: input_shape={input_shape}"

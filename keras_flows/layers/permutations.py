@@ -6,9 +6,8 @@ from keras import ops
 
 from keras_flows.layers.base import (
     InvertibleLayer,
-    per_sample,
+    channel_log_det,
     register,
-    spatial_size,
     zeros_per_sample,
 )
 
@@ -20,41 +19,38 @@ def _draw_seed():
     return int(np.random.randint(0, 2**31 - 1))
 
 
+def _check_known_last_axis(layer, input_shape):
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"`{type(layer).__name__}` needs a known last axis. "
+            f"Received: input_shape={input_shape}"
+        )
+
+
 @register
 class Shuffle(InvertibleLayer):
     """Permutes the last axis of a vector: reversed (NICE) or at random (RealNVP).
 
     Forward: `y = x[..., p]`. Inverse: `x = y[..., argsort(p)]`. log|det J| = 0.
-
-    The permutation is drawn once from `seed` at build time and stored; nothing is
-    mutated in `call`.
+    `p` is drawn once from `seed` at build time.
 
     Args:
         mode: `"reverse"` or `"random"`.
         seed: seed of the random permutation; drawn and stored when `None`.
 
-    Input shape:
-        `(batch, ..., D)`.
-
-    Output shape:
-        Same as the input.
-
     Example:
 
     >>> import numpy as np
-    >>> x = np.arange(6, dtype="float32").reshape(2, 3)
-    >>> shuffle = Shuffle("reverse")
-    >>> y = shuffle(x)
+    >>> y = Shuffle("reverse")(np.arange(6, dtype="float32").reshape(2, 3))
     >>> np.asarray(y)[0].tolist()
     [2.0, 1.0, 0.0]
-    >>> np.allclose(shuffle.inverse()(y), x)
-    True
 
     Reference:
         Dinh et al., NICE (2014), arXiv:1410.8516; Su, "细水长flow之NICE" (2018).
     """
 
     volume_preserving = True
+    config_args = ("mode", "seed")
 
     def __init__(self, mode="reverse", seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -67,12 +63,8 @@ class Shuffle(InvertibleLayer):
         self.seed = _draw_seed() if seed is None and mode == "random" else seed
 
     def build(self, input_shape):
+        _check_known_last_axis(self, input_shape)
         dim = input_shape[-1]
-        if dim is None:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a known last axis. "
-                f"Received: input_shape={input_shape}"
-            )
         if self.mode == "reverse":
             self.indices = np.arange(dim)[::-1].copy()
         else:
@@ -90,38 +82,13 @@ class Shuffle(InvertibleLayer):
     def _inverse(self, y):
         return self._permute(y, self.inverse_indices), zeros_per_sample(y)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(mode=self.mode, seed=self.seed)
-        return config
-
 
 @register
 class Permute(Shuffle):
     """Permutes the channels (last axis) of images, as Glow's `Permute` layer.
 
-    Unlike `keras.layers.Permute`, which reorders *axes*, this reorders the entries
-    of the channel axis, identically at every pixel.
-
-    Forward: `y[..., c] = x[..., p[c]]`. Inverse: via `argsort(p)`. log|det J| = 0.
-
-    Args:
-        mode: `"reverse"` or `"random"`.
-        seed: seed of the random permutation; drawn and stored when `None`.
-
-    Input shape:
-        `(batch, H, W, C)` (any rank >= 2 works).
-
-    Output shape:
-        Same as the input.
-
-    Example:
-
-    >>> import numpy as np
-    >>> x = np.random.rand(2, 4, 4, 6).astype("float32")
-    >>> permute = Permute("random", seed=1)
-    >>> np.allclose(permute.inverse()(permute(x)), x)
-    True
+    Unlike `keras.layers.Permute`, which reorders axes, this reorders the entries
+    of the channel axis, identically at every pixel. As `Shuffle` otherwise.
 
     Reference:
         Kingma & Dhariwal, Glow (2018), arXiv:1807.03039.
@@ -134,10 +101,9 @@ class InvConv1x1(InvertibleLayer):
 
     `W = P @ (L + I) @ (U + diag(sign * exp(log_s)))` with `P` and `sign` fixed from
     the LU decomposition of a random rotation, `L` strictly lower and `U` strictly
-    upper triangular. The weight is recomputed from its factors on every call.
+    upper triangular; `W` is recomputed from its factors on every call.
 
-    Forward: `y = W x` at each pixel (`y = x @ W.T`).
-    Inverse: `x = W^-1 y`.
+    Forward: `y = W x` at each pixel (`y = x @ W.T`). Inverse: `x = W^-1 y`.
     log|det J| = `H * W * sum(log_s)`.
 
     Args:
@@ -146,76 +112,41 @@ class InvConv1x1(InvertibleLayer):
     Input shape:
         `(batch, H, W, C)` or `(batch, C)`.
 
-    Output shape:
-        Same as the input.
-
-    Example:
-
-    >>> import numpy as np
-    >>> x = np.random.rand(2, 4, 4, 6).astype("float32")
-    >>> conv = InvConv1x1(seed=0)
-    >>> np.allclose(conv.inverse()(conv(x)), x, atol=1e-5)
-    True
-
     Reference:
         Kingma & Dhariwal, Glow (2018), arXiv:1807.03039, section 3.2.
     """
+
+    config_args = ("seed",)
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = _draw_seed() if seed is None else seed
 
     def build(self, input_shape):
+        _check_known_last_axis(self, input_shape)
         channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                "`InvConv1x1` needs a known channel axis. "
-                f"Received: input_shape={input_shape}"
-            )
         rng = np.random.default_rng(self.seed)
         rotation = np.linalg.qr(rng.normal(size=(channels, channels)))[0]
         p, lower, upper = scipy.linalg.lu(rotation)  # rotation = p @ lower @ upper
         diag = np.diag(upper)
 
-        def const(value):
-            return lambda shape, dtype=None: value.astype("float32")
-
         # No factor is autocast: the kernel and its inverse are computed from the
         # float32 factors (an LU product or inverse in float16 is not invertible to
         # float16 precision) and only then cast to the compute dtype of `x`.
+        def factor(name, value, trainable=True):
+            return self.add_weight(
+                name=name,
+                shape=value.shape,
+                initializer=lambda shape, dtype=None: value.astype("float32"),
+                trainable=trainable,
+                autocast=False,
+            )
 
-        self.permutation = self.add_weight(
-            name="permutation",
-            shape=p.shape,
-            initializer=const(p),
-            trainable=False,
-            autocast=False,
-        )
-        self.sign = self.add_weight(
-            name="sign",
-            shape=diag.shape,
-            initializer=const(np.sign(diag)),
-            trainable=False,
-            autocast=False,
-        )
-        self.lower = self.add_weight(
-            name="lower",
-            shape=p.shape,
-            initializer=const(np.tril(lower, -1)),
-            autocast=False,
-        )
-        self.upper = self.add_weight(
-            name="upper",
-            shape=p.shape,
-            initializer=const(np.triu(upper, 1)),
-            autocast=False,
-        )
-        self.log_s = self.add_weight(
-            name="log_s",
-            shape=diag.shape,
-            initializer=const(np.log(np.abs(diag))),
-            autocast=False,
-        )
+        self.permutation = factor("permutation", p, trainable=False)
+        self.sign = factor("sign", np.sign(diag), trainable=False)
+        self.lower = factor("lower", np.tril(lower, -1))
+        self.upper = factor("upper", np.triu(upper, 1))
+        self.log_s = factor("log_s", np.log(np.abs(diag)))
         self.lower_mask = np.tril(np.ones((channels, channels), "float32"), -1)
         self.eye = np.eye(channels, dtype="float32")
 
@@ -226,18 +157,10 @@ class InvConv1x1(InvertibleLayer):
         upper = upper + self.eye * (self.sign * ops.exp(self.log_s))
         return ops.matmul(self.permutation, ops.matmul(lower, upper))
 
-    def _log_det(self, x):
-        return per_sample(ops.sum(self.log_s) * spatial_size(x), x)
-
     def _forward(self, x):
         kernel = ops.cast(ops.transpose(self.kernel()), x.dtype)
-        return ops.matmul(x, kernel), self._log_det(x)
+        return ops.matmul(x, kernel), channel_log_det(self.log_s, x)
 
     def _inverse(self, y):
         kernel = ops.cast(ops.transpose(ops.inv(self.kernel())), y.dtype)
-        return ops.matmul(y, kernel), -self._log_det(y)
-
-    def get_config(self):
-        config = super().get_config()
-        config["seed"] = self.seed
-        return config
+        return ops.matmul(y, kernel), -channel_log_det(self.log_s, y)
