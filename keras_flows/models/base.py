@@ -1,7 +1,7 @@
-"""The base of every model (`GenerativeModel`: the numpy API, one prior draw,
-bits/dim, interpolation) and `FlowModel`, a trainable flow around a functional
-encoder with a N(0, I) prior."""
+"""`GenerativeModel`, the numpy API every model shares, and `FlowModel`, a
+trainable flow around a functional encoder with a N(0, I) prior."""
 
+import itertools
 import math
 import types
 
@@ -9,12 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.checks import (
-    check_finite,
-    check_n_bits,
-    check_temperature,
-    is_int,
-)
+from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 from keras_flows.layers.base import register
 from keras_flows.models.conditional import one_hot_labels
@@ -23,16 +18,14 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def named(name, part):
-    """`"{name}_{part}"`, or `None` when `name` is `None` (Keras then names the
-    layer itself): how the model builders name the layers they create."""
+    """`"{name}_{part}"`, or `None` (Keras names the layer) when `name` is `None`."""
     return None if name is None else f"{name}_{part}"
 
 
 def constructor_arguments(local_vars):
-    """A model constructor's own arguments, read from its `locals()` at its
-    first line: one dict for the checks, the builders and `get_config`.
-    `input_shape` becomes a tuple and a `seed` of `None` is drawn once and
-    stored, so a reloaded model rebuilds the same random permutations."""
+    """A model constructor's arguments from its `locals()`, for the checks, the
+    builders and `get_config`; a `seed` of `None` is drawn once and stored, so a
+    reloaded model rebuilds the same random permutations."""
     config = {
         k: v for k, v in local_vars.items() if k not in ("self", "kwargs", "__class__")
     }
@@ -44,9 +37,9 @@ def constructor_arguments(local_vars):
 
 
 def gaussian_nll(z):
-    """Per-sample `-log N(z; 0, I)` = `0.5 * sum(z**2) + 0.5 * D * log(2 pi)`,
-    in float32 whatever the compute dtype (a float16 sum over thousands of
-    dimensions would lose the likelihood)."""
+    """Per-sample `-log N(z; 0, I) = 0.5 |z|^2 + 0.5 D log(2 pi)`, in float32
+    whatever the compute dtype (a float16 sum over thousands of dimensions would
+    lose the likelihood)."""
     # Sum over the event axes instead of reshaping to (batch, -1): in a TensorFlow
     # graph with an unknown batch size that reshape loses the static D.
     z = ops.cast(z, "float32")
@@ -56,18 +49,14 @@ def gaussian_nll(z):
 
 
 class GenerativeModel(keras.Model):
-    """What every model here shares: data in, a latent out, and back.
+    """What every model shares: data in, a latent out, and back (numpy API).
 
-    A subclass builds `encoder` (data -> latent, a functional model), `decoder`
-    (latent -> data) and sets `data_range` (`(low, high)` or `None`), `n_bits`
-    and `image_shape` (`(H, W, C)` for images, else `None`), then implements
-    `log_prob(x, batch_size, ...)`. It inherits the numpy API below: checked
-    `fit`, `encode`, `decode`, `reconstruct`, `sample` (one prior draw at a
-    temperature), `bits_per_dim`, `interpolate` and `interpolate_corners`.
-
-    `exact_likelihood` says whether `log_prob` is the exact log-density (a
-    flow) or a lower bound (a VAE); `weights_model` is the uncompiled
-    functional model holding every weight, which a run folder saves.
+    A subclass builds `encoder` (data -> latent, functional) and `decoder`
+    (latent -> data), sets `data_range` (`(low, high)` or `None`), `n_bits` and
+    `image_shape` (`(H, W, C)` or `None`), and implements `log_prob`.
+    `exact_likelihood` says whether `log_prob` is exact (a flow) or a lower bound
+    (a VAE); `weights_model` is the uncompiled model holding every weight, which
+    a run folder saves (without the optimizer state).
     """
 
     exact_likelihood = True
@@ -75,8 +64,6 @@ class GenerativeModel(keras.Model):
 
     @property
     def weights_model(self):
-        """The uncompiled functional model that holds every weight of this one:
-        saving it leaves the optimizer state out."""
         return self.encoder
 
     @property
@@ -84,13 +71,10 @@ class GenerativeModel(keras.Model):
         """The shape of one sample as the encoder takes it."""
         return tuple(self.encoder.inputs[0].shape[1:])
 
-    # ----------------------------------------------------------------- training
-
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.fit` on `x` alone, after checking it and running any
         data-dependent initialisation (Actnorm `data_init=True`) on the first
-        batch, whatever `x` is: an array, a `tf.data.Dataset`, a
-        `keras.utils.PyDataset` or a generator."""
+        batch of an array, `tf.data.Dataset`, `PyDataset` or generator."""
         if self.num_classes is not None:
             return self._fit_labelled(x, y, batch_size, **kwargs)
         if isinstance(x, np.ndarray):
@@ -104,8 +88,8 @@ class GenerativeModel(keras.Model):
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def _fit_labelled(self, x, y, batch_size, **kwargs):
-        """`fit(x, y)` of a class-conditional model: arrays of images and their
-        integer labels, which become the encoder's `[x, one_hot(y)]`."""
+        """`fit(x, y)` of a class-conditional model: the encoder takes
+        `[x, one_hot(y)]`."""
         if not isinstance(x, np.ndarray) or y is None:
             raise ValueError(
                 f"A class-conditional `{type(self).__name__}` trains with "
@@ -125,15 +109,13 @@ class GenerativeModel(keras.Model):
         return super().fit(x, None, batch_size=batch_size, **kwargs)
 
     def _inputs(self, x, labels=None, name="x", labels_name="labels"):
-        """What the encoder takes for the samples `x` (checked) with `labels`:
-        `x`, or `[x, one_hot(labels)]` for a class-conditional model."""
+        """The encoder's input: `x` (checked), or `[x, one_hot(labels)]`."""
         x = self._check_data(x, name)
         labels = self._label_inputs(labels, len(x), labels_name)
         return [x, *labels] if labels else x
 
     def _label_inputs(self, labels, count, name="labels"):
-        """`[]` for an unconditional model (which takes no labels), else
-        `[one_hot(labels)]`, checked."""
+        """`[]` for an unconditional model, else `[one_hot(labels)]`, checked."""
         if self.num_classes is None:
             if labels is not None:
                 raise ValueError(
@@ -161,24 +143,21 @@ class GenerativeModel(keras.Model):
         check_finite(x, name)
         return x
 
-    # ---------------------------------------------------------------- inference
-
     def encode(self, x, labels=None, batch_size=256):
-        """Data to latent (numpy in, numpy out); `labels` for a class-conditional
+        """Data to latent, numpy in and out; `labels` for a class-conditional
         model (an int for all, or one per sample)."""
         inputs = self._inputs(x, labels)
         return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)
 
     def decode(self, z, labels=None, batch_size=256):
-        """Latent to data (numpy in, numpy out); `labels` as in `encode`."""
+        """Latent to data, numpy in and out; `labels` as in `encode`."""
         zs = list(z) if isinstance(z, (list, tuple)) else [z]
         zs += self._label_inputs(labels, len(zs[0]))
         inputs = zs[0] if len(zs) == 1 else zs
         return self.decoder.predict(inputs, batch_size=batch_size, verbose=0)
 
     def reconstruct(self, x, labels=None, batch_size=256):
-        """`decode(encode(x))`: `x` up to float error for an exact flow; for a
-        VAE, the posterior mean decoded."""
+        """`decode(encode(x))`: `x` up to float error for a flow."""
         z = self.encode(x, labels, batch_size=batch_size)
         return self.decode(z, labels, batch_size=batch_size)
 
@@ -191,13 +170,11 @@ class GenerativeModel(keras.Model):
     ):
         """Per-sample bits/dim of `n_bits` data in `data_range`.
 
-        With `K = 2**n_bits` levels of width `w = (high - low) / K`:
-        `(-log_prob + D log(1 / w)) / (D log 2)`, `log_prob` taken at `x + u`,
-        `u ~ U[0, w)` when `dequantize` (one seeded draw): an unbiased estimate
-        of the bound on the discrete NLL for a model trained with the same
-        dequantisation noise. With `n_bits < 8`, `x` is first snapped to the
-        lower edge of its level, as the model's training input is. `labels`
-        (a class-conditional model's) and `options` go to `log_prob`.
+        With levels of width `w = (high - low) / 2**n_bits`, it is
+        `(-log_prob(x + u) - D log w) / (D log 2)`, `u ~ U[0, w)` one seeded draw
+        when `dequantize`: an unbiased estimate of the bound on the discrete NLL.
+        With `n_bits < 8`, `x` is first snapped to its level, as in training.
+        `labels` and `options` go to `log_prob`.
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
@@ -212,12 +189,11 @@ class GenerativeModel(keras.Model):
         return (-log_p - dims * np.log(width)) / (dims * np.log(2))
 
     def sample(self, num, temperature=1.0, seed=None, labels=None):
-        """`num` samples in data space: every latent part (the top level and each
-        learned prior of a multi-scale model) is drawn from `N(0, temperature^2)`
-        and decoded, clipped to `data_range`; `temperature=0` is the
-        deterministic mode. The same `seed` draws the same noise at every
-        temperature, scaled. A class-conditional model draws the class
-        `labels` (an int for all, or one per sample)."""
+        """`num` samples in data space, clipped to `data_range`: every latent
+        part (each prior of a multi-scale model) is drawn from
+        `N(0, temperature^2)` and decoded; `temperature=0` is the mode, and one
+        `seed` draws the same noise at every temperature. A class-conditional
+        model draws the class `labels` (an int for all, or one per sample)."""
         temperature = check_temperature(temperature)
         label_inputs = self._label_inputs(labels, num)  # checked before drawing
         rng = np.random.default_rng(seed)
@@ -232,50 +208,27 @@ class GenerativeModel(keras.Model):
 
     def interpolate(self, x_a, x_b, steps=9, batch_size=256):
         """Samples decoded along the straight line from `encode(x_a)` to
-        `encode(x_b)`.
-
-        Args:
-            x_a, x_b: one sample each, or batches `(n, ...)` of pairs.
-            steps: points on each line, both ends included (the ends are the
-                reconstructions of `x_a` and `x_b`).
+        `encode(x_b)`, `steps` points with both ends (the reconstructions).
 
         Returns:
-            `(steps, ...)` for one pair, `(n, steps, ...)` for a batch.
+            `(steps, ...)` for one pair, `(n, steps, ...)` for batches `(n, ...)`.
         """
-        x_a, x_b = np.asarray(x_a), np.asarray(x_b)
-        if x_a.shape != x_b.shape:
-            raise ValueError(
-                "`interpolate` needs x_a and x_b of the same shape. "
-                f"Received: x_a.shape={x_a.shape}, x_b.shape={x_b.shape}"
-            )
-        single = x_a.shape == self.sample_shape
-        if single:
-            x_a, x_b = x_a[None], x_b[None]
-        z_a = self.encode(x_a, batch_size=batch_size)
-        z_b = self.encode(x_b, batch_size=batch_size)
-        latent_shape = z_a.shape[1:]  # flat for most models, (h, w, c) for some
-        z_a, z_b = z_a.reshape(len(z_a), 1, -1), z_b.reshape(len(z_b), 1, -1)
-        weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
-        z = (1 - weights) * z_a + weights * z_b  # (n, steps, D)
-        x = self.decode(z.reshape(-1, *latent_shape), batch_size=batch_size)
-        x = x.reshape(len(x_a), steps, *self.sample_shape)
-        return x[0] if single else x
+        t = np.linspace(0.0, 1.0, steps, dtype="float32")
+        weights = np.stack([1 - t, t], axis=1)  # (steps, 2)
+        return self._decode_blends("interpolate", [x_a, x_b], weights, batch_size)
 
     def latent_direction(self, x_with, x_without, batch_size=256):
-        """`mean(encode(x_with)) - mean(encode(x_without))`: the direction in the
-        latent from one group of samples to another (an attribute present and
-        absent, or class b and class a), the Glow paper's manipulation vector.
-        Returns one latent, flat or shaped as `encode` returns it."""
+        """`mean(encode(x_with)) - mean(encode(x_without))`: the Glow paper's
+        manipulation vector from one group of samples to another (an attribute
+        absent to present, or class a to class b)."""
         z_with = self.encode(x_with, batch_size=batch_size)
         z_without = self.encode(x_without, batch_size=batch_size)
         return z_with.mean(axis=0) - z_without.mean(axis=0)
 
     def manipulate(self, x, direction, strengths=(-1.0, -0.5, 0.0, 0.5, 1.0),
                    batch_size=256):  # fmt: skip
-        """`decode(encode(x) + s * direction)` for every strength `s`: samples
-        moved along a latent direction (`latent_direction`) and decoded
-        exactly; `s = 0` is the reconstruction, `s = 1` adds the whole
-        difference between the two groups' mean codes.
+        """`decode(encode(x) + s * direction)` for every strength `s`, clipped
+        to `data_range`: `s = 0` is the reconstruction.
 
         Returns:
             `(len(strengths), ...)` for one sample, `(n, len(strengths), ...)`
@@ -299,46 +252,47 @@ class GenerativeModel(keras.Model):
         return x[0] if single else x
 
     def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, batch_size=256):
-        """A `steps x steps` grid decoded from the bilinear blend of the four
-        codes `encode(x)` of its corners (the f-VAE post's four-image figure).
-
-        Row `i` and column `j` decode `(1 - a)(1 - b) z_tl + (1 - a) b z_tr
-        + a (1 - b) z_bl + a b z_br` with `a = i / (steps - 1)` (down) and
-        `b = j / (steps - 1)` (across): the edges are the straight-line
-        interpolations between neighbouring corners, and the corners are the
-        reconstructions of the four samples.
-
-        Args:
-            x_tl, x_tr, x_bl, x_br: the top-left, top-right, bottom-left and
-                bottom-right samples, or four batches `(n, ...)`.
-            steps: samples per side, corners included (at least 2).
+        """A `steps x steps` grid decoded from the bilinear blend of the codes of
+        its four corners (the f-VAE post's figure): row `i`, column `j` decodes
+        `(1-a)(1-b) z_tl + (1-a) b z_tr + a (1-b) z_bl + a b z_br`, with
+        `a = i / (steps - 1)` and `b = j / (steps - 1)`.
 
         Returns:
-            `(steps, steps, ...)` for one set of corners, `(n, steps, steps,
-            ...)` for batches.
+            `(steps, steps, ...)` for one sample per corner, `(n, steps, steps,
+            ...)` for batches `(n, ...)`.
         """
-        corners = [np.asarray(x) for x in (x_tl, x_tr, x_bl, x_br)]
-        if any(x.shape != corners[0].shape for x in corners):
-            raise ValueError(
-                "`interpolate_corners` needs four samples of the same shape. "
-                f"Received: shapes {[x.shape for x in corners]}"
-            )
         if not is_int(steps) or steps < 2:
             raise ValueError(
                 f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
             )
-        single = corners[0].shape == self.sample_shape
+        t = np.linspace(0.0, 1.0, steps, dtype="float32")
+        a, b = t[:, None, None], t[None, :, None]  # rows, columns
+        weights = np.concatenate(
+            [(1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b], axis=-1
+        )  # (steps, steps, 4)
+        corners = [x_tl, x_tr, x_bl, x_br]
+        return self._decode_blends("interpolate_corners", corners, weights, batch_size)
+
+    def _decode_blends(self, name, samples, weights, batch_size):
+        """Decodes `sum_k weights[..., k] * encode(samples[k])`: `samples` one
+        sample or one batch `(n, ...)` each, `weights` `(*grid, len(samples))`.
+        Returns `(*grid, ...)` for single samples, `(n, *grid, ...)` for batches."""
+        samples = [np.asarray(x) for x in samples]
+        if any(x.shape != samples[0].shape for x in samples):
+            raise ValueError(
+                f"`{name}` needs samples of the same shape. "
+                f"Received: shapes {[x.shape for x in samples]}"
+            )
+        single = samples[0].shape == self.sample_shape
         if single:
-            corners = [x[None] for x in corners]
-        n = len(corners[0])
-        z = self.encode(np.concatenate(corners), batch_size=batch_size)  # (4n, ...)
-        latent_shape = z.shape[1:]
-        z_tl, z_tr, z_bl, z_br = z.reshape(4, n, 1, 1, -1)  # each (n, 1, 1, D)
-        a = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None, None]  # rows
-        b = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]  # cols
-        z = (1 - a) * ((1 - b) * z_tl + b * z_tr) + a * ((1 - b) * z_bl + b * z_br)
+            samples = [x[None] for x in samples]
+        n, k = len(samples[0]), len(samples)
+        z = self.encode(np.concatenate(samples), batch_size=batch_size)  # (k n, ...)
+        latent_shape = z.shape[1:]  # flat for most models, (h, w, c) for some
+        grid = weights.shape[:-1]
+        z = np.einsum("pk,knd->npd", weights.reshape(-1, k), z.reshape(k, n, -1))
         x = self.decode(z.reshape(-1, *latent_shape), batch_size=batch_size)
-        x = x.reshape(n, steps, steps, *self.sample_shape)
+        x = x.reshape(n, *grid, *self.sample_shape)
         return x[0] if single else x
 
 
@@ -346,23 +300,22 @@ class GenerativeModel(keras.Model):
 class FlowModel(GenerativeModel):
     """A normalising flow `z = f(x)` with a standard normal prior on `z`.
 
-    `fit(x)` minimises the exact negative log-likelihood in nats per sample: the
-    model adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to its losses on every call,
-    and each volume-changing layer adds `-mean(log_det)` (plus any weight
-    regularisation). Keras sums `model.losses` itself, so its per-replica loss
-    scaling under `tf.distribute` applies unchanged.
+    `fit(x)` minimises the exact negative log-likelihood in nats per sample: each
+    call adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to the losses, and each
+    volume-changing layer adds `-mean(log_det)`. Keras sums `model.losses`
+    itself, so its per-replica loss scaling under `tf.distribute` applies.
 
     Args:
-        encoder: a functional `keras.Model` from data to latent built from
-            `keras_flows.layers` (see `keras_flows.graph.build_decoder`).
-        image_shape: `(H, W, C)` of one sample when the data are images (used by
-            `keras_flows.viz`), else `None`.
-        data_range: `(low, high)` of the data, for bits/dim and to clip samples;
-            `None` for unbounded data.
-        n_bits: bits per pixel of the data (8; the Glow paper uses 5 on
-            CelebA-HQ): `bits_per_dim` quantises to `2**n_bits` levels in
-            `data_range` and dequantises with noise of one level's width.
+        encoder: a functional `keras.Model` from data to latent, built from
+            `keras_flows.layers`; the decoder is `graph.build_decoder(encoder)`.
+        image_shape: `(H, W, C)` of one sample for image data, else `None`.
+        data_range: `(low, high)` of the data (for bits/dim and to clip
+            samples), or `None`.
+        n_bits: bits per pixel of the data, for `bits_per_dim`.
+        num_classes: `K` when the encoder also takes a one-hot label, else `None`.
     """
+
+    config = None  # set by a subclass that builds its encoder from arguments
 
     def __init__(
         self,
@@ -407,8 +360,7 @@ class FlowModel(GenerativeModel):
         return self._derived.log_det_model
 
     def log_prob(self, x, labels=None, batch_size=256):
-        """Exact per-sample log density `log p(x)` in nats, shape `(batch,)`; for
-        a class-conditional model `log p(x | labels)`."""
+        """Exact per-sample `log p(x)` (or `log p(x | labels)`) in nats, float64."""
         inputs = self._inputs(x, labels)
         outputs = self.log_det_model.predict(inputs, batch_size=batch_size, verbose=0)
         *zs, log_det = outputs
@@ -416,9 +368,9 @@ class FlowModel(GenerativeModel):
         return log_prior + log_det.astype("float64")
 
     def class_log_posterior(self, x, class_prior=None, batch_size=256):
-        """`log p(y | x)` for every class, `(batch, K)`, of a class-conditional
-        model: `log p(x | y) + log p(y)`, normalised over `y`; `class_prior`
-        the probabilities `p(y)` (uniform when `None`)."""
+        """`log p(y | x)` of a class-conditional model for every class,
+        `(batch, K)`: `log p(x | y) + log p(y)` normalised over `y`, with
+        `class_prior` the probabilities `p(y)` (uniform when `None`)."""
         if self.num_classes is None:
             raise ValueError(
                 f"`{type(self).__name__}` is not class-conditional: it has no "
@@ -439,11 +391,13 @@ class FlowModel(GenerativeModel):
         return joint - top - np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
 
     def predict_class(self, x, class_prior=None, batch_size=256):
-        """The generative classifier of a class-conditional model: per sample,
-        the class `y` with the largest `log p(x | y) + log p(y)`."""
+        """The generative classifier: per sample, the class `y` with the largest
+        `log p(x | y) + log p(y)`."""
         return np.argmax(self.class_log_posterior(x, class_prior, batch_size), axis=1)
 
     def get_config(self):
+        if self.config is not None:  # a built-in model: its constructor arguments
+            return {**self.config, "name": self.name}
         config = super().get_config()
         config.update(
             encoder=keras.saving.serialize_keras_object(self.encoder),
@@ -456,14 +410,10 @@ class FlowModel(GenerativeModel):
 
 
 def dequantize_data(x, data_range, n_bits=8, seed=0, noise=True):
-    """`(q(x) + u, w)`: `x` on `2**n_bits` levels of width `w` in `data_range`
-    plus one seeded draw `u ~ U[0, w)` (when `noise`), as float32.
-
-    `q` snaps to the lower edge of the level when `n_bits < 8` (8-bit data are
-    used as given). This is the dequantisation the models train with
-    (`keras_flows.layers.Dequantize`), so a validation set passed through it
-    gives a validation loss that is the same bound as `bits_per_dim`.
-    """
+    """`(q(x) + u, w)` as float32: `x` snapped to the lower edge of its level
+    (`2**n_bits` levels of width `w` in `data_range`; 8-bit data as given) plus
+    one seeded draw `u ~ U[0, w)` when `noise`, as `layers.Dequantize` trains:
+    a validation loss on such data is the same bound as `bits_per_dim`."""
     x = np.asarray(x, "float64")
     low, high = data_range
     levels = 2**n_bits
@@ -477,8 +427,8 @@ def dequantize_data(x, data_range, n_bits=8, seed=0, noise=True):
 
 
 def _peek_first_batch(x, batch_size):
-    """The first batch of inputs of any data `fit` accepts, and the data to pass
-    on (a generator is re-chained so its first batch is not lost)."""
+    """The first batch of any data `fit` accepts, and the data to pass on (a
+    generator is re-chained so its first batch is not lost)."""
     if isinstance(x, keras.utils.PyDataset):
         first = x[0]
     elif hasattr(x, "take") and hasattr(x, "element_spec"):  # tf.data.Dataset
@@ -487,13 +437,9 @@ def _peek_first_batch(x, batch_size):
         return np.asarray(x[:batch_size]), x
     elif hasattr(x, "__next__") or hasattr(x, "__iter__"):  # generators
         iterator = iter(x)
-        first = head = next(iterator)
-
-        def chained():
-            yield head
-            yield from iterator
-
-        x = chained()
+        first = next(iterator)
+        # A generator again (Keras's adapters want one), its first batch put back.
+        x = (batch for batch in itertools.chain([first], iterator))
     else:
         raise ValueError(
             "Data-dependent initialisation needs the first batch of `x`. "

@@ -1,5 +1,5 @@
-"""f-VAE: a VAE whose prior is an unconditional Glow-like flow, as in the third
-post of the "细水长flow" series and its Keras 2 `f-VAEs.py`.
+"""f-VAE: a VAE whose prior is a Glow-like flow, as in the third post of the
+"细水长flow" series and its Keras 2 `f-VAEs.py`.
 
     z = E(x) + sigma1 * u,   u ~ N(0, I)          posterior q(z|x) = N(E(x), sigma1^2)
     x ~ N(G(z), sigma2^2)                         likelihood p(x|z)
@@ -7,19 +7,17 @@ post of the "细水长flow" series and its Keras 2 `f-VAEs.py`.
 
 E is a plain convolutional net (it needs no log-det), so it carries most of the
 non-linearity and F can be much smaller than a Glow of the same quality. With
-`flow_depth=0`, F is the identity and the model is a plain VAE with a Gaussian prior.
+`flow_depth=0`, F is the identity: a plain VAE with a Gaussian prior.
 
-The loss per image is the negative evidence lower bound (ELBO) in nats,
-`-E_q[log p(x|z) + log p(z) - log q(z|x)]`, with (D = data dims, D_z = latent dims)
+The loss per image is the single-draw negative ELBO in nats,
+`-E_q[log p(x|z) + log p(z) - log q(z|x)]`, with D data and D_z latent dims:
 
     log p(x|z) = -|x - G(z)|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)
     log p(z)   = -|F(z)|^2 / 2 - D_z/2 log(2 pi) + log|det dF/dz|
-    log q(z|x) = -|u|^2 / 2 - D_z log sigma1 - D_z/2 log(2 pi)   (z - E(x) = sigma1 u)
+    log q(z|x) = -|u|^2 / 2 - D_z log sigma1 - D_z/2 log(2 pi)
 
-so -ELBO = |G(z) - x|^2/(2 sigma2^2) + D log sigma2 + D/2 log(2 pi) + |F(z)|^2/2
-- log|det dF/dz| - |u|^2/2 - D_z log sigma1: the blog's loss, which is therefore
-the exact -ELBO (the two D_z/2 log(2 pi) terms of p(z) and q(z|x) cancel), one
-draw of u per image. It is an upper bound on -log p(x), the exact NLL of a flow.
+The two D_z/2 log(2 pi) terms cancel, which gives the blog's loss: it is the
+exact -ELBO, an upper bound on -log p(x).
 """
 
 import math
@@ -30,12 +28,7 @@ from keras import ops
 
 from keras_flows import layers as L
 from keras_flows import replicas
-from keras_flows.checks import (
-    check_image_shape,
-    check_n_bits,
-    check_sizes,
-    is_int,
-)
+from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import register
 from keras_flows.layers.noise import SavesRandomState
@@ -47,19 +40,13 @@ from keras_flows.models.base import (
 )
 from keras_flows.models.glow import flow_level, glow_flow
 
-# ------------------------------------------------------------------ the nets E, G
-
 
 def residual_block(x, width=None, name=None):
-    """The seed's block: `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, `C` channels in and
-    out, the 3x3 convolution `width` channels wide (`None`: `C`, the seed). The
-    1x1 convolution starts at zero, so a deep stack of blocks starts as the
-    identity (as a flow's coupling nets do). The 3x3 convolution has no bias:
-    the batch normalisation right after it would cancel it.
-
-    Batch normalisation is synchronised across replicas on TensorFlow;
-    on JAX, `keras.distribution.DataParallel` already sees the global batch.
-    """
+    """The seed's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the 3x3 convolution
+    `width` channels wide (`None`: the input's). The zero-initialised 1x1
+    convolution makes a deep stack start as the identity; the 3x3 convolution
+    has no bias, which the batch normalisation (synchronised across replicas on
+    TensorFlow) would cancel."""
     channels = x.shape[-1]
     h = keras.layers.Conv2D(
         width or channels,
@@ -79,12 +66,9 @@ def residual_block(x, width=None, name=None):
 
 
 def build_inference_net(input_shape, levels=3, blocks=12, width=None, name="E"):
-    """E: `levels` x [Squeeze -> `blocks` residual blocks `width` wide], the mean
-    of q(z|x).
-
-    `(H, W, C)` data give a latent of shape `(H / 2^L, W / 2^L, C 4^L)`: as many
-    numbers as the image (the post keeps z full-size to avoid VAE blur).
-    """
+    """E, the mean of q(z|x): `levels` x [Squeeze -> `blocks` residual blocks].
+    The latent `(H / 2^L, W / 2^L, C 4^L)` is as large as the image (the post
+    keeps z full-size to avoid VAE blur)."""
     x_in = keras.Input(input_shape, name="x")
     x = x_in
     for i in range(levels):
@@ -108,25 +92,10 @@ def build_generator(latent_shape, levels=3, blocks=12, width=None, name="G"):
 
 
 def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
-    """F, the seed's Glow-like flow on the latent, with the squeeze *after* the
-    split: Glow's `glow_flow` whose first level does not squeeze (it runs at
-    E's resolution).
-
-    `depth=0` gives the identity (a `Flatten`): a plain VAE.
-
-    Args:
-        z: a Keras tensor `(batch, h, w, c)`, `h` and `w` divisible by
-            `2**(levels - 1)`, `c` even.
-        levels: number of levels.
-        depth: steps of flow per level (`glow.flow_step`).
-        seed: seed of the first step's permutation; step `k` of level `i` uses
-            `seed + i * depth + k`, as `glow_flow`.
-        name: prefix of the layer names, or `None`.
-        **step_kwargs: `flow_step` arguments (`hidden_channels`, ...).
-
-    Returns:
-        The list of flattened latent parts `(batch, D_i)` in level order.
-    """
+    """F, the seed's flow on the latent: `glow_flow` with the squeeze after the
+    split (the first level runs at E's resolution), or a `Flatten` (the
+    identity) when `depth=0`. Arguments as in `glow_flow`; returns the list of
+    flat latent parts in level order."""
     if depth == 0:
         return [L.Flatten(name=named(name, "flatten"))(z)]
     part, rest = flow_level(
@@ -138,36 +107,26 @@ def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
         name=named(name, "level0"),
         **step_kwargs,
     )
-    if rest is None:
-        return [part]
     upper_seed = None if seed is None else seed + depth
     upper = named(name, "upper")
     return [part, *glow_flow(rest, levels - 1, depth, upper_seed, upper, **step_kwargs)]
 
 
-# ------------------------------------------------------- the two trainable sigmas
-
-
-@register
-class PosteriorSample(keras.layers.Layer):
-    """`z = mean + sigma1 * u` and `log q(z|x)` for `q(z|x) = N(mean, sigma1^2 I)`.
-
-    `sigma1 = exp(log_sigma)`, one trainable scalar starting at 1. With
-    `D_z` latent dimensions, `log q(z|x) = -|u|^2/2 - D_z log sigma1
-    - D_z/2 log(2 pi)`, in float32.
-
-    Input shape:
-        `[mean, u]`, two tensors `(batch, ...)` of the same shape.
-
-    Output shape:
-        `[z, log_q]`: `z` like `mean`, `log_q` of shape `(batch,)`.
-    """
+class LogSigma(keras.layers.Layer):
+    """A layer with one trainable scalar `log_sigma`, starting at 0 (sigma = 1)."""
 
     def build(self, input_shape):
-        # Not autocast: log q is computed from the float32 scalar.
+        # Not autocast: the log-densities are computed from the float32 scalar.
         self.log_sigma = self.add_weight(
             name="log_sigma", shape=(), initializer="zeros", autocast=False
         )
+
+
+@register
+class PosteriorSample(LogSigma):
+    """`[mean, u] -> [z, log q(z|x)]` for `q(z|x) = N(mean, sigma1^2 I)`:
+    `z = mean + sigma1 u` and `log q = -|u|^2/2 - D_z log sigma1
+    - D_z/2 log(2 pi)` per sample, in float32."""
 
     def call(self, inputs):
         mean, u = inputs
@@ -178,22 +137,9 @@ class PosteriorSample(keras.layers.Layer):
 
 
 @register
-class GaussianLikelihood(keras.layers.Layer):
-    """`log N(x; mean, sigma2^2 I)` per sample, `sigma2 = exp(log_sigma)` one
-    trainable scalar starting at 1: `-|x - mean|^2 / (2 sigma2^2) - D log sigma2
-    - D/2 log(2 pi)`, in float32.
-
-    Input shape:
-        `[x, mean]`, two tensors `(batch, ...)` of the same shape.
-
-    Output shape:
-        `(batch,)`.
-    """
-
-    def build(self, input_shape):
-        self.log_sigma = self.add_weight(
-            name="log_sigma", shape=(), initializer="zeros", autocast=False
-        )
+class GaussianLikelihood(LogSigma):
+    """`[x, mean] -> log N(x; mean, sigma2^2 I)` per sample, in float32:
+    `-|x - mean|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)`."""
 
     def call(self, inputs):
         x, mean = (ops.cast(v, "float32") for v in inputs)
@@ -202,53 +148,38 @@ class GaussianLikelihood(keras.layers.Layer):
         return -gaussian_nll(residual) - dims * self.log_sigma
 
 
-# -------------------------------------------------------------------- the model
-
-
 @register
 class FVAE(SavesRandomState, GenerativeModel):
-    """f-VAE on images in [-1, 1]: encoder E, generator G, a flow prior F and the
+    """f-VAE on images in [-1, 1]: encoder E, generator G, flow prior F and the
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
-    Training (`compile(optimizer)`, `fit(x)`): each call dequantises `x` (while
-    training), draws `u ~ N(0, I)` (`keras.random`, seeded) and returns the
-    per-image ELBO; `compute_loss` makes the batch mean of the single-draw -ELBO
-    the loss, in nats per image (see the module docstring for the derivation),
-    scaled for the number of replicas as Keras scales every loss. Not a
-    `FlowModel`: the decoder G is not the inverse of E, and `log_prob` is a
-    bound, not a change of variables.
+    Each training call dequantises `x`, draws `u ~ N(0, I)` (seeded) and returns
+    the per-image ELBO; the loss is the batch mean of the -ELBO in nats per
+    image. Not a `FlowModel`: G is not the inverse of E, and `log_prob` is a
+    bound. Its parts share their weights:
 
-    Parts (functional models sharing the same weights):
+    - `inference_net` (E: x -> mean of q(z|x)), `generator` (G: z -> x) and
+      `flow` (F: z -> flat latent in level order);
+    - `encoder`, `x -> F(E(x))`, and `decoder`, `eps -> G(F^-1(eps))`;
+    - `network`, `[x, u] -> log p(x, z) - log q(z|x)`, which holds every weight.
 
-    - `inference_net` (E: x -> mean of q(z|x), spatial), `generator` (G: spatial
-      z -> x), `flow` (F: spatial z -> flat latent in level order).
-    - `encoder`: `x -> F(E(x))`, flat `(batch, D)`; `decoder`: flat
-      `eps -> G(F^-1(eps))`, F^-1 from the flow's own layers
-      (`graph.build_decoder`).
-    - `network`: `[x, u] -> log p(x, z) - log q(z|x)` per image, with
-      `z = E(x) + sigma1 u`; it holds every weight of the model (it is what a run
-      folder saves).
-
-    Every coupling net of F is `Conv3x3(hidden) -> ReLU -> Conv1x1(hidden) ->
-    ReLU -> Conv3x3(zeros)`, and every residual block of E and G ends in a
-    zero-initialised 1x1 convolution, so the model starts from identities.
+    F's coupling nets end in a zero-initialised convolution and E's and G's
+    residual blocks in a zero-initialised 1x1 convolution, so the model starts
+    from identities.
 
     Args:
         input_shape: `(H, W, C)`, `H` and `W` divisible by `2**encoder_levels`.
-        encoder_levels: squeezes in E (and unsqueezes in G): the seed's 3.
+        encoder_levels: squeezes in E and unsqueezes in G (seed: 3).
         encoder_blocks: residual blocks per level (seed: 12).
         flow_levels: levels of F (seed: 4); the latent's height and width must be
-            divisible by `2**(flow_levels - 1)`. Ignored when `flow_depth=0`.
-        flow_depth: steps of flow per level of F (seed: 12); 0 makes F the
-            identity (a plain VAE with a N(0, I) prior).
+            divisible by `2**(flow_levels - 1)`.
+        flow_depth: steps per level of F (seed: 12); 0 makes F the identity.
         hidden_channels: width of F's coupling nets (seed: 256).
-        n_bits: bits per pixel of the data (1 to 8): training quantises and adds
-            `U[0, 2 / 2**n_bits)` (`Dequantize`), as Glow.
-        seed: seed of F's random permutations and of the training noise; drawn
-            once and stored when `None`, so a reloaded model rebuilds the same F.
-        block_channels: width of the 3x3 convolution in every residual block of
-            E and G; `None` (the seed) keeps each block's own channel count.
-            Widening it gives a plain VAE as many parameters as an f-VAE.
+        n_bits: bits per pixel of the data (1 to 8), dequantised as in Glow.
+        seed: seed of F's permutations and of the training noise; drawn once
+            and stored when `None`.
+        block_channels: width of the 3x3 convolutions of E and G; `None` (the
+            seed) keeps each block's channel count.
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
@@ -259,8 +190,6 @@ class FVAE(SavesRandomState, GenerativeModel):
     >>> model.compile(keras.optimizers.Adam(1e-3))
     >>> x = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 1)).astype("float32")
     >>> history = model.fit(x, batch_size=4, epochs=1, verbose=0)
-    >>> model.encode(x[:2]).shape
-    (2, 64)
     >>> model.log_prob(x[:2], num_samples=4).shape
     (2,)
 
@@ -268,6 +197,8 @@ class FVAE(SavesRandomState, GenerativeModel):
         Su & Wu, "f-VAEs: Improve VAEs with Conditional Flows" (2018),
         arXiv:1809.05861; Su, "细水长flow之f-VAEs：Glow与VAEs的联姻" (2018).
     """
+
+    exact_likelihood = False
 
     def __init__(
         self,
@@ -284,7 +215,29 @@ class FVAE(SavesRandomState, GenerativeModel):
     ):
         self.config = config = constructor_arguments(locals())
         input_shape, seed = config["input_shape"], config["seed"]
-        latent_shape = _check_arguments(**config)
+        check_image_shape(input_shape, "FVAE")
+        sizes = dict(encoder_levels=encoder_levels, flow_levels=flow_levels)
+        check_sizes("FVAE", **sizes, hidden_channels=hidden_channels)
+        sizes = dict(encoder_blocks=encoder_blocks, flow_depth=flow_depth)
+        check_sizes("FVAE", minimum=0, **sizes)
+        if block_channels is not None:
+            check_sizes("FVAE", block_channels=block_channels)
+        check_n_bits(n_bits, "FVAE")
+        height, width, channels = input_shape
+        factor = 2**encoder_levels
+        if height % factor or width % factor:
+            raise ValueError(
+                "`FVAE` needs height and width divisible by 2**encoder_levels. "
+                f"Received: input_shape={input_shape}, encoder_levels={encoder_levels}"
+            )
+        latent_shape = (height // factor, width // factor, channels * factor**2)
+        factor = 2 ** (flow_levels - 1)
+        if flow_depth and (latent_shape[0] % factor or latent_shape[1] % factor):
+            raise ValueError(
+                "`FVAE`'s flow squeezes the latent after each split, so its height "
+                "and width must be divisible by 2**(flow_levels - 1). Received: "
+                f"latent shape {latent_shape}, flow_levels={flow_levels}"
+            )
         super().__init__(**kwargs)
         self.image_shape = input_shape
         self.latent_shape = latent_shape
@@ -298,17 +251,9 @@ class FVAE(SavesRandomState, GenerativeModel):
             latent_shape, encoder_levels, encoder_blocks, block_channels
         )
         z_in = keras.Input(latent_shape, name="z")
-        # The network below adds log|det dF/dz| to the ELBO itself, so F's layers
-        # do not add it to the losses.
-        parts = fvae_flow(
-            z_in,
-            flow_levels,
-            flow_depth,
-            seed,
-            "F",
-            hidden_channels=hidden_channels,
-            add_logdet_to_loss=False,
-        )
+        # The network adds log|det dF/dz| to the ELBO itself, not to the losses.
+        step_kwargs = dict(hidden_channels=hidden_channels, add_logdet_to_loss=False)
+        parts = fvae_flow(z_in, flow_levels, flow_depth, seed, "F", **step_kwargs)
         eps = L.Concat(name="F_z")(parts) if len(parts) > 1 else parts[0]
         self.flow = keras.Model(z_in, eps, name="F")
         self.posterior = PosteriorSample(name="posterior")  # sigma1
@@ -337,8 +282,6 @@ class FVAE(SavesRandomState, GenerativeModel):
         self.noise = keras.random.SeedGenerator(seed + 1)
         self.built = True
 
-    exact_likelihood = False
-
     @property
     def weights_model(self):
         return self.network
@@ -346,11 +289,8 @@ class FVAE(SavesRandomState, GenerativeModel):
     def get_config(self):
         return {**self.config, "name": self.name}
 
-    # ----------------------------------------------------------------- training
-
     def call(self, x, training=None):
-        """The per-image single-draw ELBO estimate `log p(x, z) - log q(z|x)`,
-        shape `(batch,)` (`compute_loss` makes the training loss of it)."""
+        """The per-image single-draw ELBO `log p(x, z) - log q(z|x)`."""
         u = replicas.draw_global(  # this replica's rows of one global draw
             keras.random.normal,
             (ops.shape(x)[0], *self.latent_shape),
@@ -362,46 +302,36 @@ class FVAE(SavesRandomState, GenerativeModel):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        """The batch mean of the single-draw -ELBO, in nats per image, from this
-        call's own output (not `add_loss`: under `tf.distribute` the replicas
-        share the model's loss list, and the synchronised batch norm lets their
-        threads interleave), plus any weight regularisers, scaled as Keras
-        scales every loss for the number of replicas."""
+        """The batch mean of the -ELBO plus any weight regularisers, scaled as
+        Keras scales every loss for the number of replicas. It reads this call's
+        output, not `add_loss`: under `tf.distribute` the replicas share the
+        model's loss list, and the synchronised batch norm interleaves them."""
         loss = -ops.mean(y_pred)
         for extra in self.losses:
             loss = loss + ops.cast(extra, loss.dtype)
         return replicas.scale_loss_for_replicas(loss)
 
-    # ---------------------------------------------------------------- inference
-
     def log_prob(self, x, num_samples=1, batch_size=256, seed=0):
         """A lower bound on `log p(x)` per image in nats, shape `(batch,)`.
 
-        With `num_samples=k`, the importance-weighted bound (IWAE)
-        `log mean_i exp(log p(x, z_i) - log q(z_i|x))` over `k` draws
-        `z_i = E(x) + sigma1 u_i`: `k=1` is the ELBO (one draw), and the bound
-        tightens towards `log p(x)` as `k` grows. Inference mode (batch norm
-        uses its moving statistics, no dequantisation); the draws come from
-        `numpy.random.default_rng(seed)` image by image (`(B, k, *latent)` in
-        order), so the result is reproducible and independent of `batch_size`.
-        All `B * k` draws go through one compiled network, about `batch_size`
-        rows at a time (`predict_on_batch`), so memory stays bounded for any `k`.
+        The importance-weighted bound (IWAE)
+        `log mean_i exp(log p(x, z_i) - log q(z_i|x))` over `num_samples` draws
+        `z_i = E(x) + sigma1 u_i`: one draw is the ELBO, and the bound tightens
+        towards `log p(x)` as draws are added. In inference mode, with draws
+        from `numpy.random.default_rng(seed)`, independent of `batch_size`.
 
         Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
         Autoencoders" (2016).
         """
         x = self._check_data(x)
-        if not is_int(num_samples) or num_samples < 1:
-            raise ValueError(
-                f"`num_samples` must be an integer >= 1. Received: {num_samples!r}"
-            )
+        check_sizes(type(self).__name__, num_samples=num_samples)
         k = int(num_samples)
         per_batch = max(1, batch_size // k)  # images whose k draws share a batch
         rng = np.random.default_rng(seed)
         log_weights = []
         # Image-major: draw i of image j is row j * k + i, from one stream drawn
-        # in order, so the draws do not depend on `batch_size`. Every batch runs
-        # the one compiled network; memory stays bounded for any k.
+        # in order, so the draws do not depend on `batch_size`; each batch runs
+        # the one compiled network, so memory stays bounded for any k.
         for start in range(0, len(x), per_batch):
             images = x[start : start + per_batch]
             u = rng.standard_normal((len(images), k, *self.latent_shape))
@@ -413,61 +343,13 @@ class FVAE(SavesRandomState, GenerativeModel):
         return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
     def bits_per_dim(self, x, num_samples=1, batch_size=256, dequantize=True, seed=0):
-        """Per-image bits/dim from the bound `log_prob(x, num_samples)` (the
-        formula of `GenerativeModel.bits_per_dim`): an upper bound (in
-        expectation) on the model's bits/dim. The posterior draws use
-        `log_prob`'s default seed."""
-        return super().bits_per_dim(
-            x,
-            batch_size=batch_size,
-            dequantize=dequantize,
-            seed=seed,
-            num_samples=num_samples,
-        )
+        """Per-image bits/dim from the bound `log_prob(x, num_samples)`, as in
+        `GenerativeModel.bits_per_dim`: an upper bound in expectation."""
+        options = dict(batch_size=batch_size, dequantize=dequantize, seed=seed)
+        return super().bits_per_dim(x, num_samples=num_samples, **options)
 
     def reconstruct(self, x, batch_size=256):
         """`G(E(x))`: the posterior mean decoded, no noise (F cancels out)."""
         x = self._check_data(x)
         z = self.inference_net.predict(x, batch_size=batch_size, verbose=0)
         return self.generator.predict(z, batch_size=batch_size, verbose=0)
-
-
-def _check_arguments(
-    input_shape,
-    encoder_levels,
-    encoder_blocks,
-    flow_levels,
-    flow_depth,
-    hidden_channels,
-    n_bits,
-    block_channels,
-    **_,
-):
-    """Checks the constructor arguments; returns the latent's shape."""
-    check_image_shape(input_shape, "FVAE")
-    sizes = dict(encoder_levels=encoder_levels, flow_levels=flow_levels)
-    check_sizes("FVAE", **sizes, hidden_channels=hidden_channels)
-    check_sizes("FVAE", encoder_blocks=encoder_blocks, flow_depth=flow_depth, minimum=0)
-    if block_channels is not None:
-        check_sizes("FVAE", block_channels=block_channels)
-    check_n_bits(n_bits, "FVAE")
-    height, width, channels = input_shape
-    levels = encoder_levels
-    if height % 2**levels or width % 2**levels:
-        raise ValueError(
-            "`FVAE` needs height and width divisible by 2**encoder_levels (one "
-            f"squeeze per level of E). Received: input_shape={input_shape}, "
-            f"encoder_levels={levels}"
-        )
-    latent_shape = (height // 2**levels, width // 2**levels, channels * 4**levels)
-    if flow_depth and (
-        latent_shape[0] % 2 ** (flow_levels - 1)
-        or latent_shape[1] % 2 ** (flow_levels - 1)
-    ):
-        raise ValueError(
-            "`FVAE`'s flow squeezes the latent once after each split, so the "
-            "latent's height and width must be divisible by 2**(flow_levels - 1). "
-            f"Received: input_shape={input_shape}, encoder_levels={levels} (a "
-            f"latent of shape {latent_shape}), flow_levels={flow_levels}"
-        )
-    return latent_shape

@@ -11,12 +11,10 @@ from keras_flows.models.base import LOG_2PI, FlowModel
 from keras_flows.nets import mlp
 
 NOISE = {
-    # The blog's train-only noise x - 0.01 * U[0, 1): it keeps pixels at 0 from
-    # sitting on a hard edge, but it is not a dequantisation, so bits/dim of a model
-    # trained with it are only indicative.
+    # The blog's train-only noise x - 0.01 U[0, 1): not a dequantisation, so the
+    # bits/dim of a model trained with it are only indicative.
     "blog": (-0.01, 0.0),
-    # Uniform dequantisation x + U[0, 1/256): the continuous NLL then bounds the
-    # discrete one, so bits/dim are valid.
+    # Dequantisation x + U[0, 1/256): the continuous NLL bounds the discrete one.
     "dequantize": (0.0, 1.0 / 256),
 }
 
@@ -25,19 +23,17 @@ NOISE = {
 class NICE(FlowModel):
     """NICE: additive couplings on interleaved halves, then a learned diagonal Scale.
 
-    Encoder (data -> latent), exactly the blog's:
-    `noise -> 4 x [Shuffle(reverse) -> SplitVector -> AddCouple(m_k) -> ConcatVector]
-    -> Scale`, with 19,158,352 parameters at the defaults. The loss `fit` reports is
-    the exact NLL in nats per sample; the blog's number omits the constant
-    `0.5 * D * log(2 pi)` (720.4 for MNIST), see `blog_loss`.
+    The blog's encoder: `noise -> 4 x [Shuffle(reverse) -> SplitVector ->
+    AddCouple(m_k) -> ConcatVector] -> Scale`, 19,158,352 parameters at the
+    defaults. `fit` reports the exact NLL in nats per sample; the blog's loss
+    omits `0.5 D log(2 pi)` (720.4 for MNIST), see `blog_loss`.
 
     Args:
         input_dim: data dimension `D` (even).
         num_couplings: number of additive coupling steps.
         hidden_units: width of each coupling net `m`.
         hidden_layers: hidden layers of each `m` (plus its output layer).
-        noise: `"blog"` (x - 0.01 U[0,1)), `"dequantize"` (x + U[0, 1/256), valid
-            bits/dim) or `None`.
+        noise: `"blog"`, `"dequantize"` (see `NOISE`) or `None`.
         shuffle: `"reverse"` (the blog) or `"random"` (RealNVP's suggestion).
         seed: seed of random shuffles and of the noise.
 
@@ -114,11 +110,8 @@ class NICE(FlowModel):
 
     def blog_loss(self, x, batch_size=256):
         """The blog's loss `mean(0.5 |z|^2 - sum(s))`: the NLL without
-        `0.5 * D * log(2 pi)`. Its training log reaches about -2200."""
+        `0.5 D log(2 pi)`."""
         dims = self.config["input_dim"]
         return float(
             -self.log_prob(x, batch_size=batch_size).mean() - 0.5 * dims * LOG_2PI
         )
-
-    def get_config(self):
-        return {**self.config, "name": self.name}
