@@ -1,27 +1,17 @@
-"""Reproduction recipes: load the data, build the model, train with the standard
-callbacks, write the run folder (weights, history, pictures, metrics).
+"""Reproduction recipes: load the data, build the model, train, write the run folder.
 
-Each recipe module declares its settings once, as the keyword defaults of its
-`train` function, and what a default run costs as the string `COST`.
-`declared(name)` reads both from the module's source without importing it, so
-the command line's `--help` shows them without starting Keras.
+Each recipe module declares its settings once, as the keyword defaults of `train`,
+and its cost as the string `COST`; `declared` reads them from the source, so
+`--help` does not start Keras.
 """
 
 import ast
-import dataclasses
+import collections
 import pathlib
 
 NAMES = ("nice", "realnvp", "glow", "fvae")
-
-
-@dataclasses.dataclass(frozen=True)
-class Declared:
-    """What a recipe module declares: `summary` (its docstring's first
-    paragraph), `defaults` (`train`'s keyword defaults) and `cost`."""
-
-    summary: str
-    defaults: dict
-    cost: str
+# `summary`: the first paragraph of the recipe's docstring.
+Declared = collections.namedtuple("Declared", ["summary", "defaults", "cost"])
 
 
 def declared(name):
@@ -33,14 +23,9 @@ def declared(name):
     cost = next(
         ast.literal_eval(node.value)
         for node in tree.body
-        if isinstance(node, ast.Assign)
-        and getattr(node.targets[0], "id", None) == "COST"
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "COST"
     )
-    train = next(
-        node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name == "train"
-    )
+    train = next(node for node in tree.body if getattr(node, "name", "") == "train")
     names = [a.arg for a in train.args.args][-len(train.args.defaults) :]
     defaults = dict(zip(names, map(ast.literal_eval, train.args.defaults)))
     return Declared(" ".join(summary.split()), defaults, " ".join(cost.split()))

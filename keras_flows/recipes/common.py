@@ -1,6 +1,5 @@
-"""What the image recipes (Glow, f-VAE) share: the data (an image folder, streamed,
-or the MNIST stand-in), the `training.train` arguments that depend on it, and the
-pictures written after training."""
+"""What the recipes share: the data (an image folder or the MNIST stand-in), the
+training with a sample grid each epoch, and the pictures and metrics after it."""
 
 import warnings
 
@@ -17,69 +16,59 @@ from keras_flows.data import (
 )
 from keras_flows.labelled import load_class_folders
 from keras_flows.models.base import dequantize_data
+from keras_flows.training import train as train_run
+from keras_flows.training.precision import float32_copy
 from keras_flows.training.run_folder import write_json
 
 VALIDATION_SIZE = 500
 
 
-def load_data(data, image_size, batch_size, limit, seed, workers=1, model="Glow"):
+def load_data(data, image_size, batch_size, limit, seed, model="Glow"):
     """`(x_train, x_val, image_shape)`: the stand-in in RAM, or a streamed folder
-    whose last `VALIDATION_SIZE` sorted files are held out. `model` names the
-    model in the stand-in's warning."""
+    whose last `VALIDATION_SIZE` sorted files (at most a tenth) are held out.
+    `model` names the model in the stand-in's warning."""
     if data is None:
-        x_train, x_val = load_digits(
-            lambda: load_mnist_images(size=image_size or 32),
-            limit,
-            batch_size,
-            note=f"No --data folder: training {model} on the MNIST stand-in "
-            "(digits padded to 32x32, in [-1, 1]), not on CelebA.",
+        note = (
+            f"No --data folder: training {model} on the MNIST stand-in "
+            "(digits padded to 32x32, in [-1, 1]), not on CelebA."
         )
+        load = lambda: load_mnist_images(size=image_size or 32)
+        x_train, x_val = load_digits(load, limit, batch_size, note)
         return x_train, x_val, x_train.shape[1:]
     size = image_size or 64
-    files = ImageFolder(data, size, batch_size, shuffle=False).files
-    held_out = min(VALIDATION_SIZE, len(files) // 10)
-    train_count = len(files) - held_out if limit is None else min(limit, len(files))
-    x_train = ImageFolder(
-        data, size, batch_size, seed=seed, limit=train_count, workers=workers
-    )
-    x_val = (
-        load_image_folder(data, size, start=len(files) - held_out) if held_out else None
-    )
+    n = len(ImageFolder(data, size, batch_size, shuffle=False).files)
+    start = n - min(VALIDATION_SIZE, n // 10)  # the first held-out file
+    count = start if limit is None else min(limit, n)
+    x_train = ImageFolder(data, size, batch_size, seed=seed, limit=count)
+    x_val = load_image_folder(data, size, start=start) if start < n else None
     return x_train, x_val, (size, size, 3)
 
 
 def load_digits(load, limit, batch_size, note=""):
-    """`load()`'s `(x_train, x_val)` (an MNIST loader), cut to the first `limit`
-    training and `max(limit // 4, batch_size)` held-out digits when `limit`.
-    `note` and the offline fallback's warning become one warning line that
-    gives the sizes actually used."""
+    """`load()`'s MNIST `(x_train, x_val)`, cut to `limit` and `max(limit // 4,
+    batch_size)` digits when `limit`, with `note` and any offline fallback's
+    warning as one warning line that gives the sizes used."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         x_train, x_val = load()
     if limit:
         x_train, x_val = x_train[:limit], x_val[: max(limit // 4, batch_size)]
     sizes = len(x_train), len(x_val)
-    fallback = None
+    message = f"{note} {sizes[0]} train / {sizes[1]} held out." if note else None
     for w in caught:
         if issubclass(w.category, MNISTFallbackWarning):
-            fallback = w.message
+            message = mnist_fallback_warning(w.message.reason, *sizes, note)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if fallback is not None:
-        warnings.warn(
-            mnist_fallback_warning(fallback.reason, *sizes, note), stacklevel=3
-        )
-    elif note:
-        warnings.warn(f"{note} {sizes[0]} train / {sizes[1]} held out.", stacklevel=3)
+    if message is not None:
+        warnings.warn(message, stacklevel=3)
     return x_train, x_val
 
 
 def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
-    """`((x_train, y_train), (x_val, y_val), class_names)` for a
-    class-conditional model: the MNIST stand-in with its digit classes (cut to
-    `limit` as `load_digits` does, with its one warning line), or a folder with
-    one sub-folder of images per class, in RAM, whose last `VALIDATION_SIZE`
-    (at most a tenth) images after a seeded shuffle are held out."""
+    """`((x_train, y_train), (x_val, y_val), class_names)`: the labelled stand-in, or
+    a folder with a sub-folder of images per class, in RAM, of which the last
+    `VALIDATION_SIZE` (at most a tenth) after a seeded shuffle are held out."""
     if data is not None:
         x, y, names = load_class_folders(data, image_size or 64)
         order = np.random.default_rng(seed).permutation(len(x))
@@ -95,26 +84,20 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
         )
         return x_train, x_val
 
-    x_train, x_val = load_digits(
-        load,
-        limit,
-        batch_size,
-        note=f"Training a class-conditional {model} on the labelled MNIST "
-        "stand-in (digits padded to 32x32, in [-1, 1]).",
+    note = (
+        f"Training a class-conditional {model} on the labelled MNIST stand-in "
+        "(digits padded to 32x32, in [-1, 1])."
     )
+    x_train, x_val = load_digits(load, limit, batch_size, note)
     train = (x_train, labels["train"][: len(x_train)])
     return train, (x_val, labels["val"][: len(x_val)]), [str(k) for k in range(10)]
 
 
 def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
-    """`test_nll_nats` and `test_bits_per_dim` of a flow at the same points: the
-    held-out data dequantised once (seeded, `dequantize_data`, as `val_loss`
-    sees them), so each number converts into the other. With `labels` (a
-    class-conditional model), of `x` given its class, `test_accuracy` of the
-    generative classifier at the same points, and `samples_recognised`: how
-    often it takes the model's own samples (10 a class, T = 0.7) for the class
-    they were drawn as; its confusion matrix is written to the PNG `confusion`
-    when given, the classes called `names`."""
+    """`test_nll_nats` and `test_bits_per_dim` at `x` dequantised once, as `val_loss`
+    sees it. With `labels`: given the class, plus the classifier's `test_accuracy`
+    (confusion matrix to the PNG `confusion` when given) and `samples_recognised`,
+    how often it gives the model's own samples (10 a class, T = 0.7) their class."""
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
     numbers = dict(
         test_nll_nats=float(-model.log_prob(x, labels).mean()),
@@ -125,35 +108,44 @@ def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
         numbers["test_accuracy"] = float(np.mean(predicted == labels))
         if confusion is not None:
             viz.confusion_figure(model, x, labels, names, confusion, predicted)
-        # The model's own samples (10 a class, T = 0.7): drawn as the class asked?
         asked = np.repeat(np.arange(model.num_classes), 10)
         drawn = model.sample(len(asked), 0.7, seed=0, labels=asked)
-        numbers["samples_recognised"] = float(
-            np.mean(model.predict_class(drawn) == asked)
-        )
+        recognised = model.predict_class(drawn) == asked
+        numbers["samples_recognised"] = float(np.mean(recognised))
     return numbers
 
 
-def fit_data(model, x_train, x_val, batch_size):
-    """The `batch_size` and `validation_data` arguments of `training.train`.
+def fit_data(model, x_train, x_val, batch_size, y_val=None):
+    """`training.train`'s `batch_size` (`None` for a folder: it batches itself) and
+    `validation_data`: `x_val` dequantised once, seeded, as the model dequantises
+    its training data (so `val_loss` is the held-out bound), with `y_val` if any."""
+    if x_val is not None:
+        x_val = dequantize_data(x_val, model.data_range, model.n_bits)[0]
+        x_val = x_val if y_val is None else (x_val, y_val)
+    batch_size = batch_size if isinstance(x_train, np.ndarray) else None
+    return dict(batch_size=batch_size, validation_data=x_val)
 
-    A streamed folder batches itself, so `batch_size` is `None` for it. The
-    held-out images are dequantised once (seeded), as the model dequantises its
-    training data, so `val_loss` is the same bound as the held-out bits/dim.
-    """
-    return dict(
-        batch_size=batch_size if isinstance(x_train, np.ndarray) else None,
-        validation_data=None
-        if x_val is None
-        else dequantize_data(x_val, model.data_range, model.n_bits)[0],
-    )
+
+def train_and_draw(model, x, out, grid, temperature, names=None, **options):
+    """`training.train` with a `grid x grid` sample grid at `temperature` each epoch
+    (with class `names`, one row per class), then `samples.png`; returns the
+    model's float32 copy (holding the best weights) and the `TrainResult`."""
+
+    def picture(model, path):
+        if names is not None:
+            viz.class_grid(model, grid, temperature, 0, path, names)
+        else:
+            viz.sample_grid(model, grid, grid, temperature, seed=0, path=path)
+
+    result = train_run(model, x, out, picture=picture, **options)
+    model = float32_copy(model)
+    picture(model, out / "samples.png")
+    return model, result
 
 
 def write_pictures(model, x_train, x_val, out, grid=9):
-    """The temperature sweep, reconstructions, interpolations between pairs of
-    images and the four-corner interpolation of an image model, into `out`:
-    `temperatures.png`, `reconstructions.png`, `interpolation.png`,
-    `corners.png`. Held-out images when there are enough, else training ones."""
+    """Writes an image model's `temperatures.png`, `reconstructions.png`,
+    `interpolation.png` and `corners.png` into `out`, of held-out images if enough."""
     viz.temperature_sweep(model, num=grid, path=out / "temperatures.png")
     if x_val is not None and len(x_val) >= 6:
         pool = x_val
@@ -161,13 +153,8 @@ def write_pictures(model, x_train, x_val, out, grid=9):
         pool = x_train[:grid] if isinstance(x_train, np.ndarray) else x_train.take(grid)
     viz.reconstruction_grid(model, pool[:grid], path=out / "reconstructions.png")
     pairs = min(3, len(pool) // 2)
-    viz.interpolation_grid(
-        model,
-        pool[:pairs],
-        pool[pairs : 2 * pairs],
-        steps=grid,
-        path=out / "interpolation.png",
-    )
+    x_a, x_b = pool[:pairs], pool[pairs : 2 * pairs]
+    viz.interpolation_grid(model, x_a, x_b, steps=grid, path=out / "interpolation.png")
     if len(pool) >= 4 and grid >= 2:
         # Four other images than the pairs' when there are enough.
         viz.corner_interpolation_grid(
@@ -176,14 +163,10 @@ def write_pictures(model, x_train, x_val, out, grid=9):
 
 
 def write_metrics(out, model, result, x_train, **held_out):
-    """`metrics.json` in `out`: the backend, the parameter count, the number of
-    training images, the held-out numbers given and the run's facts
-    (`TrainResult.summary()`); returns them."""
+    """Writes and returns `metrics.json`: the backend, the parameter count, the
+    number of training images, the `held_out` numbers and `result.summary()`."""
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
-    metrics["train_size"] = (
-        len(x_train.files) if isinstance(x_train, ImageFolder) else len(x_train)
-    )
-    metrics.update(held_out)
-    metrics.update(result.summary())
+    metrics["train_size"] = len(getattr(x_train, "files", x_train))  # files: a folder
+    metrics.update(held_out, **result.summary())
     write_json(out / "metrics.json", metrics)
     return metrics

