@@ -1,32 +1,14 @@
-"""`keras-flows` command line: train a recipe into a run folder, sample from one,
-move images along an attribute's direction with one.
+"""`keras-flows` command line: `train` a recipe into a run folder, `sample` from
+one, `manipulate` images along an attribute's direction with one.
 
-keras-flows train {nice,realnvp,glow,fvae} [--epochs N] [--batch-size B]
-                  [--data PATH] [--out DIR] [--resume DIR] [--overwrite]
-                  [--devices N|all] [--precision P] [the recipe's own flags]
-keras-flows train --resume DIR [flags to change]
-keras-flows sample DIR [--temperature T] [--grid N] [--seed S] [--out PNG]
-keras-flows manipulate DIR --data FOLDER --attributes FILE --attribute NAME
-                  [--rows R] [--strengths S,S,...] [--limit N] [--out PNG]
-
-`keras-flows train MODEL --help` lists that recipe's flags with its defaults
-and what a default run costs (`keras_flows.cli.flags`). Every argument is
-checked before anything is created: a mistake gets one line and exit status 2.
-Warnings are one line each. Heavy modules (Keras, TensorFlow) are imported only
+Every argument is checked before anything is created: a mistake gets one line
+and exit status 2; a warning is one line. Keras and TensorFlow are imported only
 once a command runs, so `--help` is instant.
-
-`--devices N|all` trains data-parallel (`keras_flows.training.devices`):
-`MirroredStrategy` on TensorFlow, `keras.distribution.DataParallel` on JAX;
-`--batch-size` is the global batch. With a `TF_CONFIG` cluster every worker runs
-the same command (`MultiWorkerMirroredStrategy`) and only the chief writes the
-run folder (see docs/multi_device.md).
 """
 
 import argparse
 import contextlib
-import json
 import os
-import pathlib
 import sys
 import warnings
 
@@ -34,6 +16,7 @@ from keras_flows.cli import flags
 from keras_flows.cli.flags import UserError
 from keras_flows.recipes import NAMES
 from keras_flows.training import devices as device_setup
+from keras_flows.training import run_folder
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,11 +46,12 @@ def _parser():
     flags.add_train_commands(train)
     sample = commands.add_parser("sample", help="draw samples from a run folder")
     sample.add_argument("run", help="a run folder written by `train`")
+    default = "(default: %(default)s)"
     sample.add_argument(
-        "--temperature", type=flags.temperature, default=0.75, help="(default: 0.75)"
+        "--temperature", type=flags.temperature, default=0.75, help=default
     )
     sample.add_argument(
-        "--grid", type=flags.positive(int), default=15, help="N x N (default: 15)"
+        "--grid", type=flags.positive_int, default=15, help=f"N x N {default}"
     )
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--out", help="PNG path (default: RUN/sample_T{T}.png)")
@@ -87,22 +71,22 @@ def _parser():
     manipulate.add_argument("--attribute", required=True, help="e.g. Smiling, Young")
     manipulate.add_argument(
         "--rows",
-        type=flags.positive(int),
+        type=flags.positive_int,
         default=4,
         help="images to move, one row each: half without the attribute, half "
-        "with it (default: 4)",
+        f"with it {default}",
     )
     manipulate.add_argument(
         "--strengths",
         type=flags.numbers,
-        default=[-1.0, -0.5, 0.0, 0.5, 1.0],
-        help="multiples of the direction, one column each (default: -1,-0.5,0,0.5,1)",
+        default="-1,-0.5,0,0.5,1",
+        help=f"multiples of the direction, one column each {default}",
     )
     manipulate.add_argument(
         "--limit",
-        type=flags.positive(int),
+        type=flags.positive_int,
         default=1000,
-        help="images per side for the direction (default: 1000)",
+        help=f"images per side for the direction {default}",
     )
     manipulate.add_argument("--out", help="PNG path (default: RUN/ATTRIBUTE.png)")
     return parser
@@ -123,11 +107,10 @@ def _with_stored_model(argv):
     index = argv.index("--resume") + 1
     if at < len(argv) and argv[at] in NAMES or index >= len(argv):
         return argv  # the model is given, or argparse says --resume needs a value
-    run = pathlib.Path(argv[index])
     try:
-        name = json.loads((run / "run.json").read_text())["recipe"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"cannot resume {run}: no readable run.json in it") from None
+        name = run_folder.stored_run(argv[index])["recipe"]
+    except ValueError as error:
+        raise UserError(str(error)) from None
     return [*argv[:at], name, *argv[at:]]
 
 
@@ -148,35 +131,31 @@ def _stderr_to_devnull():
 def main(argv=None):
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        argv = _with_stored_model(argv)
-    except UserError as error:
-        parser.exit(2, f"keras-flows: error: {error}\n")
     if "--strengths" in argv[:-1]:  # `--strengths -1,0,1` is not a flag
         at = argv.index("--strengths")
         argv[at : at + 2] = [f"--strengths={argv[at + 1]}"]
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        where = f"train {args.model}" if args.command == "train" else args.command
-        parser.exit(
-            2,
-            f"keras-flows {where}: error: no such flag or argument: "
-            f"{' '.join(unknown)} (see keras-flows {where} --help)\n",
-        )
-    if not args.verbose:
-        # Hide TensorFlow's start-up lines (CUDA probing on a CPU machine, oneDNN).
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if device_setup.backend_name() == "tensorflow":
-            with _stderr_to_devnull():  # TF 2.21 logs these before reading it
-                import tensorflow  # noqa: F401
-    from keras_flows.cli import manipulate, sample, train
-
-    commands = {"train": train.run, "sample": sample.run, "manipulate": manipulate.run}
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            commands[args.command](args)
-        except UserError as error:
+            args, unknown = parser.parse_known_args(_with_stored_model(argv))
+            if unknown:
+                where = f"{args.command} {getattr(args, 'model', '')}".rstrip()
+                parser.exit(
+                    2,
+                    f"keras-flows {where}: error: no such flag or argument: "
+                    f"{' '.join(unknown)} (see keras-flows {where} --help)\n",
+                )
+            if not args.verbose:
+                # Hide TensorFlow's start-up lines (CUDA probing on a CPU, oneDNN).
+                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                if device_setup.backend_name() == "tensorflow":
+                    with _stderr_to_devnull():  # TF 2.21 logs before reading it
+                        import tensorflow  # noqa: F401
+            from keras_flows.cli import manipulate, sample, train
+
+            run = {"train": train, "sample": sample, "manipulate": manipulate}
+            run[args.command].run(args)
+        except (UserError, FileNotFoundError) as error:  # e.g. no run folder there
             parser.exit(2, f"keras-flows: error: {error}\n")
 
 

@@ -1,11 +1,10 @@
 """The command line's vocabulary: one `train` sub-command per recipe, with only
 the flags that recipe takes, each showing the recipe's default.
 
-A flag's meaning is written once here (`FLAGS`, with `PER_RECIPE` where a flag
-means something different for one model); its default is the recipe's own
-(`keras_flows.recipes.declared`, read from the recipe's `train` signature).
-Every flag defaults to `None` in the parsed arguments, so the command knows what
-the user typed (`--resume` keeps the stored options for everything else).
+A flag's meaning is written once (`FLAGS`, with `PER_RECIPE` where it differs
+for one model); its default is read from the recipe's `train` signature
+(`keras_flows.recipes.declared`). Every flag parses to `None` when not given,
+so `--resume` keeps the stored options for everything the user did not type.
 """
 
 import argparse
@@ -19,29 +18,32 @@ class UserError(Exception):
     """A mistake in the command line: reported in one line, exit status 2."""
 
 
-def positive(kind):
+def _number(kind, check, rule):
+    """An argparse type: a `kind` for which `check` holds, else `rule` is said."""
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+            whole = "whole " if kind is int else ""
+            raise argparse.ArgumentTypeError(f"not a {whole}number: {text!r}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value
 
     return parse
 
 
-def temperature(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(
-            f"the temperature is the std of the prior draw and must be >= 0, got {text}"
-        )
-    return value
+def positive(kind):
+    return _number(kind, lambda value: value > 0, "must be > 0")
+
+
+count = _number(int, lambda value: value >= 0, "must be >= 0")
+temperature = _number(
+    float,
+    lambda value: value >= 0,
+    "the temperature is the std of the prior draw and must be >= 0",
+)
 
 
 def numbers(text):
@@ -61,33 +63,23 @@ def devices(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def count(text):
-    """An integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
+positive_int = positive(int)
 
 # The recipes' `train` arguments a user can set, by name: argparse keywords.
 FLAGS = {
-    "epochs": dict(type=positive(int), help="training epochs"),
+    "epochs": dict(type=positive_int, help="training epochs"),
     "batch_size": dict(
-        type=positive(int),
-        help="samples per step (with --devices, the global batch)",
+        type=positive_int, help="samples per step (with --devices, the global batch)"
     ),
     "out": dict(metavar="DIR", help="the run folder"),
     "data": dict(metavar="PATH"),
-    "limit": dict(type=positive(int), help="use only the first N training samples"),
+    "limit": dict(type=positive_int, help="use only the first N training samples"),
     "learning_rate": dict(type=positive(float), help="Adam's learning rate"),
     "warmup_steps": dict(
-        type=positive(int), help="raise the learning rate linearly over N steps"
+        type=positive_int, help="raise the learning rate linearly over N steps"
     ),
     "patience": dict(
-        type=positive(int), help="stop after N epochs without a better val_loss"
+        type=positive_int, help="stop after N epochs without a better val_loss"
     ),
     "seed": dict(type=int, help="the run's random seed"),
     "precision": dict(
@@ -98,45 +90,43 @@ FLAGS = {
         "computed in float32",
     ),
     "temperature": dict(type=temperature, help="of the sample grids"),
-    "grid": dict(type=positive(int), help="N x N sample grids"),
+    "grid": dict(type=positive_int, help="N x N sample grids"),
     "noise": dict(
         choices=("blog", "dequantize"),
         help="training noise: the blog's x - 0.01 U[0,1), or U[0, 1/256) "
         "dequantisation (bits/dim are a valid bound only with it)",
     ),
-    "hidden_units": dict(type=positive(int), help="width of the coupling nets"),
-    "hidden_layers": dict(type=positive(int), help="hidden layers per coupling net"),
-    "n": dict(type=positive(int), help="two-moons points drawn for training"),
-    "coupling_layers": dict(type=positive(int), help="coupling layers"),
-    "coupling_dim": dict(type=positive(int), help="width of the coupling nets"),
+    "hidden_units": dict(type=positive_int, help="width of the coupling nets"),
+    "hidden_layers": dict(type=positive_int, help="hidden layers per coupling net"),
+    "n": dict(type=positive_int, help="two-moons points drawn for training"),
+    "coupling_layers": dict(type=positive_int, help="coupling layers"),
+    "coupling_dim": dict(type=positive_int, help="width of the coupling nets"),
     "image_size": dict(
-        type=positive(int),
+        type=positive_int,
         help="side of the square images (unset: 64 for a folder, 32 for the stand-in)",
     ),
-    "levels": dict(type=positive(int), help="levels L (squeeze, steps, split)"),
-    "depth": dict(type=positive(int), help="flow steps per level K"),
-    "hidden_channels": dict(type=positive(int), help="channels of the coupling nets"),
+    "levels": dict(type=positive_int, help="levels L (squeeze, steps, split)"),
+    "depth": dict(type=positive_int, help="flow steps per level K"),
+    "hidden_channels": dict(type=positive_int, help="channels of the coupling nets"),
     "coupling": dict(choices=("additive", "affine")),
     "permutation": dict(choices=("random", "reverse", "conv1x1")),
     "actnorm_data_init": dict(
         action="store_true",
-        default=None,
         help="initialise Actnorm from the first batch (the Glow paper)",
     ),
-    "n_bits": dict(type=positive(int), help="bits per pixel (1-8)"),
+    "n_bits": dict(type=positive_int, help="bits per pixel (1-8)"),
     "encoder_blocks": dict(
-        type=positive(int), help="residual blocks per level of E and G"
+        type=positive_int, help="residual blocks per level of E and G"
     ),
     "conditional": dict(
         action="store_true",
-        default=None,
         help="class-conditional Glow on the labelled MNIST stand-in or, with "
         "--data, on a folder with one sub-folder of images per class: the priors "
         "read the class, the sample grids have one row per class, and the "
         "held-out accuracy of its generative classifier is reported",
     ),
     "iwae_samples": dict(
-        type=positive(int), help="k of the importance-weighted held-out bound"
+        type=positive_int, help="k of the importance-weighted held-out bound"
     ),
 }
 
@@ -184,14 +174,10 @@ def add_train_commands(train):
         for key, default in recipe.defaults.items():
             if key in NOT_FLAGS:
                 continue
-            if key not in FLAGS:
-                raise KeyError(f"recipe {name} has an argument {key} with no flag")
             options = {**FLAGS[key], **PER_RECIPE.get((name, key), {})}
             options.setdefault("default", None)
             if default is not None and options.get("action") != "store_true":
                 options["help"] = f"{options.get('help', '')} (default: {default})"
-            if key == "out":
-                options["help"] = f"the run folder (default: {default})"
             group.add_argument("--" + key.replace("_", "-"), dest=key, **options)
 
 

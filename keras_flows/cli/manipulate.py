@@ -15,10 +15,7 @@ def run(args):
     from keras_flows.labelled import load_attribute_groups
     from keras_flows.training import load_run
 
-    try:
-        model = load_run(args.run)
-    except FileNotFoundError as error:
-        raise UserError(str(error)) from None
+    model = load_run(args.run)
     if model.image_shape is None or model.num_classes is not None:
         raise UserError(f"{args.run}: manipulation needs an unconditional image model")
     size, channels = model.image_shape[0], model.image_shape[-1]

@@ -10,10 +10,7 @@ def run(args):
     from keras_flows import viz
     from keras_flows.training import load_run, run_folder
 
-    try:
-        model = load_run(args.run)
-    except FileNotFoundError as error:
-        raise UserError(str(error)) from None
+    model = load_run(args.run)
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
     if model.num_classes is not None:  # one row per class
         names = run_folder.class_names(args.run)

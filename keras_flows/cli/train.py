@@ -1,9 +1,6 @@
-"""`keras-flows train MODEL`: check every argument before anything is created,
-write `run.json`, run the recipe inside the requested distribution, print the
-held-out numbers with what each means; Ctrl-C ends in one line (exit 130).
-
-Keras is imported only once the arguments are checked: a mistake is reported
-before TensorFlow starts (and before its device probing writes to stderr)."""
+"""`keras-flows train MODEL`: check every argument before anything is created
+(and before Keras starts), write `run.json`, run the recipe inside the requested
+distribution, print the held-out numbers with what each means."""
 
 import importlib
 import pathlib
@@ -14,7 +11,6 @@ from keras_flows.cli.flags import NOT_FLAGS, UserError
 from keras_flows.recipes import declared
 from keras_flows.training import devices as device_setup
 from keras_flows.training import run_folder
-from keras_flows.training.run_folder import read_state
 
 FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
 
@@ -45,20 +41,12 @@ LEGEND = {
 }
 
 
-def _recipe(name):
-    return importlib.import_module(f"keras_flows.recipes.{name}")
-
-
 def _train_options(args):
     """The recipe name and the `train` keyword arguments the user gave (with a
     resumed run's stored ones), checked; nothing created."""
     name = args.model
-    declared_options = set(declared(name).defaults) - set(NOT_FLAGS)
-    options = {
-        key: value
-        for key, value in vars(args).items()
-        if key in declared_options and value is not None
-    }
+    keys = set(declared(name).defaults) - set(NOT_FLAGS)
+    options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
     try:
         if args.resume:
             run = pathlib.Path(args.resume)
@@ -71,46 +59,44 @@ def _train_options(args):
             run_folder.check_new(options["out"], args.overwrite)
     except ValueError as error:
         raise UserError(str(error)) from None
-    if "data" in options:
-        data, folder = pathlib.Path(options["data"]), name in FOLDER_DATA
-        if folder and not data.is_dir():
-            raise UserError(f"--data {data}: no such folder (an image folder)")
-        if folder and not checks.has_images(data):
-            raise UserError(
-                f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
-                "searched recursively)"
-            )
-        if options.get("conditional"):
-            try:
-                checks.class_folders(data)
-            except ValueError as error:
-                raise UserError(f"--data with --conditional: {error}") from None
-        if not folder and data.is_dir():
+    if "data" not in options:
+        return name, options
+    data = pathlib.Path(options["data"])
+    if name not in FOLDER_DATA:
+        if data.is_dir():
             raise UserError(
                 f"--data {data} is a folder: the {name} recipe reads a file"
             )
-        if not folder and not data.is_file():
+        if not data.is_file():
             raise UserError(f"--data {data}: no such file")
+    elif not data.is_dir():
+        raise UserError(f"--data {data}: no such folder (an image folder)")
+    elif not checks.has_images(data):
+        raise UserError(
+            f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
+            "searched recursively)"
+        )
+    elif options.get("conditional"):
+        try:
+            checks.class_folders(data)
+        except ValueError as error:
+            raise UserError(f"--data with --conditional: {error}") from None
     return name, options
 
 
 def _check_batch(batch_size, count, where=""):
     if batch_size % count:
-        below, above = (
-            batch_size - batch_size % count,
-            batch_size - batch_size % count + count,
-        )
+        below = batch_size - batch_size % count
         raise UserError(
             f"--batch-size {batch_size}{where} is the global batch, split across "
             f"{count} devices: it must be divisible by {count} (e.g. "
-            f"{below or above} or {above})"
+            f"{below or below + count} or {below + count})"
         )
 
 
 def _train_devices(args, name, options):
     """The devices to train on (`None`: one device, no distribution), checked
     against the batch size; nothing created on disk."""
-
     requested = args.devices
     if device_setup.backend_name() == "tensorflow" and device_setup.is_multi_worker():
         if requested not in (None, "all"):
@@ -122,15 +108,15 @@ def _train_devices(args, name, options):
     if requested is None or requested == 1:
         return None
     batch_size = options.get("batch_size")
-    where = ""
-    if batch_size is None:
-        batch_size = declared(name).defaults["batch_size"]
-        where = f" (the {name} recipe's default)"
+    where = "" if batch_size else f" (the {name} recipe's default)"
+    batch_size = batch_size or declared(name).defaults["batch_size"]
     if requested != "all":
         _check_batch(batch_size, requested, where)  # before touching any device
         device_setup.use_virtual_cpus(requested)  # no GPU: N virtual CPU devices
     try:
-        devices = device_setup.resolve_devices(requested)
+        devices = device_setup.choose_devices(
+            requested, device_setup.available_devices()
+        )
     except ValueError as error:
         raise UserError(f"--devices {requested}: {error}") from None
     _check_batch(batch_size, len(devices), where)
@@ -167,7 +153,8 @@ def run(args):
                     f"Training in {precision} ({why}; Keras' mixed policy: "
                     "float32 weights and log-dets); evaluating in float32."
                 )
-            metrics = _recipe(name).train(**{**options, "out": str(folder)})
+            recipe = importlib.import_module(f"keras_flows.recipes.{name}")
+            metrics = recipe.train(**{**options, "out": str(folder)})
     except KeyboardInterrupt:
         print(f"\nkeras-flows: stopped by the user. {_resume_hint(out, name)}")
         raise SystemExit(130) from None
@@ -192,7 +179,7 @@ def run(args):
 def _resume_hint(out, name):
     """One sentence on what an interrupted run left and how to go on."""
     try:
-        state = read_state(out / "resume")
+        state = run_folder.read_state(out / "resume")
     except ValueError as error:
         return f"Its resume state cannot be used: {error}."
     if state is None:

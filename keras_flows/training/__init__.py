@@ -1,10 +1,6 @@
-"""Training: the one training path of every recipe and of the command line
-(`train`, `load_run`, in `loop`), its callbacks (`callbacks`), the precision it
-computes in (`precision`), and the devices
-it trains on (`devices`, which the command line reads before Keras starts).
-
-Attributes are imported on first use, as in `keras_flows` itself, so that
-`keras_flows.training.devices` loads without Keras.
+"""Training: the one training path (`train`, `load_run`), its callbacks, its
+precision and its devices. Attributes are imported on first use, so that
+`keras_flows.training.devices` loads without Keras (the command line needs it).
 """
 
 import importlib

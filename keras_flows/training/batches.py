@@ -8,9 +8,8 @@ import numpy as np
 
 
 def replicas_of(model):
-    """How many replicas train `model` in sync: those of the `tf.distribute`
-    strategy it was built under (TensorFlow), of the current
-    `keras.distribution` (JAX), else 1."""
+    """How many replicas train `model` in sync: those of its `tf.distribute`
+    strategy (TensorFlow) or of the current `keras.distribution` (JAX), else 1."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         strategy = getattr(model, "distribute_strategy", None)
@@ -22,17 +21,18 @@ def replicas_of(model):
 
 
 def even_batches(x, batch_size, replicas, name="x"):
-    """`x` without the last `r % replicas` samples when its last batch of `r`
-    samples would not split evenly across the replicas.
+    """`x` without the last `r % replicas` samples, with a warning, when its last
+    batch of `r` samples would not split evenly across the replicas.
 
     An uneven split breaks training on both backends: JAX cannot shard 33
-    samples over 2 devices (Keras lays out every batch like the first), and
-    `tf.distribute` hands a replica an empty part of a last batch of 1, whose
-    mean loss is NaN (and with 17 + 16 samples the mean of the two replicas'
-    means is not the batch mean). Drops at most `replicas - 1` samples, with a
-    warning; the identity for one replica and for data that are not a numpy
-    array.
+    samples over 2 devices, and `tf.distribute` gives a replica an empty part of
+    a last batch of 1, whose mean loss is NaN (and the mean of a 17 + 16 split's
+    two means is not the batch mean). The identity for one replica and
+    for data that are not a numpy array; of `(x, y)`, both lose the same samples.
     """
+    if isinstance(x, tuple) and replicas > 1:
+        kept = even_batches(x[0], batch_size, replicas, name)
+        return kept, x[1][: len(kept)]
     if replicas <= 1 or not isinstance(x, np.ndarray) or not batch_size:
         return x
     drop = (len(x) % batch_size) % replicas
@@ -48,11 +48,9 @@ def even_batches(x, batch_size, replicas, name="x"):
 
 
 def even_dataset(dataset, replicas):
-    """A `keras.utils.PyDataset` whose every batch splits evenly across
-    `replicas`: `dataset` with each batch cut to a multiple of `replicas`
-    samples (only the last batch of a folder is ever cut), and without a last
-    batch of fewer than `replicas` samples. The identity for one replica and
-    for anything but a `PyDataset`; see `even_batches` for why."""
+    """A `keras.utils.PyDataset` whose every batch is cut to a multiple of
+    `replicas` samples (a last batch of fewer is left out), as `even_batches`
+    does for arrays. The identity for one replica and for anything else."""
     if replicas <= 1 or not isinstance(dataset, keras.utils.PyDataset):
         return dataset
     return EvenDataset(dataset, replicas)
@@ -68,13 +66,11 @@ class EvenDataset(keras.utils.PyDataset):
             max_queue_size=dataset.max_queue_size,
         )
         self.dataset, self.replicas = dataset, replicas
-        # The last batch is read once: a folder's last batch is partial.
+        # Only the last batch of a folder is partial: it is read once, here.
         batches = dataset.num_batches
         last = _batch_size(dataset[batches - 1]) if batches else 0
         self.batches = batches - (0 < last < replicas)
         if last % replicas:
-            import warnings
-
             warnings.warn(
                 f"Training on {replicas} devices: the last batch of "
                 f"{last} samples loses {last % replicas} of them every "

@@ -1,7 +1,6 @@
 """The callbacks and the schedule every training run uses: the learning-rate
-warm-up, the best-weights guard (restores the best weights when the loss turns
-NaN/inf or collapses, lowering the learning rate), the epoch timer and the
-resume state, and Ctrl-C that always stops training."""
+warm-up, the best-weights guard, the epoch timer, the resume state, and Ctrl-C
+that always stops training."""
 
 import contextlib
 import math
@@ -19,14 +18,11 @@ from keras_flows.training import run_folder
 
 @register
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """`rate * min(1, (step + 1) / warmup_steps)`: the learning rate ramps up
-    linearly over the first `warmup_steps` optimizer steps, then stays at
-    `rate` (the Glow paper's code warms up too). `KeepBestWeights` lowers it by
-    `scaled(factor)`.
+    """`rate * min(1, (step + 1) / warmup_steps)`: a linear ramp over the first
+    `warmup_steps` optimizer steps, then `rate` (as the Glow paper's code).
 
     Example:
 
-    >>> import keras
     >>> optimizer = keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=100))
     """
 
@@ -55,26 +51,21 @@ def rate_schedule(rate, warmup_steps=None):
 
 
 class KeepBestWeights(keras.callbacks.Callback):
-    """Keeps the best weights in memory (and on disk) and guards against
-    divergence: a NaN/inf batch loss never costs the best model.
+    """Keeps the best weights (in memory and at `path`) and guards against
+    divergence, which Keras' `TerminateOnNaN` stops but leaves in the weights.
 
-    On a non-finite loss the best weights are restored and any non-finite
-    optimizer state (Adam's moments after a NaN step) is zeroed; then training
-    stops (`on_divergence="stop"`), or goes on with the learning rate times
-    `lr_factor` (`"reduce_lr"`, the seed Glow script's collapse guard, which also
-    fires when an epoch's training loss exceeds the best training loss by more
-    than `max_jump` after `warmup_epochs`). Keras' `TerminateOnNaN` stops but
-    leaves the NaN weights.
+    On a NaN/inf batch loss the best weights are restored and any non-finite
+    optimizer state is zeroed; then training stops (`on_divergence="stop"`) or
+    goes on with the learning rate times `lr_factor` (`"reduce_lr"`, the seed
+    Glow script's collapse guard, which also fires when an epoch's training loss
+    exceeds the best one by more than `max_jump` after `warmup_epochs`).
 
     Args:
-        monitor: the epoch-level log to minimise (`"val_loss"` falls back to
-            `"loss"` when there is no validation data).
-        path: where to save the best weights (`network.save_weights`, no
-            optimizer state), or `None`.
+        monitor: the epoch log to minimise (`"loss"` when it is missing).
+        path: where to save the best weights (no optimizer state), or `None`.
         on_divergence: `"stop"` or `"reduce_lr"`.
         lr_factor: learning-rate factor of `"reduce_lr"`.
-        max_jump: an epoch loss above `best + max_jump` counts as divergence
-            (`"reduce_lr"` only).
+        max_jump: the collapse guard's threshold (`"reduce_lr"` only).
         warmup_epochs: epochs before the `max_jump` rule applies.
         restore_at_end: load the best weights into the model when training ends.
     """
@@ -95,28 +86,21 @@ class KeepBestWeights(keras.callbacks.Callback):
                 "`on_divergence` must be 'stop' or 'reduce_lr'. "
                 f"Received: on_divergence={on_divergence!r}"
             )
-        self.monitor = monitor
-        self.path = path
-        self.on_divergence = on_divergence
-        self.lr_factor = lr_factor
-        self.max_jump = max_jump
-        self.warmup_epochs = warmup_epochs
-        self.restore_at_end = restore_at_end
-        self.best = math.inf
-        self.best_loss = math.inf  # best training loss, for the jump rule
-        self.best_epoch = None
-        self.best_weights = None
+        self.monitor, self.path, self.on_divergence = monitor, path, on_divergence
+        self.lr_factor, self.max_jump = lr_factor, max_jump
+        self.warmup_epochs, self.restore_at_end = warmup_epochs, restore_at_end
+        self.best = self.best_loss = math.inf  # best_loss: for the jump rule
+        self.best_epoch = self.best_weights = None
         self.diverged = False
-        self.events = []  # (epoch, batch, what happened), also printed
+        self.events = []  # (epoch, why, action), also printed
 
     def on_train_begin(self, logs=None):
         schedule = getattr(self.model.optimizer, "_learning_rate", None)
         schedules = keras.optimizers.schedules.LearningRateSchedule
-        if (
-            self.on_divergence == "reduce_lr"
-            and isinstance(schedule, schedules)
-            and not isinstance(schedule, LinearWarmup)
-        ):
+        lowerable = not isinstance(schedule, schedules) or isinstance(
+            schedule, LinearWarmup
+        )
+        if self.on_divergence == "reduce_lr" and not lowerable:
             raise ValueError(
                 "on_divergence='reduce_lr' needs a float learning rate or a "
                 f"`LinearWarmup`. Received: {type(schedule).__name__}"
@@ -137,10 +121,9 @@ class KeepBestWeights(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        value = logs.get(self.monitor, logs.get("loss"))
-        if value is None or not math.isfinite(float(value)):
+        value = float(logs.get(self.monitor, logs.get("loss", math.nan)))
+        if not math.isfinite(value):
             return
-        value = float(value)
         if value < self.best:
             self.best, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
@@ -181,18 +164,15 @@ class KeepBestWeights(keras.callbacks.Callback):
         print(f"\nKeepBestWeights: {why}; {action}.")
 
     def _lower_learning_rate(self):
-        """Multiplies the learning rate by `lr_factor`; returns the new rate. A
-        `LinearWarmup` schedule is replaced by its scaled copy, and the train
-        function rebuilt (the compiled step holds the old schedule)."""
+        """Multiplies the learning rate by `lr_factor`; returns the new rate."""
         optimizer = self.model.optimizer
         schedule = getattr(optimizer, "_learning_rate", None)
         if isinstance(schedule, LinearWarmup):
-            optimizer.learning_rate = schedule = schedule.scaled(self.lr_factor)
-            self.model.make_train_function(force=True)
-            return schedule.rate
-        new = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        optimizer.learning_rate = new * self.lr_factor
-        return new * self.lr_factor
+            optimizer.learning_rate = schedule.scaled(self.lr_factor)
+            self.model.make_train_function(force=True)  # it holds the old schedule
+            return schedule.rate * self.lr_factor
+        optimizer.learning_rate = rate = float(optimizer.learning_rate) * self.lr_factor
+        return rate
 
     def on_train_end(self, logs=None):
         if not self.restore_at_end:
@@ -205,15 +185,11 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-class EpochCallback(keras.callbacks.Callback):
+class EpochCallback(keras.callbacks.LambdaCallback):
     """Calls `fn(model, epoch)` after every epoch (e.g. to write a sample grid)."""
 
     def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.fn(self.model, epoch)
+        super().__init__(on_epoch_end=lambda epoch, logs: fn(self.model, epoch))
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -230,19 +206,16 @@ class EpochTimer(keras.callbacks.Callback):
 
     @property
     def steady_seconds_per_epoch(self):
-        """Median epoch time, leaving out the first epoch (compilation) when
-        there are others; `None` when no epoch ran (a resumed run that was
-        already complete)."""
-        if not self.seconds:
-            return None
-        return float(np.median(self.seconds[1:] or self.seconds))
+        """Median epoch time without the first (compiling) epoch if there are
+        others; `None` when no epoch ran."""
+        seconds = self.seconds[1:] or self.seconds
+        return float(np.median(seconds)) if seconds else None
 
 
 class ResumeState(keras.callbacks.Callback):
-    """Saves, at every epoch end, what `train(..., resume=True)` needs to go on
-    exactly where the run stopped: the weights with the optimizer state, the
-    epoch count and the history (see `run_folder`); restores them when
-    training begins. Writes the history files of `out` too.
+    """Saves at every epoch end what `train(..., resume=True)` needs to go on
+    exactly (weights, optimizer state, epoch, history; see `run_folder`), and
+    the history files of `out`; restores them when training begins.
 
     Args:
         out: the run folder; the state lives in `out/resume/`.
@@ -251,9 +224,8 @@ class ResumeState(keras.callbacks.Callback):
 
     def __init__(self, out, restore):
         super().__init__()
-        self.out, self.dir = pathlib.Path(out), pathlib.Path(out) / "resume"
-        self.restore = restore
-        self.history = []
+        self.out, self.restore, self.history = pathlib.Path(out), restore, []
+        self.dir = self.out / "resume"
 
     def on_train_begin(self, logs=None):
         state = run_folder.read_state(self.dir) if self.restore else None
@@ -284,11 +256,9 @@ class CtrlCStops(keras.callbacks.Callback):
     """Makes Ctrl-C stop `fit` every time it is pressed.
 
     Keras 3 converts each batch's logs inside a `try: ... except: pass`
-    (`pythonify_logs`), which swallows a `KeyboardInterrupt` raised there; the
-    JAX trainer waits in that conversion for most of every step, so a Ctrl-C
-    was often lost. While `installed()`, a Ctrl-C is remembered as well as
-    raised, and if something swallowed it the next batch, epoch or the end of
-    `fit` (`check()`) raises it again.
+    (`pythonify_logs`), where the JAX trainer waits for most of every step, so
+    a Ctrl-C was often swallowed. While `installed()`, a Ctrl-C is remembered
+    as well as raised, and the next batch, epoch or `check()` raises it again.
     """
 
     def __init__(self):
@@ -297,8 +267,7 @@ class CtrlCStops(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def installed(self):
-        """Catches SIGINT while the block runs, where Ctrl-C would raise
-        `KeyboardInterrupt` anyway (the main thread, Python's own handler)."""
+        """Catches SIGINT in the block if Python's own handler has it."""
         ours = (
             threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,31 +1,16 @@
 """The one training path of every recipe and of the command line.
 
-`train(model, x, out, ...)` runs `model.fit` with Keras' progress bar and writes a
-*run folder* `out` that holds the model itself:
-
-- `model.json`: the model's Keras config (rebuilds any `FlowModel`, also one a
-  user built from layers), written before training starts;
-- `model.weights.h5`: the best weights so far (no optimizer state), rewritten
-  whenever the monitored loss improves;
-- `history.csv` / `history.json`: the per-epoch logs;
-- `samples/epoch_NNN.png`: a picture per epoch, when a `picture` function is given;
-- `resume/`: weights plus optimizer state, epoch counter and history, rewritten
-  every epoch, so `train(..., resume=True)` continues a run.
-
-Every file is written to a temporary name and renamed (`run_folder`), so a
-kill at any instant loses at most the epoch in progress.
-
-`load_run(out)` rebuilds the model with its best weights: `keras-flows sample DIR`
-uses it for any run folder.
-
-In multi-worker training (a `TF_CONFIG` cluster, several JAX processes) every
-worker runs `train`, but only the chief writes `out`; the others write into a
-temporary folder, deleted when `train` returns (`keras_flows.training.devices`).
+`train(model, x, out, ...)` runs `model.fit` and writes the run folder `out`
+(through `run_folder`): `model.json` (the model's Keras config, so any
+`FlowModel` rebuilds), `model.weights.h5` (the best weights), `best.json`,
+`history.csv` / `history.json`, `samples/epoch_NNN.png` when a `picture`
+function is given, and `resume/`, from which `train(..., resume=True)` goes on.
+`load_run(out)` rebuilds the model with its best weights. In multi-worker
+training only the chief writes `out` (`run_folder.for_this_worker`).
 """
 
 import dataclasses
 import json
-import math
 import pathlib
 import shutil
 
@@ -44,8 +29,8 @@ from keras_flows.training.callbacks import (
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` returns: Keras' `History`, the best-weights guard (best loss,
-    best epoch, divergence events) and the epoch timer."""
+    """What `train` returns: Keras' `History`, the best-weights guard, the epoch
+    timer, the precision trained in and the resume state."""
 
     history: keras.callbacks.History
     guard: KeepBestWeights
@@ -94,28 +79,24 @@ def train(
     verbose=1,
     **guard_options,
 ):
-    """Fits a compiled `FlowModel` on `x` and writes the run folder `out`.
-
-    The model holds its best weights when this returns (restored by the guard).
+    """Fits a compiled `FlowModel` on `x`, writing the run folder `out`; the
+    model holds its best weights when this returns.
 
     Args:
         model: a compiled `FlowModel`.
         x: training data (array, `tf.data.Dataset`, `keras.utils.PyDataset`).
         out: the run folder (created).
         epochs: the total number of epochs (also when resuming).
-        y: the integer labels of `x` for a class-conditional model (arrays);
-            `validation_data` is then `(x_val, y_val)`.
-        batch_size: for array data.
-        validation_data, validation_split: as `keras.Model.fit`; the best
-            weights are chosen on `val_loss` when given, else on `loss`.
-        shuffle: as `keras.Model.fit`.
-        picture: `fn(model, path)` that writes a PNG, called after every epoch
-            with `out/samples/epoch_NNN.png`.
+        y: integer labels for a class-conditional model (`validation_data` is
+            then `(x_val, y_val)`).
+        batch_size, validation_data, validation_split, shuffle: as `fit`; the
+            best weights are chosen on `val_loss` when validated, else `loss`.
+        picture: `fn(model, path)` writing `out/samples/epoch_NNN.png` after
+            every epoch.
         patience: stop after this many epochs without a better monitored loss.
-        resume: continue from `out/resume/` (weights, optimizer state, epoch,
-            history); a `ValueError` when there is nothing to resume.
+        resume: continue from `out/resume/` (a `ValueError` if it is empty).
         callbacks: more Keras callbacks.
-        verbose: `fit` verbosity (1: Keras' progress bar).
+        verbose: `fit` verbosity.
         **guard_options: `KeepBestWeights` options (`on_divergence`, ...).
 
     Returns:
@@ -125,21 +106,15 @@ def train(
         replicas = batches.replicas_of(model)
         if replicas > 1 and validation_split and isinstance(x, np.ndarray):
             # Split as `fit` does, so that both parts can be evened out below.
-            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+            split_at = int(len(x) * (1.0 - validation_split))
             x, validation_data, validation_split = x[:split_at], x[split_at:], 0.0
         x = batches.even_batches(x, batch_size, replicas)
         x = batches.even_dataset(x, replicas)
         y = None if y is None else y[: len(x)]
-        # Validation arrays go in batches of `batch_size`, 32 without one (`fit`).
-        if isinstance(validation_data, tuple):  # (x_val, y_val)
-            x_val = batches.even_batches(
-                validation_data[0], batch_size or 32, replicas, "validation_data"
-            )
-            validation_data = (x_val, validation_data[1][: len(x_val)])
-        else:
-            validation_data = batches.even_batches(
-                validation_data, batch_size or 32, replicas, "validation_data"
-            )
+        # `fit` evaluates arrays in batches of `batch_size`, 32 without one.
+        validation_data = batches.even_batches(
+            validation_data, batch_size or 32, replicas, "validation_data"
+        )
         if resume and run_folder.read_state(out / "resume") is None:
             raise ValueError(
                 f"{out} has nothing to resume: its run stopped before the end of "
@@ -158,27 +133,19 @@ def train(
         if resume and (out / "best.json").exists():
             best = json.loads((out / "best.json").read_text())
             guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
-        timer = EpochTimer()
+        timer, resume_state = EpochTimer(), ResumeState(out, restore=resume)
         # The guard first: at an epoch's end its verdict (new best weights,
         # the best ones restored after a divergence) comes before the resume
         # state is saved; it copies the weights when the first epoch begins,
         # after the resume state has restored them.
-        resume_state = ResumeState(out, restore=resume)
-        all_callbacks = [
-            guard,
-            EpochCallback(lambda model, epoch: _write_best(out, guard)),
-            resume_state,
-            timer,
-        ]
+        write_best = EpochCallback(lambda model, epoch: _write_best(out, guard))
+        all_callbacks = [guard, write_best, resume_state, timer]
         if picture is not None:
-            (out / "samples").mkdir(exist_ok=True)
-            all_callbacks.append(
-                EpochCallback(
-                    lambda model, epoch: picture(
-                        model, out / "samples" / f"epoch_{epoch + 1:03d}.png"
-                    )
-                )
-            )
+            samples = out / "samples"
+            samples.mkdir(exist_ok=True)
+            name = "epoch_{:03d}.png"
+            draw = EpochCallback(lambda m, e: picture(m, samples / name.format(e + 1)))
+            all_callbacks.append(draw)
         if patience:
             all_callbacks.append(
                 keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
@@ -216,15 +183,10 @@ def save_model_config(model, out):
 
 
 def load_run(out):
-    """Rebuilds the model of the run folder `out` with its best weights.
-
-    Works for every `FlowModel`, also one built from layers, as long as its
-    classes are registered Keras serializables (all of `keras_flows` are).
-    The model computes in float32, whatever precision it was trained in.
-
-    Raises:
-        FileNotFoundError: `out` is not a run folder or has no weights yet.
-    """
+    """Rebuilds the model of the run folder `out` with its best weights, in
+    float32 whatever it trained in (a `FileNotFoundError` if `out` is not a run
+    folder or has no weights yet). Works for every `FlowModel` whose classes are
+    registered Keras serializables (all of `keras_flows`'s are)."""
     out = pathlib.Path(out)
     config_path, weights_path = out / "model.json", out / "model.weights.h5"
     if not out.is_dir():

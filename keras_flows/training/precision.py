@@ -1,14 +1,11 @@
 """Training in low precision, evaluating in float32.
 
 A precision is one of `PRECISIONS`: "float32", or "bfloat16" / "float16" for
-Keras' mixed policies (`mixed_bfloat16`, `mixed_float16`): the weights stay
+Keras' mixed policies (float16 with Keras' loss scaling): the weights stay
 float32, the layers compute in the low precision, and keras_flows' layers keep
-every log-det, the prior term and the loss in float32. `mixed_float16` gets
-Keras' loss scaling when the model is compiled.
-
-Build a model inside `policy_scope(precision)` to train it in that precision;
-`float32_copy(model)` is the same model, computing in float32 with the same
-weights, for exact likelihoods, round trips and samples.
+every log-det, the prior term and the loss in float32. Build a model inside
+`policy_scope(precision)` to train it in that precision; `float32_copy(model)`
+computes in float32 with the same weights, for exact likelihoods and samples.
 """
 
 import contextlib
@@ -20,14 +17,7 @@ PRECISIONS = {
     "bfloat16": "mixed_bfloat16",
     "float16": "mixed_float16",
 }
-
-
-def check_precision(precision):
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-        )
-    return precision
+_LOW = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
 
 
 def native_bfloat16():
@@ -43,16 +33,20 @@ def native_bfloat16():
 
 def resolve_precision(precision):
     """`(precision, why)`: "auto" becomes "bfloat16" on TensorFlow with a CPU
-    that computes bfloat16 natively (oneDNN runs the convolutions and matmuls
-    on those units) and "float32" elsewhere (XLA on CPU, as JAX uses it, gains
-    nothing from bfloat16). Any other precision is checked and kept."""
+    that computes bfloat16 natively (oneDNN uses those units) and "float32"
+    elsewhere (XLA on CPU, as JAX uses it, gains nothing from bfloat16). Any
+    other precision is checked and kept."""
     if precision == "bfloat16" and not native_bfloat16():
         return "bfloat16", (
             "as asked, though this CPU has no native bfloat16 units: there a "
             "bfloat16 step is measured slower than a float32 one"
         )
+    if precision in PRECISIONS:
+        return precision, "as asked"
     if precision != "auto":
-        return check_precision(precision), "as asked"
+        raise ValueError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
     if keras.backend.backend() != "tensorflow":
         return "float32", f"auto: {keras.backend.backend()} gains nothing from bfloat16"
     if not native_bfloat16():
@@ -64,9 +58,8 @@ def resolve_precision(precision):
 def policy_scope(precision):
     """Layers and models built inside compute in `precision` ("auto":
     `resolve_precision`)."""
-    policy = PRECISIONS[resolve_precision(precision)[0]]
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
+    keras.config.set_dtype_policy(PRECISIONS[resolve_precision(precision)[0]])
     try:
         yield
     finally:
@@ -82,7 +75,7 @@ def precision_of(model):
 
 def float32_copy(model):
     """`model` itself when it computes in float32, else a float32 copy holding
-    the same weights (the variables of a mixed-precision model are float32, so
+    the same weights (a mixed-precision model's variables are float32, so
     nothing is rounded)."""
     if precision_of(model) == "float32":
         return model
@@ -99,19 +92,12 @@ def float32_model(config):
 
 def _float32_config(config):
     """`config` with every low-precision dtype policy replaced by float32."""
-    if isinstance(config, dict):
-        return {
-            key: "float32"
-            if key == "dtype" and _is_low(value)
-            else _float32_config(value)
-            for key, value in config.items()
-        }
     if isinstance(config, list):
         return [_float32_config(value) for value in config]
-    return config
-
-
-def _is_low(dtype):
+    if not isinstance(config, dict):
+        return config
+    dtype = config.get("dtype")
     if isinstance(dtype, dict):  # a serialised DTypePolicy
         dtype = dtype.get("config", {}).get("name")
-    return dtype in ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
+    low = {"dtype": "float32"} if dtype in _LOW else {}
+    return {key: _float32_config(value) for key, value in config.items()} | low

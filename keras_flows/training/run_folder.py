@@ -1,26 +1,16 @@
-"""The run folder: its life (created, refused, replaced, reopened for resume,
-written only by the chief worker) and its files, written so that a kill at any
-instant loses at most the epoch in progress.
-
-Every writer goes through here: the command line (`run.json`, via `start`), the
-training loop (`model.json`, weights, `best.json`, history, resume state) and the
-recipes (metrics and pictures, into the folder `for_this_worker` gives them).
-`check_new` and `stored_run` say in one line why a folder cannot be used,
-before anything is created.
+"""The run folder: the one owner of a run's files, from its creation (or
+refusal, replacement, reopening for resume) to every write, which only the
+chief worker makes.
 
 Every file is written to a temporary name in the same folder and renamed over
-the old one (`write_atomic`): a reader sees the old file or the new one, never
-half of one. The resume state of epoch `n` is `resume/epoch_n.weights.h5`
-(weights and optimizer state) and `resume/state.json` (`{"epoch": n,
-"weights": "epoch_n.weights.h5", "history": [...]}`), written in that order:
-`state.json` is the commit point, and it names the one weights file it goes
-with, so a kill between the two leaves the previous epoch's state intact.
-`history.csv` and `history.json` are rewritten from that history at every epoch,
-so the history always has one row per epoch the weights have seen
-(`callbacks.ResumeState` writes them).
-
-No Keras import here: the command line reads and writes these files before
-Keras starts.
+the old one (`write_atomic`), so a kill at any instant loses at most the epoch
+in progress. The resume state of epoch `n` is `resume/epoch_n.weights.h5`
+(weights and optimizer state), then `resume/state.json` (`{"epoch": n,
+"weights": "epoch_n.weights.h5", "history": [...]}`): `state.json` is the
+commit point and names its one weights file, so a kill between the two keeps
+the previous epoch's state. The history files are rewritten from that history,
+so they have one row per epoch the weights have seen. No Keras import here: the
+command line uses this module before Keras starts.
 """
 
 import contextlib
@@ -37,9 +27,8 @@ CLASSES = "classes.json"  # a class-conditional run's class names, in label orde
 
 
 def write_atomic(path, write):
-    """`write(tmp)` on a temporary path beside `path`, then renames it onto
-    `path` (`os.replace`, atomic on one file system). The temporary name keeps
-    the file's suffixes (Keras checks that weights end in `.weights.h5`)."""
+    """`write(tmp)` on a temporary path beside `path`, then `os.replace` onto
+    `path`. The temporary name keeps the suffixes Keras checks (`.weights.h5`)."""
     path = pathlib.Path(path)
     tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
     try:
@@ -65,8 +54,8 @@ def class_names(out):
 
 
 def read_state(resume_dir):
-    """The committed resume state of `resume_dir` (a dict), or `None` if there is
-    none. Raises `ValueError` with a one-line reason if it cannot be used."""
+    """The committed resume state of `resume_dir` (a dict), `None` if there is
+    none, or a one-line `ValueError` if it cannot be used."""
     resume_dir = pathlib.Path(resume_dir)
     path = resume_dir / STATE
     if not path.exists():
@@ -94,16 +83,15 @@ def write_history(out, history):
     text = io.StringIO()
     writer = csv.DictWriter(text, ["epoch", *keys], restval="NA")
     writer.writeheader()
-    for epoch, row in enumerate(history):
-        writer.writerow({"epoch": epoch, **row})
+    writer.writerows({"epoch": epoch, **row} for epoch, row in enumerate(history))
     write_atomic(out / "history.csv", lambda tmp: tmp.write_text(text.getvalue()))
     columns = {k: [row.get(k) for row in history] for k in keys}
     write_json(out / "history.json", columns)
 
 
 def check_new(out, overwrite=False):
-    """A `ValueError` (one line) if `out` cannot take a new run: it is a file,
-    or a folder that already holds something and `overwrite` is off."""
+    """A one-line `ValueError` if `out` is a file, or a non-empty folder and
+    `overwrite` is off."""
     out = pathlib.Path(out)
     if out.is_file():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -116,7 +104,7 @@ def check_new(out, overwrite=False):
 
 def stored_run(out):
     """The `run.json` record (`{"recipe", "options", ...}`) of a run that can be
-    resumed; a `ValueError` (one line) saying why not otherwise."""
+    resumed, else a one-line `ValueError` saying why not."""
     out = pathlib.Path(out)
     try:
         record = json.loads((out / "run.json").read_text())
@@ -137,7 +125,7 @@ def stored_run(out):
 
 def start(out, record, overwrite=False):
     """Creates the run folder `out` (emptied first when `overwrite`) with its
-    `run.json`; returns whether the folder is new. The chief worker's job."""
+    `run.json`; returns whether the folder is new."""
     out = pathlib.Path(out)
     if overwrite and out.is_dir():
         shutil.rmtree(out)  # the user asked for it; nothing of the old run stays
@@ -148,8 +136,7 @@ def start(out, record, overwrite=False):
 
 
 def remove_if_unstarted(out):
-    """Deletes `out` if it holds nothing but `run.json` (a run that failed before
-    its first file): a failed start leaves no folder behind."""
+    """Deletes `out` if it holds only `run.json`: a failed start leaves nothing."""
     out = pathlib.Path(out)
     if out.is_dir() and [p.name for p in out.iterdir()] == ["run.json"]:
         shutil.rmtree(out)
@@ -160,11 +147,10 @@ _SCRATCH = set()  # the temporary folders `for_this_worker` has handed out
 
 @contextlib.contextmanager
 def for_this_worker(out, chief, resume=False):
-    """The folder this worker writes the run into: `out` on the chief; on another
-    worker of a cluster, a temporary folder (deleted afterwards) holding a copy
-    of the chief's resume state. Every worker runs every step (the collectives
-    need it) and may keep checkpoints, but only the chief writes the run folder.
-    Nested calls (the command line, then the training loop) share one folder."""
+    """The folder this worker writes the run into: `out` on the chief; on other
+    workers (which run every step, as the collectives need) a temporary folder,
+    deleted afterwards, with a copy of the chief's resume state. Nested calls
+    (the command line, then the training loop) share one folder."""
     out = pathlib.Path(out)
     if chief or out in _SCRATCH:
         yield out
