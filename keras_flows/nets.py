@@ -3,11 +3,7 @@ scale. The coupling layers own the maths; these only produce numbers."""
 
 import keras
 
-from keras_flows.layers.base import deserialize_layers, register
-
-
-def _named(name, part):
-    return None if name is None else f"{name}_{part}"
+from keras_flows.layers.base import deserialize_layers, named, register
 
 
 def mlp(
@@ -30,7 +26,7 @@ def mlp(
             units,
             activation=activation,
             kernel_regularizer=kernel_regularizer,
-            name=_named(name, part),
+            name=named(name, part),
         )
 
     hidden = [dense(hidden_units, "relu", f"dense_{i}") for i in range(hidden_layers)]
@@ -55,7 +51,7 @@ def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
 
     def conv(filters, size, part, **kwargs):
         return keras.layers.Conv2D(
-            filters, size, padding="same", name=_named(name, part), **kwargs
+            filters, size, padding="same", name=named(name, part), **kwargs
         )
 
     return keras.Sequential(

@@ -1,9 +1,6 @@
 """`keras-flows` command line: `train` a recipe into a run folder, `sample` from
-one, `manipulate` images along an attribute's direction with one.
-
-Every argument is checked before anything is created: a mistake gets one line
-and exit status 2; a warning is one line. Keras and TensorFlow are imported only
-once a command runs, so `--help` is instant.
+one, `manipulate` images along an attribute's direction with one. A mistake is
+one line and exit status 2; Keras starts only once a command runs.
 """
 
 import argparse

@@ -1,10 +1,6 @@
-"""The command line's vocabulary: one `train` sub-command per recipe, with only
-the flags that recipe takes, each showing the recipe's default.
-
-A flag's meaning is written once (`FLAGS`, with `PER_RECIPE` where it differs
-for one model); its default is read from the recipe's `train` signature
-(`keras_flows.recipes.declared`). Every flag parses to `None` when not given,
-so `--resume` keeps the stored options for everything the user did not type.
+"""The command line's flags: one `train` sub-command per recipe, with the flags
+its `train` takes, each showing the recipe's default (`recipes.declared`). A flag
+not given parses to `None`, so `--resume` keeps the stored option.
 """
 
 import argparse

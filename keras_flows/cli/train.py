@@ -1,6 +1,5 @@
-"""`keras-flows train MODEL`: check every argument before anything is created
-(and before Keras starts), write `run.json`, run the recipe inside the requested
-distribution, print the held-out numbers with what each means."""
+"""`keras-flows train MODEL`: check every argument before anything is created,
+run the recipe, print the held-out numbers with what each means."""
 
 import importlib
 import pathlib
@@ -42,8 +41,7 @@ LEGEND = {
 
 
 def _train_options(args):
-    """The recipe name and the `train` keyword arguments the user gave (with a
-    resumed run's stored ones), checked; nothing created."""
+    """The recipe name and its checked `train` options (a resumed run's too)."""
     name = args.model
     keys = set(declared(name).defaults) - set(NOT_FLAGS)
     options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
@@ -95,8 +93,7 @@ def _check_batch(batch_size, count, where=""):
 
 
 def _train_devices(args, name, options):
-    """The devices to train on (`None`: one device, no distribution), checked
-    against the batch size; nothing created on disk."""
+    """The devices to train on (`None`: one), checked against the batch size."""
     requested = args.devices
     if device_setup.backend_name() == "tensorflow" and device_setup.is_multi_worker():
         if requested not in (None, "all"):

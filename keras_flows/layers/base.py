@@ -14,6 +14,11 @@ from keras import ops
 register = keras.saving.register_keras_serializable(package="keras_flows")
 
 
+def named(name, part):
+    """`"{name}_{part}"`, or `None` (Keras names the layer) when `name` is `None`."""
+    return None if name is None else f"{name}_{part}"
+
+
 # Log-dets are float32 whatever the compute dtype: under mixed precision a float16
 # sum of thousands of log-scales keeps no significant digit (and overflows at 65504).
 LOG_DET_DTYPE = "float32"

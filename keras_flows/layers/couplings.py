@@ -25,8 +25,7 @@ def _checked_net(layer, role, net):
 
 
 def _check_net_output(layer, role, x1_shape, x2_shape, factor=1):
-    """Raises unless the net `layer.<role>` maps `x1` to the shape of `x2` with
-    `factor` times its channels."""
+    """Raises unless `layer.<role>` maps `x1` to `x2`'s shape, `factor` x channels."""
     net, x1_shape, x2_shape = getattr(layer, role), tuple(x1_shape), tuple(x2_shape)
     if not net.built:
         net.build(x1_shape)
@@ -59,12 +58,6 @@ class AddCouple(InvertibleLayer):
 
     Forward: `[x1, x2, m] -> [x1, x2 - m]` (the blog's sign convention).
     Inverse: `[y1, y2, m] -> [y1, y2 + m]`. log|det J| = 0.
-
-    Input shape:
-        `[x1, x2, m]` with `x2` and `m` of the same shape.
-
-    Output shape:
-        `[x1, x2']`.
 
     Example:
 
@@ -107,23 +100,19 @@ class AffineCouple(InvertibleLayer):
     Inverse: `[y1, y2] -> [y1, (y2 - t(y1)) * exp(-s(y1))]`.
     log|det J| = `sum(s(x1))` (0 for additive coupling, `s = 0`).
 
-    Additive: `AffineCouple(t_net)`. Two nets (RealNVP): `AffineCouple(t_net,
-    s_net)`. One shared net (Glow): `AffineCouple(net, scale="sigmoid")`, `net`
-    maps `x1` to twice the channels of `x2`, split into `[t, raw]`. `s` comes from
-    the raw output by `scale`: `"tanh"`, `s = bound * tanh(raw / bound)`;
-    `"sigmoid"`, `s = log sigmoid(raw + 2)`, a contraction starting at 0.88;
-    `"exp"`, `s = raw`.
-
-    Give the nets' last layer a zero initialiser: every coupling then starts as
-    the identity, which lets a deep stack train from the first step (Glow, section
-    3.3). Ready-made nets are in `keras_flows.nets`.
+    Additive: `AffineCouple(t_net)`; two nets (RealNVP): `AffineCouple(t_net,
+    s_net)`; one shared net (Glow): `AffineCouple(net, scale="sigmoid")`, whose
+    output `[t, raw]` has twice the channels of `x2`. Give the nets' last layer a
+    zero initialiser (as `keras_flows.nets` does), so every coupling starts as the
+    identity and a deep stack trains from the first step (Glow, section 3.3).
 
     Args:
         shift_model: net `t` from `x1` to the shape of `x2`, or the shared net.
         log_scale_model: net producing `raw` for the two-net form, or `None`.
         log_scale_bound: soft bound on `|s|` for `scale="tanh"`, or `None`.
-        scale: `"tanh"`, `"sigmoid"`, `"exp"`, or `None`: `"tanh"` with a
-            `log_scale_model`, additive without.
+        scale: `s` from `raw`: `"tanh"`, `bound * tanh(raw / bound)`;
+            `"sigmoid"`, `log sigmoid(raw + 2)`; `"exp"`, `raw`. `None`: `"tanh"`
+            with a `log_scale_model`, additive without.
 
     Example:
 
@@ -222,8 +211,7 @@ class MaskedCouple(InvertibleLayer):
         mask: the binary mask, a list broadcastable against one sample.
         shift_model: net `t` from `b * x` to the shape of `x`.
         log_scale_model: net `s` from `b * x` to the shape of `x`, or `None`.
-        log_scale_bound: soft bound on `|s|`, or `None` (the book's `s` net ends in
-            `tanh`, so it needs none).
+        log_scale_bound: soft bound on `|s|`, or `None`.
 
     Reference:
         Dinh et al., RealNVP (2016), section 3.4; Foster, *Generative Deep Learning*

@@ -12,10 +12,8 @@ _SEED_STATE = "seed_state_"
 
 class SavesRandomState:
     """Mixin that saves the state of a layer's or model's `SeedGenerator`s with its
-    weights (`seed_state_0`, ...), so a run resumed from a checkpoint draws the same
-    noise as an uninterrupted one (Keras saves no random-stream state). Weights
-    saved without it still load.
-    """
+    weights, so a run resumed from a checkpoint draws the same noise as an
+    uninterrupted one (Keras saves no random-stream state)."""
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
@@ -34,13 +32,9 @@ class SavesRandomState:
 
 @register
 class UniformNoise(SavesRandomState, InvertibleLayer):
-    """Adds `U[low, high)` noise while training; the identity otherwise.
-
-    Dequantisation: with data in `[0, 1]` on a 1/256 grid, `U[0, 1/256)` noise
-    makes the continuous NLL an upper bound of the discrete one, so bits/dim are
-    valid. NICE's blog uses `x - 0.01 * U[0, 1)` (`low=-0.01, high=0`).
-    Inverse: the identity. log|det J| = 0 (the noise is part of the data, not of
-    the map).
+    """Adds `U[low, high)` noise while training; the identity otherwise, and
+    log|det J| = 0 (the noise is part of the data, not of the map). For data on a
+    1/256 grid, `U[0, 1/256)` noise makes the continuous NLL bound the discrete one.
 
     Args:
         low: lower end of the noise.
@@ -88,10 +82,9 @@ class Dequantize(UniformNoise):
 
     With `K = 2**n_bits` levels of width `w = (high - low) / K` on `data_range`,
     training computes `q(x) + u`, `u ~ U[0, w)`, with
-    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)` for `n_bits < 8` (so
-    the model never sees the bits it is not asked to model) and `q(x) = x` for
-    8-bit data. `dequantize_data` and `FlowModel.bits_per_dim` do the same, so the
-    loss and bits/dim measure the same density. log|det J| = 0.
+    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)` for `n_bits < 8` and
+    `q(x) = x` for 8-bit data, as `dequantize_data` does, so the loss and
+    `bits_per_dim` measure the same density.
 
     Args:
         n_bits: bits per value, 1 to 8.
@@ -124,8 +117,8 @@ class Dequantize(UniformNoise):
             return x
         low, width = self.data_range[0], self.high
         # float32 whatever the compute dtype: float16 cannot place values near
-        # `high` in 256 levels. The 1e-4 guards values on an edge up to float error
-        # (the same guard as `FlowModel.bits_per_dim`).
+        # `high` in 256 levels. The 1e-4 guards values on an edge, as in
+        # `dequantize_data`.
         level = ops.floor((ops.cast(x, "float32") - low) / width + 1e-4)
         level = ops.clip(level, 0.0, 2.0**self.n_bits - 1)
         return ops.cast(low + width * level, x.dtype)

@@ -18,7 +18,7 @@ class Scale(InvertibleLayer):
     """NICE's final diagonal scaling, a learned per-dimension prior std.
 
     Forward: `z = exp(s) * h`. Inverse: `h = exp(-s) * z`. log|det J| = `sum(s)`.
-    `s` has shape `(1, D)` and a `glorot_normal` init, as in the blog.
+    `s` has a `glorot_normal` init, as in the blog.
 
     Example:
 
@@ -63,10 +63,9 @@ class Actnorm(InvertibleLayer):
     log|det J| = `H * W * sum(log_scale)`.
 
     Both parameters start at zero (the identity). With `data_init=True`,
-    `initialize(x_batch)` (run by `keras_flows.graph.initialize` and on the first
-    batch of `FlowModel.fit`) sets them so that batch leaves the layer with zero
-    mean and unit variance per channel; the saved flag `initialized` keeps
-    reloaded weights from being re-initialised.
+    `initialize(x_batch)` (run on the first batch of `fit`) sets them so that batch
+    leaves with zero mean and unit variance per channel; the saved flag
+    `initialized` keeps reloaded weights from being re-initialised.
 
     Args:
         use_shift: learn `shift` (else only the scale).
@@ -145,12 +144,8 @@ class CondActnorm(InvertibleLayer):
     Forward: `[x, cond] -> exp(ls(cond)) * x + sh(cond)`.
     Inverse: `[y, cond] -> (y - sh(cond)) * exp(-ls(cond))`.
     log|det J| = `sum(ls(cond))` over pixels and channels.
-
-    `ls, sh` come from one zero-initialised 3x3 convolution of `cond`, so the layer
-    starts as the identity (a standard normal prior).
-
-    Input shape:
-        `[x, cond]`: `(batch, H, W, C)` and `(batch, H, W, C')`.
+    `ls, sh` come from one zero-initialised 3x3 convolution of `cond` `(batch, H,
+    W, C')`, so the layer starts as the identity (a standard normal prior).
 
     Reference:
         Su, "细水长flow之RealNVP与Glow" (2018), the multi-scale conditional prior;
@@ -160,17 +155,16 @@ class CondActnorm(InvertibleLayer):
     condition_inputs = (1,)
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or any(len(s) != 4 for s in input_shape):
+        if (
+            len(input_shape) != 2
+            or any(len(s) != 4 for s in input_shape)
+            or tuple(input_shape[0][1:3]) != tuple(input_shape[1][1:3])
+        ):
             raise ValueError(
-                "`CondActnorm` needs `[x, cond]`, two images (batch, H, W, C). "
-                f"Received: input_shape={input_shape}"
+                "`CondActnorm` needs `[x, cond]`, two images (batch, H, W, C) of the "
+                f"same height and width. Received: input_shape={input_shape}"
             )
         x_shape, cond_shape = (tuple(s) for s in input_shape)
-        if x_shape[1:3] != cond_shape[1:3]:
-            raise ValueError(
-                "`CondActnorm` needs `x` and `cond` of the same height and width. "
-                f"Received: input_shape={input_shape}"
-            )
         self.channels = x_shape[-1]
         self.conv = keras.layers.Conv2D(
             2 * self.channels,

@@ -1,7 +1,5 @@
-"""Volume-preserving rearrangements: splits, concatenations, squeeze, flatten.
-
-Each layer here only moves entries around, so log|det J| = 0.
-"""
+"""Rearrangements (splits, concatenations, squeeze, flatten): each only moves
+entries around, so log|det J| = 0."""
 
 import math
 
@@ -107,12 +105,11 @@ class Split(_Rearrangement):
 @register
 class Concat(_Rearrangement):
     """Concatenates any number of tensors along the last axis; the inverse splits
-    at the recorded sizes. Glow uses it for the channel halves and to join the
-    multi-scale outputs into one flat `z`.
+    at the recorded sizes.
 
     Args:
-        sizes: last-axis sizes of the inputs; recorded at build time and saved in
-            the config, so a reloaded decoder can split again.
+        sizes: last-axis sizes of the inputs, recorded at build time (and saved,
+            so a reloaded decoder can split).
 
     Example:
 
@@ -168,10 +165,8 @@ def _image_shape(layer, input_shape):
 
 @register
 class Squeeze(_Rearrangement):
-    """Trades space for channels: `(B, H, W, C) -> (B, H/f, W/f, f*f*C)`.
-
-    Each `f x f` block becomes one pixel with channels ordered
-    `(row_offset, col_offset, c)`. Inverse: `UnSqueeze`'s map.
+    """Trades space for channels: `(B, H, W, C) -> (B, H/f, W/f, f*f*C)`, each
+    `f x f` block one pixel with channels ordered `(row_offset, col_offset, c)`.
 
     Args:
         factor: block size `f`.
@@ -248,12 +243,12 @@ class UnSqueeze(Squeeze):
 
 @register
 class Flatten(_Rearrangement):
-    """Flattens everything but the batch axis, `(B, d_1, ..., d_k) -> (B, d_1 *
-    ... * d_k)`; the inverse reshapes back (bojone's `Reshape` layer).
+    """Flattens everything but the batch axis; the inverse reshapes back (bojone's
+    `Reshape` layer).
 
     Args:
-        event_shape: the unflattened shape (without batch); recorded at build time
-            and saved in the config, so a reloaded decoder can reshape back.
+        event_shape: the shape without the batch axis, recorded at build time (as
+            `Concat`'s `sizes`).
     """
 
     config_args = ("event_shape",)

@@ -11,15 +11,10 @@ from keras import ops
 
 from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
-from keras_flows.layers.base import register
+from keras_flows.layers.base import deserialize_layers, register
 from keras_flows.models.conditional import one_hot_labels
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def named(name, part):
-    """`"{name}_{part}"`, or `None` (Keras names the layer) when `name` is `None`."""
-    return None if name is None else f"{name}_{part}"
 
 
 def constructor_arguments(local_vars):
@@ -341,10 +336,7 @@ class FlowModel(GenerativeModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("encoder"), dict):
-            config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        return cls(**deserialize_layers(config, "encoder"))
 
     def call(self, x, training=None):
         z = self.encoder(x, training=training)

@@ -7,18 +7,16 @@ encoder takes `[x, y]`, `y` one-hot `(batch, K)`; only prior layers read `y`, so
 import keras
 import numpy as np
 
+from keras_flows.layers.base import named
+
 
 def label_embedding(labels, height, width, channels=8, name=None):
     """A learned `(batch, height, width, channels)` map of a one-hot label
     `(batch, K)` (`Dense`, then `Reshape`): a prior reading it can depend on the
     class differently at every pixel, which a label repeated at every pixel
     could not. The decoder recomputes it from the label it is given."""
-    dense = keras.layers.Dense(
-        height * width * channels, name=None if name is None else f"{name}_dense"
-    )
-    reshape = keras.layers.Reshape(
-        (height, width, channels), name=None if name is None else f"{name}_map"
-    )
+    dense = keras.layers.Dense(height * width * channels, name=named(name, "dense"))
+    reshape = keras.layers.Reshape((height, width, channels), name=named(name, "map"))
     return reshape(dense(labels))
 
 

@@ -5,19 +5,16 @@
     x ~ N(G(z), sigma2^2)                         likelihood p(x|z)
     F(z) ~ N(0, I)                                prior p(z), an exact flow
 
-E is a plain convolutional net (it needs no log-det), so it carries most of the
-non-linearity and F can be much smaller than a Glow of the same quality. With
-`flow_depth=0`, F is the identity: a plain VAE with a Gaussian prior.
-
-The loss per image is the single-draw negative ELBO in nats,
-`-E_q[log p(x|z) + log p(z) - log q(z|x)]`, with D data and D_z latent dims:
+E, a plain convolutional net, needs no log-det, so it carries most of the
+non-linearity and F can be much smaller than a Glow of the same quality. The loss
+per image is the single-draw -ELBO in nats, `-E_q[log p(x|z) + log p(z) -
+log q(z|x)]`, with D data and D_z latent dims:
 
     log p(x|z) = -|x - G(z)|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)
     log p(z)   = -|F(z)|^2 / 2 - D_z/2 log(2 pi) + log|det dF/dz|
     log q(z|x) = -|u|^2 / 2 - D_z log sigma1 - D_z/2 log(2 pi)
 
-The two D_z/2 log(2 pi) terms cancel, which gives the blog's loss: it is the
-exact -ELBO, an upper bound on -log p(x).
+The two D_z/2 log(2 pi) terms cancel, which gives the blog's loss.
 """
 
 import math
@@ -30,14 +27,9 @@ from keras_flows import layers as L
 from keras_flows import replicas
 from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.graph import build_decoder, build_log_det_model
-from keras_flows.layers.base import register
+from keras_flows.layers.base import named, register
 from keras_flows.layers.noise import SavesRandomState
-from keras_flows.models.base import (
-    GenerativeModel,
-    constructor_arguments,
-    gaussian_nll,
-    named,
-)
+from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
 from keras_flows.models.glow import flow_level, glow_flow
 
 
@@ -45,8 +37,7 @@ def residual_block(x, width=None, name=None):
     """The seed's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the 3x3 convolution
     `width` channels wide (`None`: the input's). The zero-initialised 1x1
     convolution makes a deep stack start as the identity; the 3x3 convolution
-    has no bias, which the batch normalisation (synchronised across replicas on
-    TensorFlow) would cancel."""
+    has no bias, which the batch normalisation would cancel."""
     channels = x.shape[-1]
     h = keras.layers.Conv2D(
         width or channels,
@@ -94,8 +85,7 @@ def build_generator(latent_shape, levels=3, blocks=12, width=None, name="G"):
 def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
     """F, the seed's flow on the latent: `glow_flow` with the squeeze after the
     split (the first level runs at E's resolution), or a `Flatten` (the
-    identity) when `depth=0`. Arguments as in `glow_flow`; returns the list of
-    flat latent parts in level order."""
+    identity) when `depth=0`. Arguments and result as in `glow_flow`."""
     if depth == 0:
         return [L.Flatten(name=named(name, "flatten"))(z)]
     part, rest = flow_level(
@@ -153,33 +143,25 @@ class FVAE(SavesRandomState, GenerativeModel):
     """f-VAE on images in [-1, 1]: encoder E, generator G, flow prior F and the
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
-    Each training call dequantises `x`, draws `u ~ N(0, I)` (seeded) and returns
-    the per-image ELBO; the loss is the batch mean of the -ELBO in nats per
-    image. Not a `FlowModel`: G is not the inverse of E, and `log_prob` is a
-    bound. Its parts share their weights:
-
-    - `inference_net` (E: x -> mean of q(z|x)), `generator` (G: z -> x) and
-      `flow` (F: z -> flat latent in level order);
-    - `encoder`, `x -> F(E(x))`, and `decoder`, `eps -> G(F^-1(eps))`;
-    - `network`, `[x, u] -> log p(x, z) - log q(z|x)`, which holds every weight.
-
-    F's coupling nets end in a zero-initialised convolution and E's and G's
-    residual blocks in a zero-initialised 1x1 convolution, so the model starts
-    from identities.
+    Each training call dequantises `x`, draws `u ~ N(0, I)` and returns the
+    per-image ELBO; the loss is the batch mean of the -ELBO. Not a `FlowModel`:
+    G is not the inverse of E, and `log_prob` is a bound. Its parts share their
+    weights: `inference_net` (E), `generator` (G), `flow` (F), `encoder`
+    (`x -> F(E(x))`), `decoder` (`eps -> G(F^-1(eps))`) and `network`
+    (`[x, u] -> log p(x, z) - log q(z|x)`, which holds every weight).
 
     Args:
         input_shape: `(H, W, C)`, `H` and `W` divisible by `2**encoder_levels`.
         encoder_levels: squeezes in E and unsqueezes in G (seed: 3).
         encoder_blocks: residual blocks per level (seed: 12).
-        flow_levels: levels of F (seed: 4); the latent's height and width must be
-            divisible by `2**(flow_levels - 1)`.
+        flow_levels: levels of F (seed: 4), dividing the latent's height and
+            width by `2**(flow_levels - 1)`.
         flow_depth: steps per level of F (seed: 12); 0 makes F the identity.
         hidden_channels: width of F's coupling nets (seed: 256).
         n_bits: bits per pixel of the data (1 to 8), dequantised as in Glow.
-        seed: seed of F's permutations and of the training noise; drawn once
-            and stored when `None`.
-        block_channels: width of the 3x3 convolutions of E and G; `None` (the
-            seed) keeps each block's channel count.
+        seed: seed of F's permutations and of the training noise.
+        block_channels: width of the 3x3 convolutions of E and G (`None`, the
+            seed: each block's channel count).
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
@@ -302,23 +284,19 @@ class FVAE(SavesRandomState, GenerativeModel):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        """The batch mean of the -ELBO plus any weight regularisers, scaled as
-        Keras scales every loss for the number of replicas. It reads this call's
-        output, not `add_loss`: under `tf.distribute` the replicas share the
-        model's loss list, and the synchronised batch norm interleaves them."""
+        """The batch mean of the -ELBO plus any weight regularisers, scaled for
+        the number of replicas. It reads this call's output, not `add_loss`:
+        under `tf.distribute` the replicas share the model's loss list."""
         loss = -ops.mean(y_pred)
         for extra in self.losses:
             loss = loss + ops.cast(extra, loss.dtype)
         return replicas.scale_loss_for_replicas(loss)
 
     def log_prob(self, x, num_samples=1, batch_size=256, seed=0):
-        """A lower bound on `log p(x)` per image in nats, shape `(batch,)`.
-
-        The importance-weighted bound (IWAE)
-        `log mean_i exp(log p(x, z_i) - log q(z_i|x))` over `num_samples` draws
-        `z_i = E(x) + sigma1 u_i`: one draw is the ELBO, and the bound tightens
-        towards `log p(x)` as draws are added. In inference mode, with draws
-        from `numpy.random.default_rng(seed)`, independent of `batch_size`.
+        """A lower bound on `log p(x)` per image in nats, shape `(batch,)`: the
+        importance-weighted bound `log mean_i exp(log p(x, z_i) - log q(z_i|x))`
+        over `num_samples` seeded draws `z_i = E(x) + sigma1 u_i` (one draw is
+        the ELBO; more tighten it towards `log p(x)`).
 
         Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
         Autoencoders" (2016).
@@ -330,8 +308,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         rng = np.random.default_rng(seed)
         log_weights = []
         # Image-major: draw i of image j is row j * k + i, from one stream drawn
-        # in order, so the draws do not depend on `batch_size`; each batch runs
-        # the one compiled network, so memory stays bounded for any k.
+        # in order, so the draws do not depend on `batch_size`.
         for start in range(0, len(x), per_batch):
             images = x[start : start + per_batch]
             u = rng.standard_normal((len(images), k, *self.latent_shape))

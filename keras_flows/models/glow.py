@@ -1,19 +1,17 @@
 """Glow: a multi-scale flow of Actnorm, channel mixing and coupling steps, as in the
 second post of the "细水长flow" series and its Keras 2 `glow.py`.
 
-The builders read like the paper's Figure 2: `flow_step` is one step of flow,
-`flow_level` squeezes, runs `depth` steps and factors out half the channels, and
-`glow_flow` loops over the levels. They are functions on Keras tensors, so f-VAE's
-flow F calls the same builders.
+The builders read like the paper's Figure 2 (`flow_step`, `flow_level`,
+`glow_flow`). They are functions on Keras tensors, so f-VAE's flow F calls them too.
 """
 
 import keras
 
 from keras_flows import layers as L
 from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
-from keras_flows.layers.base import register
+from keras_flows.layers.base import named, register
 from keras_flows.layers.couplings import SCALES
-from keras_flows.models.base import FlowModel, constructor_arguments, named
+from keras_flows.models.base import FlowModel, constructor_arguments
 from keras_flows.models.conditional import label_embedding
 from keras_flows.nets import Checkpointed, conv_net
 
@@ -40,9 +38,8 @@ def flow_step(
     name=None,
 ):
     """One step of flow on `x` `(batch, H, W, C)`: Actnorm -> permutation ->
-    Split -> coupling -> Concat. Arguments as in `Glow`, plus
-    `add_logdet_to_loss` (`False` when the model sums the log-dets itself) and
-    `name`, the prefix of the layer names (or `None`)."""
+    Split -> coupling -> Concat. Arguments as in `Glow`; `name` prefixes the
+    layer names."""
     to_loss = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
     x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **to_loss)(
         x
@@ -68,16 +65,14 @@ def flow_step(
 def flow_level(
     x, depth, split=True, squeeze=True, seed=None, name=None, labels=None, **step_kwargs
 ):
-    """One level on `x` `(batch, H, W, C)`: a Squeeze (f-VAE's first level runs
-    without), `depth` steps of flow (step `k` seeded `seed + k`), then a prior.
+    """One level on `x` `(batch, H, W, C)`: a Squeeze (unless `squeeze=False`),
+    `depth` steps of flow (step `k` seeded `seed + k`), then a prior.
 
     With `split`, the second half of the channels leaves under a learned prior
     conditioned on the first half (`CondActnorm([x2, x1])`, the seed's
-    `split2d`) and the first half goes on; the last level ends in an Actnorm (a
-    learned diagonal prior) instead. With one-hot `labels` `(batch, K)`, every
-    prior also reads a learned map of the label over the level's pixels
-    (`label_embedding`): a class-conditional mean and scale at every pixel.
-    `name` prefixes the layer names; `step_kwargs` go to `flow_step`.
+    `split2d`); without, an Actnorm (a learned diagonal prior). With one-hot
+    `labels` `(batch, K)`, every prior also reads `label_embedding(labels)`.
+    `step_kwargs` go to `flow_step`.
 
     Returns:
         `(z_part, x_next)`: the factored-out part flattened to `(batch, D_part)`,
@@ -135,14 +130,10 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_k
 @register
 class Glow(FlowModel):
     """Glow on images in [-1, 1]: `Dequantize`, then the multi-scale flow of
-    `glow_flow`, and `z` the concatenation of its parts, a flat
-    `(batch, H * W * C)` vector in level order.
+    `glow_flow`; `z` is its parts concatenated, `(batch, H * W * C)`.
 
-    Every coupling net is `Conv3x3(hidden) -> ReLU -> Conv1x1(hidden) -> ReLU ->
-    Conv3x3(zeros)`: the zero-initialised last layer makes each step start as
-    the identity, so a deep stack trains from step one. `Dequantize` snaps the
-    data to `2**n_bits` levels and, while training, adds noise of one level's
-    width, as `bits_per_dim` does. The loss is the exact NLL in nats per image,
+    The coupling nets are `nets.conv_net` (zero-initialised last layer, so each
+    step starts as the identity). The loss is the exact NLL in nats per image,
     `0.5 |z|^2 + 0.5 D log(2 pi) - log|det J|`.
 
     Args:
@@ -156,13 +147,12 @@ class Glow(FlowModel):
         coupling_scale: an affine coupling's scale, `"tanh"`, `"sigmoid"` or
             `"exp"` (see `AffineCouple`).
         actnorm_data_init: initialise every Actnorm from the first batch of
-            `fit` (the paper); the seed's zero init otherwise.
+            `fit` (the paper), else at zero (the seed).
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
-        num_classes: `K` for a class-conditional Glow, whose priors read the
-            label (see `flow_level`): it trains with `fit(x, y)` and takes
-            `labels` in `encode`, `decode`, `log_prob`, `bits_per_dim` and
-            `sample`; `predict_class(x)` is its generative classifier.
+        num_classes: `K` for a class-conditional Glow: it trains with
+            `fit(x, y)`, takes `labels` in `encode`, `decode`, `log_prob`,
+            `bits_per_dim` and `sample`, and classifies with `predict_class(x)`.
         seed: seed of the permutations, 1x1 convolutions and noise.
         **kwargs: `keras.Model` arguments (`name`).
 

@@ -1,7 +1,5 @@
 """RealNVP on vectors: the two-moons model of *Generative Deep Learning* (2nd ed.),
-chapter 6 (after keras-io's "Density estimation using Real NVP"), as a `FlowModel`
-that trains with a plain `compile` + `fit(x)` on the TensorFlow and JAX backends.
-"""
+chapter 6 (after keras-io's "Density estimation using Real NVP")."""
 
 import keras
 import numpy as np
@@ -16,8 +14,8 @@ from keras_flows.nets import mlp
 def checkerboard_masks(input_dim, coupling_layers):
     """The alternating binary masks (1 = kept), `(coupling_layers, input_dim)`
     float32: mask `k` keeps the coordinates `j` with `(j + k) % 2 == 1`, so two
-    consecutive couplings update every coordinate. For two coordinates that is
-    the book's `[[0, 1], [1, 0]] * 3`."""
+    consecutive couplings update every coordinate (for `input_dim=2`, the book's
+    `[[0, 1], [1, 0]] * 3`)."""
     j = np.arange(input_dim)
     return np.stack([(j + k) % 2 for k in range(coupling_layers)]).astype("float32")
 
@@ -59,17 +57,11 @@ class RealNVP(FlowModel):
     """RealNVP with masked affine couplings and a standard normal prior.
 
     As in the book, the decoder `g` (latent -> data) is `coupling_layers`
-    couplings `MaskedCouple(mask_k)` with the masks of `checkerboard_masks`, and
-    the encoder `f = g^-1` runs their inverses from last to first. With `b` the
-    kept coordinates and `s, t` the two nets on the kept part, an encoder step is
-    `z = b * x + (1 - b) * (x - t) * exp(-s)`, with a triangular Jacobian:
-    `log|det dz/dx| = -sum((1 - b) * s)`. `fit(x)` minimises `-mean(log p(x))`
-    in nats per point.
-
-    Unlike the book, the direction is chosen by `encode` / `decode`, not by
-    `call(x, training=...)`; the s and t towers are two `Sequential` nets (same
-    layers and initialisation); and the book's L2 penalties, which its custom
-    `train_step` never optimises, are left out unless `optimize_regularization`.
+    `MaskedCouple`s with the masks of `checkerboard_masks`, and the encoder
+    `f = g^-1` runs their inverses from last to first. Unlike the book, the
+    direction is chosen by `encode` / `decode`, not by `call(x, training=...)`,
+    and the book's L2 penalties, which its `train_step` never optimises, are left
+    out unless `optimize_regularization`.
 
     Args:
         input_dim: dimension of one data point (2 for two moons).
@@ -117,10 +109,9 @@ class RealNVP(FlowModel):
         (TensorFlow backend only: TFP's JAX substrate does not work)."""
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
-                "`RealNVP.distribution` is a TensorFlow Probability distribution "
-                f"and needs the TensorFlow backend. Received: backend="
-                f"{keras.backend.backend()!r}. Use `model.log_prob(x)` and "
-                "`model.sample(num)` on any backend."
+                "`RealNVP.distribution` is a TFP distribution and needs the TensorFlow "
+                f"backend. Received: backend={keras.backend.backend()!r}. Use "
+                "`model.log_prob(x)` and `model.sample(num)` on any backend."
             )
         import tensorflow_probability as tfp
 

@@ -25,8 +25,7 @@ VALIDATION_SIZE = 500
 
 def load_data(data, image_size, batch_size, limit, seed, model="Glow"):
     """`(x_train, x_val, image_shape)`: the stand-in in RAM, or a streamed folder
-    whose last `VALIDATION_SIZE` sorted files (at most a tenth) are held out.
-    `model` names the model in the stand-in's warning."""
+    whose last `VALIDATION_SIZE` sorted files (at most a tenth) are held out."""
     if data is None:
         note = (
             f"No --data folder: training {model} on the MNIST stand-in "
@@ -46,8 +45,7 @@ def load_data(data, image_size, batch_size, limit, seed, model="Glow"):
 
 def load_digits(load, limit, batch_size, note=""):
     """`load()`'s MNIST `(x_train, x_val)`, cut to `limit` and `max(limit // 4,
-    batch_size)` digits when `limit`, with `note` and any offline fallback's
-    warning as one warning line that gives the sizes used."""
+    batch_size)` digits, with `note` and any fallback as one warning with sizes."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         x_train, x_val = load()
@@ -95,9 +93,8 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
 
 def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
     """`test_nll_nats` and `test_bits_per_dim` at `x` dequantised once, as `val_loss`
-    sees it. With `labels`: given the class, plus the classifier's `test_accuracy`
-    (confusion matrix to the PNG `confusion` when given) and `samples_recognised`,
-    how often it gives the model's own samples (10 a class, T = 0.7) their class."""
+    sees it; with `labels`, given the class, plus `test_accuracy` (a confusion
+    matrix to the PNG `confusion`) and `samples_recognised`."""
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
     numbers = dict(
         test_nll_nats=float(-model.log_prob(x, labels).mean()),
@@ -117,8 +114,8 @@ def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
 
 def fit_data(model, x_train, x_val, batch_size, y_val=None):
     """`training.train`'s `batch_size` (`None` for a folder: it batches itself) and
-    `validation_data`: `x_val` dequantised once, seeded, as the model dequantises
-    its training data (so `val_loss` is the held-out bound), with `y_val` if any."""
+    `validation_data`: `x_val` dequantised once (so `val_loss` is the held-out
+    bound), with `y_val` if any."""
     if x_val is not None:
         x_val = dequantize_data(x_val, model.data_range, model.n_bits)[0]
         x_val = x_val if y_val is None else (x_val, y_val)
@@ -127,9 +124,8 @@ def fit_data(model, x_train, x_val, batch_size, y_val=None):
 
 
 def train_and_draw(model, x, out, grid, temperature, names=None, **options):
-    """`training.train` with a `grid x grid` sample grid at `temperature` each epoch
-    (with class `names`, one row per class), then `samples.png`; returns the
-    model's float32 copy (holding the best weights) and the `TrainResult`."""
+    """`training.train` with a `grid x grid` sample grid (one row per class of
+    `names`) each epoch, then `samples.png`; returns the float32 model and result."""
 
     def picture(model, path):
         if names is not None:
@@ -163,8 +159,8 @@ def write_pictures(model, x_train, x_val, out, grid=9):
 
 
 def write_metrics(out, model, result, x_train, **held_out):
-    """Writes and returns `metrics.json`: the backend, the parameter count, the
-    number of training images, the `held_out` numbers and `result.summary()`."""
+    """Writes and returns `metrics.json`: the backend, the sizes, the `held_out`
+    numbers and `result.summary()`."""
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
     metrics["train_size"] = len(getattr(x_train, "files", x_train))  # files: a folder
     metrics.update(held_out, **result.summary())

@@ -58,10 +58,8 @@ def train(
         levels: encoder levels (default 3, the seed's; 2 on the stand-in, so its
             8x8x16 latent has room for F's levels: 4, the seed's, or as many as fit).
         depth: steps per level of the flow F (0: a plain VAE).
-        hidden_channels, encoder_blocks, n_bits: see `FVAE`.
         iwae_samples: `k` of the importance-weighted held-out bound.
-        data, image_size, limit, warmup_steps, resume, precision: as in
-            `glow.train`.
+        Others: as in `glow.train` and `FVAE`.
     """
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(

@@ -8,8 +8,7 @@ import numpy as np
 
 
 def replicas_of(model):
-    """How many replicas train `model` in sync: those of its `tf.distribute`
-    strategy (TensorFlow) or of the current `keras.distribution` (JAX), else 1."""
+    """How many replicas train `model` in sync (its strategy's or distribution's)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         strategy = getattr(model, "distribute_strategy", None)
@@ -21,15 +20,10 @@ def replicas_of(model):
 
 
 def even_batches(x, batch_size, replicas, name="x"):
-    """`x` without the last `r % replicas` samples, with a warning, when its last
-    batch of `r` samples would not split evenly across the replicas.
-
-    An uneven split breaks training on both backends: JAX cannot shard 33
-    samples over 2 devices, and `tf.distribute` gives a replica an empty part of
-    a last batch of 1, whose mean loss is NaN (and the mean of a 17 + 16 split's
-    two means is not the batch mean). The identity for one replica and
-    for data that are not a numpy array; of `(x, y)`, both lose the same samples.
-    """
+    """The array `x` (or `(x, y)`) without the last `r % replicas` samples, with a
+    warning, when its last batch of `r` would not split evenly across replicas:
+    JAX cannot shard it, and `tf.distribute` would give a replica an empty part
+    (a NaN mean loss) or average unequal parts' means."""
     if isinstance(x, tuple) and replicas > 1:
         kept = even_batches(x[0], batch_size, replicas, name)
         return kept, x[1][: len(kept)]
@@ -48,9 +42,8 @@ def even_batches(x, batch_size, replicas, name="x"):
 
 
 def even_dataset(dataset, replicas):
-    """A `keras.utils.PyDataset` whose every batch is cut to a multiple of
-    `replicas` samples (a last batch of fewer is left out), as `even_batches`
-    does for arrays. The identity for one replica and for anything else."""
+    """A `keras.utils.PyDataset` with every batch cut to a multiple of `replicas`
+    samples, as `even_batches` does for arrays."""
     if replicas <= 1 or not isinstance(dataset, keras.utils.PyDataset):
         return dataset
     return EvenDataset(dataset, replicas)

@@ -1,6 +1,4 @@
-"""The callbacks and the schedule every training run uses: the learning-rate
-warm-up, the best-weights guard, the epoch timer, the resume state, and Ctrl-C
-that always stops training."""
+"""The learning-rate warm-up and the callbacks of every training run."""
 
 import contextlib
 import math
@@ -18,8 +16,8 @@ from keras_flows.training import run_folder
 
 @register
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """`rate * min(1, (step + 1) / warmup_steps)`: a linear ramp over the first
-    `warmup_steps` optimizer steps, then `rate` (as the Glow paper's code).
+    """A linear ramp to `rate` over `warmup_steps` steps, as in Glow's code:
+    `rate * min(1, (step + 1) / warmup_steps)`.
 
     Example:
 
@@ -51,22 +49,16 @@ def rate_schedule(rate, warmup_steps=None):
 
 
 class KeepBestWeights(keras.callbacks.Callback):
-    """Keeps the best weights (in memory and at `path`) and guards against
-    divergence, which Keras' `TerminateOnNaN` stops but leaves in the weights.
-
-    On a NaN/inf batch loss the best weights are restored and any non-finite
-    optimizer state is zeroed; then training stops (`on_divergence="stop"`) or
-    goes on with the learning rate times `lr_factor` (`"reduce_lr"`, the seed
-    Glow script's collapse guard, which also fires when an epoch's training loss
-    exceeds the best one by more than `max_jump` after `warmup_epochs`).
+    """Keeps the best weights (in memory and at `path`) and, unlike Keras'
+    `TerminateOnNaN`, undoes a divergence: on a NaN/inf batch loss it restores
+    them, zeroes non-finite optimizer state, then stops or lowers the rate.
 
     Args:
         monitor: the epoch log to minimise (`"loss"` when it is missing).
         path: where to save the best weights (no optimizer state), or `None`.
-        on_divergence: `"stop"` or `"reduce_lr"`.
-        lr_factor: learning-rate factor of `"reduce_lr"`.
-        max_jump: the collapse guard's threshold (`"reduce_lr"` only).
-        warmup_epochs: epochs before the `max_jump` rule applies.
+        on_divergence: `"stop"`, or `"reduce_lr"` (Glow's collapse guard: the
+            rate times `lr_factor`, also when after `warmup_epochs` an epoch's
+            training loss exceeds the best one by more than `max_jump`).
         restore_at_end: load the best weights into the model when training ends.
     """
 
@@ -96,11 +88,11 @@ class KeepBestWeights(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         schedule = getattr(self.model.optimizer, "_learning_rate", None)
-        schedules = keras.optimizers.schedules.LearningRateSchedule
-        lowerable = not isinstance(schedule, schedules) or isinstance(
-            schedule, LinearWarmup
-        )
-        if self.on_divergence == "reduce_lr" and not lowerable:
+        if (
+            self.on_divergence == "reduce_lr"
+            and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+            and not isinstance(schedule, LinearWarmup)
+        ):
             raise ValueError(
                 "on_divergence='reduce_lr' needs a float learning rate or a "
                 f"`LinearWarmup`. Received: {type(schedule).__name__}"
@@ -206,16 +198,14 @@ class EpochTimer(keras.callbacks.Callback):
 
     @property
     def steady_seconds_per_epoch(self):
-        """Median epoch time without the first (compiling) epoch if there are
-        others; `None` when no epoch ran."""
+        """Median epoch time, without the first (compiling) one if others ran."""
         seconds = self.seconds[1:] or self.seconds
         return float(np.median(seconds)) if seconds else None
 
 
 class ResumeState(keras.callbacks.Callback):
-    """Saves at every epoch end what `train(..., resume=True)` needs to go on
-    exactly (weights, optimizer state, epoch, history; see `run_folder`), and
-    the history files of `out`; restores them when training begins.
+    """Saves at every epoch end the weights, optimizer state, epoch and history
+    `train(..., resume=True)` needs (see `run_folder`); restores them on start.
 
     Args:
         out: the run folder; the state lives in `out/resume/`.
@@ -255,10 +245,9 @@ class ResumeState(keras.callbacks.Callback):
 class CtrlCStops(keras.callbacks.Callback):
     """Makes Ctrl-C stop `fit` every time it is pressed.
 
-    Keras 3 converts each batch's logs inside a `try: ... except: pass`
-    (`pythonify_logs`), where the JAX trainer waits for most of every step, so
-    a Ctrl-C was often swallowed. While `installed()`, a Ctrl-C is remembered
-    as well as raised, and the next batch, epoch or `check()` raises it again.
+    Keras 3 swallows a Ctrl-C inside `pythonify_logs`' bare `except`, where the
+    JAX trainer waits for most of a step; so while `installed()`, a Ctrl-C is
+    also remembered, and the next batch, epoch or `check()` raises it again.
     """
 
     def __init__(self):

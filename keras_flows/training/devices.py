@@ -1,11 +1,6 @@
-"""Training on more than one device, with Keras's own engines:
-`tf.distribute`'s mirrored strategies on TensorFlow (across hosts from
-`TF_CONFIG`), `keras.distribution.DataParallel` on JAX.
-
-Everything built and trained inside `distribution_scope(devices)` is
-distributed, so the recipes need no change; `batch_size` stays the *global*
-batch. Backends are imported lazily: the command line reads this module before
-Keras starts.
+"""Data-parallel training: `tf.distribute`'s mirrored strategies on TensorFlow
+(across hosts from `TF_CONFIG`), `keras.distribution.DataParallel` on JAX.
+Backends are imported lazily: the command line reads this before Keras starts.
 """
 
 import contextlib
@@ -19,8 +14,7 @@ JAX_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
 def backend_name():
-    """The Keras backend this process will use, without importing Keras
-    (`KERAS_BACKEND`, else `keras.json`, else `"tensorflow"`, as Keras reads it)."""
+    """The Keras backend this process will use, read as Keras does, without it."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
     home = os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras"
@@ -57,8 +51,8 @@ def is_multi_worker():
 
 
 def is_chief():
-    """Whether this process writes files: with `TF_CONFIG`, the `"chief"` task,
-    else worker 0 (`MultiWorkerMirroredStrategy`'s rule); on JAX, process 0."""
+    """Whether this process writes files: the `"chief"` task of `TF_CONFIG`, else
+    worker 0 (as `MultiWorkerMirroredStrategy`); on JAX, process 0."""
     config = tf_config()
     if config and backend_name() == "tensorflow":
         task = config.get("task", {})
@@ -74,9 +68,8 @@ def is_chief():
 
 
 def use_virtual_cpus(count):
-    """Splits the CPU into `count` virtual devices when there is no accelerator
-    (to try multi-device training: correctness, not speed). Must run before the
-    backend starts; a flag already set or a configured TensorFlow is kept."""
+    """Splits the CPU into `count` virtual devices when there is no accelerator,
+    to try multi-device training; must run before the backend starts."""
     if count <= 1:
         return
     backend = backend_name()
@@ -138,9 +131,8 @@ def choose_devices(requested, available):
 @contextlib.contextmanager
 def distribution_scope(devices=None):
     """A context in which everything built and trained is data-parallel over
-    `devices` (a number, `"all"`, a list of names, or `None`); yields the
-    strategy or distribution, or `None` for one device. With a `TF_CONFIG`
-    cluster: `MultiWorkerMirroredStrategy` over each worker's local devices."""
+    `devices` (a number, `"all"`, a list of names, or `None`), or over each
+    `TF_CONFIG` worker's devices; yields the strategy (`None`: one device)."""
     backend, scope = backend_name(), None
     if backend == "tensorflow" and is_multi_worker():
         if devices not in (None, "all"):
@@ -164,9 +156,8 @@ def distribution_scope(devices=None):
 
 @functools.cache
 def mirrored_strategy(names):
-    """One `tf.distribute.MirroredStrategy` per set of devices for the whole
-    process: a second one over the same devices aborts the first one's
-    collective ops ("Shape mismatch in the collective instance")."""
+    """One `tf.distribute.MirroredStrategy` per set of devices and process: a
+    second one aborts the first one's collective ops ("Shape mismatch ...")."""
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy(list(names))
@@ -174,9 +165,8 @@ def mirrored_strategy(names):
 
 def data_parallel(devices):
     """`keras.distribution.DataParallel` over `devices` that, in one process,
-    replicates a batch it cannot split evenly (an epoch's last batch, a sample
-    grid through `predict`) instead of failing with JAX's "should evenly
-    divide" error: the same result, computed on every device."""
+    replicates a batch it cannot split evenly (e.g. a sample grid through
+    `predict`) instead of failing with JAX's "should evenly divide" error."""
     import jax
     import keras
 
@@ -193,10 +183,8 @@ def data_parallel(devices):
 
 
 def multi_worker_strategy(**kwargs):
-    """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)` that Keras 3's
-    `fit` can use: Keras reduces each scalar log with `axis=0`, which fails
-    ("Invalid reduction dimension 0", tensorflow/tensorflow#72388); here a
-    scalar is reduced over the replicas only."""
+    """`tf.distribute.MultiWorkerMirroredStrategy` that reduces a scalar log over
+    the replicas only: Keras 3's `axis=0` fails (tensorflow/tensorflow#72388)."""
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):

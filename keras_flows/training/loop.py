@@ -1,12 +1,8 @@
 """The one training path of every recipe and of the command line.
 
-`train(model, x, out, ...)` runs `model.fit` and writes the run folder `out`
-(through `run_folder`): `model.json` (the model's Keras config, so any
-`FlowModel` rebuilds), `model.weights.h5` (the best weights), `best.json`,
-`history.csv` / `history.json`, `samples/epoch_NNN.png` when a `picture`
-function is given, and `resume/`, from which `train(..., resume=True)` goes on.
-`load_run(out)` rebuilds the model with its best weights. In multi-worker
-training only the chief writes `out` (`run_folder.for_this_worker`).
+`train` runs `model.fit` and writes the run folder: `model.json` (the Keras
+config), `model.weights.h5` (the best weights), `best.json`, `history.csv` /
+`history.json`, `samples/epoch_NNN.png` and `resume/`. `load_run` reads it back.
 """
 
 import dataclasses
@@ -29,8 +25,7 @@ from keras_flows.training.callbacks import (
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` returns: Keras' `History`, the best-weights guard, the epoch
-    timer, the precision trained in and the resume state."""
+    """What `train` returns: the `History`, the callbacks and the precision."""
 
     history: keras.callbacks.History
     guard: KeepBestWeights
@@ -79,8 +74,8 @@ def train(
     verbose=1,
     **guard_options,
 ):
-    """Fits a compiled `FlowModel` on `x`, writing the run folder `out`; the
-    model holds its best weights when this returns.
+    """Fits a compiled `FlowModel` on `x` into the run folder `out` (only the
+    chief worker writes it); the model then holds its best weights.
 
     Args:
         model: a compiled `FlowModel`.
@@ -91,8 +86,7 @@ def train(
             then `(x_val, y_val)`).
         batch_size, validation_data, validation_split, shuffle: as `fit`; the
             best weights are chosen on `val_loss` when validated, else `loss`.
-        picture: `fn(model, path)` writing `out/samples/epoch_NNN.png` after
-            every epoch.
+        picture: `fn(model, path)` drawing `samples/epoch_NNN.png` each epoch.
         patience: stop after this many epochs without a better monitored loss.
         resume: continue from `out/resume/` (a `ValueError` if it is empty).
         callbacks: more Keras callbacks.
@@ -184,9 +178,7 @@ def save_model_config(model, out):
 
 def load_run(out):
     """Rebuilds the model of the run folder `out` with its best weights, in
-    float32 whatever it trained in (a `FileNotFoundError` if `out` is not a run
-    folder or has no weights yet). Works for every `FlowModel` whose classes are
-    registered Keras serializables (all of `keras_flows`'s are)."""
+    float32 whatever it trained in."""
     out = pathlib.Path(out)
     config_path, weights_path = out / "model.json", out / "model.weights.h5"
     if not out.is_dir():

@@ -1,11 +1,9 @@
 """Training in low precision, evaluating in float32.
 
-A precision is one of `PRECISIONS`: "float32", or "bfloat16" / "float16" for
-Keras' mixed policies (float16 with Keras' loss scaling): the weights stay
-float32, the layers compute in the low precision, and keras_flows' layers keep
-every log-det, the prior term and the loss in float32. Build a model inside
-`policy_scope(precision)` to train it in that precision; `float32_copy(model)`
-computes in float32 with the same weights, for exact likelihoods and samples.
+"bfloat16" and "float16" are Keras' mixed policies: float32 weights, layers
+computing in the low precision, every log-det and the loss kept in float32.
+Build a model inside `policy_scope(precision)`; `float32_copy(model)` computes
+in float32 with the same weights, for exact likelihoods and samples.
 """
 
 import contextlib
@@ -33,9 +31,7 @@ def native_bfloat16():
 
 def resolve_precision(precision):
     """`(precision, why)`: "auto" becomes "bfloat16" on TensorFlow with a CPU
-    that computes bfloat16 natively (oneDNN uses those units) and "float32"
-    elsewhere (XLA on CPU, as JAX uses it, gains nothing from bfloat16). Any
-    other precision is checked and kept."""
+    that computes bfloat16 natively (oneDNN uses it), else "float32"."""
     if precision == "bfloat16" and not native_bfloat16():
         return "bfloat16", (
             "as asked, though this CPU has no native bfloat16 units: there a "
@@ -74,9 +70,8 @@ def precision_of(model):
 
 
 def float32_copy(model):
-    """`model` itself when it computes in float32, else a float32 copy holding
-    the same weights (a mixed-precision model's variables are float32, so
-    nothing is rounded)."""
+    """`model` if it computes in float32, else a float32 copy with its (float32,
+    so unrounded) weights."""
     if precision_of(model) == "float32":
         return model
     copy = float32_model(keras.saving.serialize_keras_object(model))

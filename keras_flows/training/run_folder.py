@@ -1,16 +1,11 @@
 """The run folder: the one owner of a run's files, from its creation (or
-refusal, replacement, reopening for resume) to every write, which only the
-chief worker makes.
+refusal, replacement, reopening for resume) to every write.
 
-Every file is written to a temporary name in the same folder and renamed over
-the old one (`write_atomic`), so a kill at any instant loses at most the epoch
-in progress. The resume state of epoch `n` is `resume/epoch_n.weights.h5`
-(weights and optimizer state), then `resume/state.json` (`{"epoch": n,
-"weights": "epoch_n.weights.h5", "history": [...]}`): `state.json` is the
-commit point and names its one weights file, so a kill between the two keeps
-the previous epoch's state. The history files are rewritten from that history,
-so they have one row per epoch the weights have seen. No Keras import here: the
-command line uses this module before Keras starts.
+Every file is written to a temporary name and renamed (`write_atomic`), so a
+kill loses at most the epoch in progress. Epoch `n`'s resume state is
+`resume/epoch_n.weights.h5`, then `resume/state.json` (`{"epoch": n, "weights":
+..., "history": [...]}`), the commit point naming its one weights file. No Keras
+import here: the command line uses this module before Keras starts.
 """
 
 import contextlib
@@ -27,8 +22,8 @@ CLASSES = "classes.json"  # a class-conditional run's class names, in label orde
 
 
 def write_atomic(path, write):
-    """`write(tmp)` on a temporary path beside `path`, then `os.replace` onto
-    `path`. The temporary name keeps the suffixes Keras checks (`.weights.h5`)."""
+    """`write(tmp)` on a temporary path beside `path` (same suffixes, which Keras
+    checks), then `os.replace` onto `path`."""
     path = pathlib.Path(path)
     tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
     try:
@@ -54,8 +49,7 @@ def class_names(out):
 
 
 def read_state(resume_dir):
-    """The committed resume state of `resume_dir` (a dict), `None` if there is
-    none, or a one-line `ValueError` if it cannot be used."""
+    """The committed resume state of `resume_dir` (a dict), or `None`."""
     resume_dir = pathlib.Path(resume_dir)
     path = resume_dir / STATE
     if not path.exists():
@@ -90,8 +84,7 @@ def write_history(out, history):
 
 
 def check_new(out, overwrite=False):
-    """A one-line `ValueError` if `out` is a file, or a non-empty folder and
-    `overwrite` is off."""
+    """Refuses an `out` that is a file, or a run folder without `overwrite`."""
     out = pathlib.Path(out)
     if out.is_file():
         raise ValueError(f"--out {out} is a file, not a folder")
@@ -103,8 +96,7 @@ def check_new(out, overwrite=False):
 
 
 def stored_run(out):
-    """The `run.json` record (`{"recipe", "options", ...}`) of a run that can be
-    resumed, else a one-line `ValueError` saying why not."""
+    """The `run.json` record (`{"recipe", "options", ...}`) of a resumable run."""
     out = pathlib.Path(out)
     try:
         record = json.loads((out / "run.json").read_text())
@@ -147,10 +139,8 @@ _SCRATCH = set()  # the temporary folders `for_this_worker` has handed out
 
 @contextlib.contextmanager
 def for_this_worker(out, chief, resume=False):
-    """The folder this worker writes the run into: `out` on the chief; on other
-    workers (which run every step, as the collectives need) a temporary folder,
-    deleted afterwards, with a copy of the chief's resume state. Nested calls
-    (the command line, then the training loop) share one folder."""
+    """The folder this worker writes into: `out` on the chief, else a temporary
+    copy of the chief's resume state, deleted afterwards (nested calls share it)."""
     out = pathlib.Path(out)
     if chief or out in _SCRATCH:
         yield out

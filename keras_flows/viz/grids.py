@@ -1,6 +1,5 @@
-"""Image grids of samples: uint8 arrays, written as PNG with imageio, with a title
-and row or column labels drawn by Pillow on a white margin (`labels=False`: the bare
-`rows*H x cols*W` tiling)."""
+"""Image grids of samples as uint8 arrays and PNGs, titled and labelled on a white
+margin (`labels=False`: the bare tiling)."""
 
 import math
 
@@ -47,8 +46,8 @@ def _text_size(font, text):
 
 
 def upscale_factor(grid_width, cell_size):
-    """The nearest-neighbour factor that brings a grid `grid_width` pixels wide to
-    `MIN_WIDTH` without making its `cell_size`-pixel images larger than `MAX_CELL`."""
+    """The nearest-neighbour factor enlarging a grid to `MIN_WIDTH`, its cells to at
+    most `MAX_CELL`."""
     return max(1, min(math.ceil(MIN_WIDTH / grid_width), MAX_CELL // cell_size))
 
 
@@ -131,8 +130,7 @@ def sample_grid(
     labels=True,
 ):
     """A `rows x cols` grid of samples at `temperature`, uint8 `(H, W[, 3])`, written
-    to the PNG `path` when given; titled (e.g. "NICE samples, T = 0.75, 15x15")
-    unless `labels=False`."""
+    to the PNG `path` when given; titled unless `labels=False`."""
     temperature = check_temperature(temperature)
     x = model.sample(rows * cols, temperature=temperature, seed=seed)
     title = _title(model, labels, title, f"samples, T = {temperature:g}, {rows}x{cols}")
@@ -148,9 +146,8 @@ def temperature_sweep(
     title=None,
     labels=True,
 ):
-    """One row of `num` samples per temperature, labelled "T = ...", from the same
-    latent noise: each column shows one draw shrinking towards the mode as T falls.
-    Other arguments as in `sample_grid`."""
+    """One row of `num` samples per temperature from the same latent noise: each
+    column shrinks towards the mode as T falls. Others as in `sample_grid`."""
     temperatures = [check_temperature(t) for t in temperatures]
     # One seed for every row: the same noise, scaled by each temperature.
     x = np.concatenate([model.sample(num, t, seed=seed) for t in temperatures])
@@ -161,9 +158,8 @@ def temperature_sweep(
 
 
 def interpolation_grid(model, x_a, x_b, steps=9, path=None, title=None, labels=True):
-    """Rows of images decoded along the straight line between the latent codes of
-    `x_a[i]` and `x_b[i]` (one row per pair; ends are the reconstructions), the
-    first and last columns headed "x_a" and "x_b". Others as in `sample_grid`."""
+    """One row per pair: images decoded along the line between the latent codes of
+    `x_a[i]` and `x_b[i]` (ends: their reconstructions). Others as in `sample_grid`."""
     x = model.interpolate(np.asarray(x_a), np.asarray(x_b), steps)
     pairs = x.size // (steps * math.prod(model.sample_shape))
     default = f"latent interpolation x_a -> x_b, {steps} steps"
@@ -176,8 +172,7 @@ def corner_interpolation_grid(
     model, corners, steps=9, path=None, title=None, labels=True
 ):
     """A `steps x steps` grid decoded from the bilinear blend of the latent codes of
-    four `corners` x1..x4 (top left, top right, bottom left, bottom right), the top
-    and bottom rows labelled "x1 -> x2" and "x3 -> x4". Others as in `sample_grid`."""
+    four `corners` (top left, top right, bottom left, bottom right)."""
     corners = np.asarray(corners)
     if len(corners) != 4:
         raise ValueError(
@@ -195,9 +190,8 @@ def corner_interpolation_grid(
 
 
 def reconstruction_grid(model, x, path=None, title=None, labels=True):
-    """Two rows, "data" (the images `x`) and "reconstruction" (`model.reconstruct(x)`:
-    the same images for an exact flow, where a visible difference means a
-    numerical problem; `G(E(x))` for f-VAE). Others as in `sample_grid`."""
+    """Two rows: the images `x` and `model.reconstruct(x)` (for an exact flow a
+    visible difference is a numerical problem). Others as in `sample_grid`."""
     x = np.asarray(x)
     both = np.concatenate([x, model.reconstruct(x)])
     if model.exact_likelihood:
@@ -210,8 +204,8 @@ def reconstruction_grid(model, x, path=None, title=None, labels=True):
 
 
 def class_grid(model, cols=10, temperature=0.7, seed=0, path=None, names=None):
-    """One row per class of a class-conditional model, labelled with its `names`
-    (default the class number): `cols` samples of that class at `temperature`."""
+    """One row of `cols` samples at `temperature` per class of a class-conditional
+    model, labelled with its `names` (default: the class number)."""
     temperature = check_temperature(temperature)
     k = model.num_classes
     if k is None:

@@ -1,6 +1,5 @@
-"""Two-moons pictures for 2-D flows (RealNVP), every panel titled and labelled:
-each function returns a `matplotlib.figure.Figure` (no `pyplot`, so no display or
-global state; matplotlib is imported inside, so training does not need it)."""
+"""Two-moons pictures of 2-D flows (RealNVP) as matplotlib `Figure`s: no `pyplot`,
+so no display or global state."""
 
 import numpy as np
 
@@ -84,10 +83,9 @@ def density_figure(
     num_points=500,
     log_range=12.0,
 ):
-    """The density of a 2-D flow over `extent` (`x_min, x_max, y_min, y_max`) at
-    `resolution` points per axis: `p(x)` with at most `num_points` of the data `x`
-    on top, and `log p(x)` down to `log_range` nats below its top, which shows the
-    structure a linear scale hides (the bridges a flow keeps between the moons)."""
+    """The density of a 2-D flow over `extent` (`x_min, x_max, y_min, y_max`):
+    `p(x)` under at most `num_points` of the data `x`, and `log p(x)` down to
+    `log_range` nats below its top, showing what a linear scale hides."""
     _check_2d(model, "density_figure")
     u = np.linspace(*extent[:2], resolution, dtype="float32")
     v = np.linspace(*extent[2:], resolution, dtype="float32")
