@@ -183,19 +183,24 @@ def _nets_alone(size):
     def loss_of():
         return tf.add_n([tf.reduce_sum(tf.square(n(x))) for n, x in zip(nets, inputs)])
 
-    @tf.function
-    def forward():
-        return loss_of()
+    # The inputs' gradients too: inside the flow, x1's is needed upstream.
+    return (*_tf_parts(loss_of, variables, inputs), params)
+
+
+def _tf_parts(loss_of, variables, watched=()):
+    """tf.functions for `loss_of()` and for it with its gradients with respect to
+    `variables` and the `watched` tensors: the forward and forward + backward
+    passes the profile times."""
+    import tensorflow as tf
 
     @tf.function
     def forward_backward():
-        # The inputs' gradients too: inside the flow, x1's is needed upstream.
         with tf.GradientTape() as tape:
-            tape.watch(inputs)
+            tape.watch(watched)
             loss = loss_of()
-        return tape.gradient(loss, variables + inputs)
+        return loss, tape.gradient(loss, [*variables, *watched])
 
-    return forward, forward_backward, params
+    return tf.function(loss_of), forward_backward
 
 
 def _ours_parts(model, x):
@@ -210,16 +215,7 @@ def _ours_parts(model, x):
         model(xt, training=True)
         return tf.add_n(model.losses)
 
-    @tf.function
-    def forward():
-        return loss_of()
-
-    @tf.function
-    def forward_backward():
-        with tf.GradientTape() as tape:
-            loss = loss_of()
-        return loss, tape.gradient(loss, variables)
-
+    forward, forward_backward = _tf_parts(loss_of, variables)
     _, grads = forward_backward()
     grads = [tf.constant(g.numpy() * 0.0) for g in grads]  # zeros: weights stay put
 
