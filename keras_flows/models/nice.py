@@ -3,11 +3,10 @@
 import math
 
 import keras
-import numpy as np
 
 from keras_flows import layers as L
 from keras_flows.layers.base import register
-from keras_flows.models.base import LOG_2PI, FlowModel
+from keras_flows.models.base import LOG_2PI, FlowModel, constructor_arguments
 from keras_flows.nets import mlp
 
 NOISE = {
@@ -35,7 +34,8 @@ class NICE(FlowModel):
         hidden_layers: hidden layers of each `m` (plus its output layer).
         noise: `"blog"`, `"dequantize"` (see `NOISE`) or `None`.
         shuffle: `"reverse"` (the blog) or `"random"` (RealNVP's suggestion).
-        seed: seed of random shuffles and of the noise.
+        seed: seed of random shuffles and of the noise; drawn once and stored
+            when `None`.
 
     Example:
 
@@ -63,6 +63,8 @@ class NICE(FlowModel):
         seed=None,
         **kwargs,
     ):
+        config = constructor_arguments(locals())
+        seed = config["seed"]
         if input_dim % 2:
             raise ValueError(
                 f"`NICE` needs an even `input_dim`. Received: input_dim={input_dim}"
@@ -72,25 +74,12 @@ class NICE(FlowModel):
                 f"`NICE` noise must be one of {sorted(NOISE)} or None. "
                 f"Received: noise={noise!r}"
             )
-        if seed is None and shuffle == "random":
-            # Drawn once and stored in the config: a reloaded model rebuilds the
-            # same random shuffles.
-            seed = int(np.random.randint(0, 2**31 - 1))
-        config = dict(
-            input_dim=input_dim,
-            num_couplings=num_couplings,
-            hidden_units=hidden_units,
-            hidden_layers=hidden_layers,
-            noise=noise,
-            shuffle=shuffle,
-            seed=seed,
-        )
         x_in = keras.Input((input_dim,), name="x")
         x = x_in
         if noise is not None:
             x = L.UniformNoise(*NOISE[noise], seed=seed)(x)
         for k in range(num_couplings):
-            x = L.Shuffle(shuffle, seed=None if seed is None else seed + k)(x)
+            x = L.Shuffle(shuffle, seed=seed + k)(x)
             x1, x2 = L.SplitVector()(x)
             # The blog's m: a final ReLU (it only shifts upwards) and Glorot init:
             # additive couplings preserve volume, so a random m is harmless.
