@@ -139,32 +139,50 @@ def test_dequantize_snaps_to_the_n_bit_grid_while_training():
     np.testing.assert_array_equal(to_numpy(layer(x)), x)  # inference: identity
 
 
-def test_8_bit_data_are_dequantised_as_given_in_training_and_scoring():
-    """At 8 bits the training noise, `dequantize_data` (validation data) and
-    `bits_per_dim` all take the data as given: `x + u`, `u ~ U[0, w)`, also at
-    the top value 255, so the loss and bits/dim score the same kind of point."""
+# The four ways users scale 8-bit values k: each lands in its own level.
+SCALINGS = {
+    "k/127.5-1": ((-1.0, 1.0), lambda k: k / 127.5 - 1),
+    "k/128-1": ((-1.0, 1.0), lambda k: k / 128 - 1),
+    "k/255": ((0.0, 1.0), lambda k: k / 255),
+    "(k+0.5)/256": ((0.0, 1.0), lambda k: (k + 0.5) / 256),
+}
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_8_bit_values_land_in_their_own_level_in_training_and_scoring(scaling):
+    """Training noise (`Dequantize`) and held-out points (`dequantize_data`, as
+    `bits_per_dim` takes them) put value `k` in level `k`, `[low + k w,
+    low + (k + 1) w)`, inside `data_range`, however the 8-bit data were scaled."""
     from keras_flows.models.base import dequantize_data
 
-    layer = L.Dequantize(n_bits=8, data_range=(-1.0, 1.0), seed=0)
-    width = 2 / 256
-    k = np.arange(256, dtype="float32").reshape(1, 256)
-    x = k / 127.5 - 1  # the 8-bit images of the recipes, 255 -> 1.0
-    for y in (to_numpy(layer(x, training=True)), dequantize_data(x, (-1, 1))[0]):
-        assert np.all(y - x >= -1e-6) and np.all(y - x < width + 1e-6)
+    data_range, scale = SCALINGS[scaling]
+    low, high = data_range
+    width = (high - low) / 256
+    k = np.arange(256, dtype="float32")
+    x = np.repeat(scale(k)[None].astype("float32"), 4, axis=0)  # (4, 256)
+    layer = L.Dequantize(n_bits=8, data_range=data_range, seed=0)
+    for y in (to_numpy(layer(x, training=True)), dequantize_data(x, data_range)[0]):
+        level = np.floor((y.astype("float64") - low) / width)
+        np.testing.assert_array_equal(level, np.broadcast_to(k, y.shape))
+        assert np.all((y >= low) & (y < high))
 
 
 def test_n_bits_quantisation_agrees_with_bits_per_dim():
+    """`bits_per_dim` scores the training layer's `snap(x)` plus its one seeded
+    draw of noise; with `dequantize=False` it scores the points as given."""
     model = Glow((8, 8, 3), n_bits=5, **TINY)
     randomize(model.encoder, scale=0.1)
     assert model.n_bits == 5
     dequantize = model.encoder.get_layer("dequantize")
     assert dequantize.n_bits == 5
     x = _images(3)
-    q = to_numpy(dequantize.snap(x))
     dims, width = x[0].size, 2 / 32
-    expected = (-model.log_prob(q) - dims * np.log(width)) / (dims * np.log(2))
+    q = to_numpy(dequantize.snap(x)).astype("float64")
+    points = (q + np.random.default_rng(0).uniform(0, width, x.shape)).astype("float32")
+    expected = (-model.log_prob(points) - dims * np.log(width)) / (dims * np.log(2))
+    np.testing.assert_allclose(model.bits_per_dim(x), expected, rtol=1e-5)
     np.testing.assert_allclose(
-        model.bits_per_dim(x, dequantize=False), expected, rtol=1e-5
+        model.bits_per_dim(points, dequantize=False), expected, rtol=1e-5
     )
 
 

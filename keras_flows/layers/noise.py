@@ -75,16 +75,33 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
     _inverse = _forward
 
 
+def quantize(x, data_range, n_bits, xp=ops):
+    """`q(x)`: each value snapped to the lower edge of its level, with
+    `K = 2**n_bits` levels of width `w = (high - low) / K` tiling `data_range`:
+    `q(x) = low + w * clip(floor((x - low) / w + 1e-4), 0, K - 1)`.
+
+    8-bit values `k` scaled any of the usual ways land in level `k` (at 8 bits),
+    so `q(x) + U[0, w)` fills each level and stays inside `data_range`:
+    `k / 127.5 - 1` and `k / 128 - 1` in (-1, 1); `k / 255` and
+    `(k + 0.5) / 256` in (0, 1). (`k / 127.5 - 1` is not on the grid: its
+    levels sit `2/255` apart and 255 is 1.0, so unsnapped noise would leave
+    gaps and push the top level out of range.) The `1e-4` keeps a value on a
+    level's edge there despite float error. `xp` is `keras.ops` or `numpy`.
+    """
+    low, high = data_range
+    width = (high - low) / 2**n_bits
+    level = xp.clip(xp.floor((x - low) / width + 1e-4), 0.0, 2.0**n_bits - 1)
+    return low + width * level
+
+
 @register
 class Dequantize(UniformNoise):
     """Quantises data to `n_bits` and adds noise of one level's width, while
     training; the identity otherwise. Glow's data-side preprocessing.
 
-    With `K = 2**n_bits` levels of width `w = (high - low) / K` on `data_range`,
-    training computes `q(x) + u`, `u ~ U[0, w)`, with
-    `q(x) = low + w * clip(floor((x - low) / w), 0, K - 1)` for `n_bits < 8` and
-    `q(x) = x` for 8-bit data, as `dequantize_data` does, so the loss and
-    `bits_per_dim` measure the same density.
+    Training computes `quantize(x) + u`, `u ~ U[0, w)` with `w` the width of a
+    level (see `quantize`), as `models.base.dequantize_data` does for held-out
+    data, so the loss and `bits_per_dim` measure the same density.
 
     Args:
         n_bits: bits per value, 1 to 8.
@@ -111,17 +128,10 @@ class Dequantize(UniformNoise):
         self.data_range = (low, high)
 
     def snap(self, x):
-        """`q(x)`: the lower edge of each value's level, in `x`'s dtype. (Not
-        `quantize`: that is `keras.layers.Layer`'s weight quantisation.)"""
-        if self.n_bits == 8:
-            return x
-        low, width = self.data_range[0], self.high
-        # float32 whatever the compute dtype: float16 cannot place values near
-        # `high` in 256 levels. The 1e-4 guards values on an edge, as in
-        # `dequantize_data`.
-        level = ops.floor((ops.cast(x, "float32") - low) / width + 1e-4)
-        level = ops.clip(level, 0.0, 2.0**self.n_bits - 1)
-        return ops.cast(low + width * level, x.dtype)
+        """`quantize(x)` in `x`'s dtype, computed in float32 whatever the
+        compute dtype (float16 cannot place values near `high` in 256 levels)."""
+        q = quantize(ops.cast(x, "float32"), self.data_range, self.n_bits)
+        return ops.cast(q, x.dtype)
 
     def call(self, inputs, training=None, return_log_det=False):
         if training:

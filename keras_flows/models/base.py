@@ -12,6 +12,7 @@ from keras import ops
 from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
 from keras_flows.layers.base import deserialize_layers, register
+from keras_flows.layers.noise import quantize
 from keras_flows.models.conditional import one_hot_labels
 
 LOG_2PI = math.log(2 * math.pi)
@@ -166,17 +167,19 @@ class GenerativeModel(keras.Model):
         """Per-sample bits/dim of `n_bits` data in `data_range`.
 
         With levels of width `w = (high - low) / 2**n_bits`, it is
-        `(-log_prob(x + u) - D log w) / (D log 2)`, `u ~ U[0, w)` one seeded draw
-        when `dequantize`: an unbiased estimate of the bound on the discrete NLL.
-        With `n_bits < 8`, `x` is first snapped to its level, as in training.
+        `(-log_prob(q(x) + u) - D log w) / (D log 2)`: with `dequantize`, `x`
+        is snapped to its level (`layers.noise.quantize`) and given one seeded
+        draw `u ~ U[0, w)`, as in training, an unbiased estimate of the bound on
+        the discrete NLL; with `dequantize=False`, `x` are points already
+        dequantised (`dequantize_data`), scored as given.
         `labels` and `options` go to `log_prob`.
         """
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
         x = self._check_data(x)
-        x, width = dequantize_data(
-            x, self.data_range, self.n_bits, seed, noise=dequantize
-        )
+        width = (self.data_range[1] - self.data_range[0]) / 2**self.n_bits
+        if dequantize:
+            x = dequantize_data(x, self.data_range, self.n_bits, seed)[0]
         dims = math.prod(x.shape[1:])
         if labels is not None:
             options["labels"] = labels
@@ -401,20 +404,15 @@ class FlowModel(GenerativeModel):
         return config
 
 
-def dequantize_data(x, data_range, n_bits=8, seed=0, noise=True):
-    """`(q(x) + u, w)` as float32: `x` snapped to the lower edge of its level
-    (`2**n_bits` levels of width `w` in `data_range`; 8-bit data as given) plus
-    one seeded draw `u ~ U[0, w)` when `noise`, as `layers.Dequantize` trains:
-    a validation loss on such data is the same bound as `bits_per_dim`."""
-    x = np.asarray(x, "float64")
-    low, high = data_range
-    levels = 2**n_bits
-    width = (high - low) / levels
-    if n_bits < 8:
-        # The 1e-4 keeps values on a level edge there despite float32 error.
-        x = low + np.clip(np.floor((x - low) / width + 1e-4), 0, levels - 1) * width
-    if noise:
-        x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
+def dequantize_data(x, data_range, n_bits=8, seed=0):
+    """`(quantize(x) + u, w)` as float32: `x` snapped to the lower edge of its
+    level (`2**n_bits` levels of width `w` in `data_range`, see
+    `layers.noise.quantize`) plus one seeded draw `u ~ U[0, w)`, as
+    `layers.Dequantize` trains: a validation loss on such data is the same
+    bound as `bits_per_dim`."""
+    x = quantize(np.asarray(x, "float64"), data_range, n_bits, xp=np)
+    width = (data_range[1] - data_range[0]) / 2**n_bits
+    x = x + np.random.default_rng(seed).uniform(0, width, x.shape)
     return x.astype("float32"), width
 
 

@@ -12,9 +12,9 @@ from keras_flows.nets import mlp
 NOISE = {
     # The blog's train-only noise x - 0.01 U[0, 1): not a dequantisation, so the
     # bits/dim of a model trained with it are only indicative.
-    "blog": (-0.01, 0.0),
-    # Dequantisation x + U[0, 1/256): the continuous NLL bounds the discrete one.
-    "dequantize": (0.0, 1.0 / 256),
+    "blog": lambda seed: L.UniformNoise(-0.01, 0.0, seed=seed),
+    # Dequantisation q(x) + U[0, 1/256): the continuous NLL bounds the discrete one.
+    "dequantize": lambda seed: L.Dequantize(8, (0.0, 1.0), seed=seed),
 }
 
 
@@ -77,7 +77,7 @@ class NICE(FlowModel):
         x_in = keras.Input((input_dim,), name="x")
         x = x_in
         if noise is not None:
-            x = L.UniformNoise(*NOISE[noise], seed=seed)(x)
+            x = NOISE[noise](seed)(x)
         for k in range(num_couplings):
             x = L.Shuffle(shuffle, seed=seed + k)(x)
             x1, x2 = L.SplitVector()(x)
