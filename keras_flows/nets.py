@@ -2,6 +2,7 @@
 scale. The coupling layers own the maths; these only produce numbers."""
 
 import keras
+from keras import ops
 
 from keras_flows.layers.base import deserialize_layers, named, register
 
@@ -34,19 +35,25 @@ def mlp(
     return keras.Sequential([keras.Input((input_dim,)), *hidden, out], name=name)
 
 
-def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
-    """Glow's coupling net: Conv3x3(hidden, relu) -> Conv1x1(hidden, relu) ->
-    Conv3x3(output_channels), on images of any height and width.
+def conv_net(
+    input_channels, output_channels, hidden_channels=512, name=None, input_bound=None
+):
+    """Glow's coupling net: [SoftClamp(input_bound) ->] Conv3x3(hidden, relu) ->
+    Conv1x1(hidden, relu) -> Conv3x3(output_channels), on images of any height
+    and width.
 
     The last convolution starts at zero, so its coupling starts as the identity
     and a stack of dozens of steps trains from the first step instead of
-    exploding (Glow, section 3.3).
+    exploding (Glow, section 3.3). With `input_bound`, the net reads its input
+    through `SoftClamp`, so its output stays within what it gives on the values
+    it was trained on, however far out its input lands.
 
     Args:
         input_channels: channels of the conditioning half `x1`.
         output_channels: channels of `x2`, or twice that for a shared shift/scale net.
         hidden_channels: width of the two hidden convolutions.
         name: the net's name; its layers are named after it.
+        input_bound: the `SoftClamp` bound, or `None` (no clamp).
     """
 
     def conv(filters, size, part, **kwargs):
@@ -54,15 +61,53 @@ def conv_net(input_channels, output_channels, hidden_channels=512, name=None):
             filters, size, padding="same", name=named(name, part), **kwargs
         )
 
+    clamp = (
+        []
+        if input_bound is None
+        else [SoftClamp(input_bound, name=named(name, "clamp"))]
+    )
     return keras.Sequential(
         [
             keras.Input((None, None, input_channels)),
+            *clamp,
             conv(hidden_channels, 3, "0", activation="relu"),
             conv(hidden_channels, 1, "1", activation="relu"),
             conv(output_channels, 3, "out", kernel_initializer="zeros"),
         ],
         name=name,
     )
+
+
+@register
+class SoftClamp(keras.layers.Layer):
+    """`bound * tanh(x / bound)`: close to `x` well inside `(-bound, bound)`,
+    never beyond it.
+
+    A conditioner net's first layer. A ReLU net's output grows linearly with its
+    input, so without it an activation far outside the trained range (a value
+    an expansion learned elsewhere has inflated) makes the net's log-scale hit
+    its bound and scale the next half up, whose nets then see still larger
+    inputs: a runaway through the steps. The coupling stays exactly invertible,
+    since `x1` passes through it unchanged; only what the net reads is clamped.
+
+    Args:
+        bound: the largest magnitude the net reads.
+    """
+
+    def __init__(self, bound, **kwargs):
+        super().__init__(**kwargs)
+        if not bound > 0:
+            raise ValueError(f"`SoftClamp` needs bound > 0. Received: bound={bound}")
+        self.bound = float(bound)
+
+    def call(self, x):
+        return self.bound * ops.tanh(x / self.bound)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "bound": self.bound}
 
 
 @register

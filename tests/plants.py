@@ -99,12 +99,28 @@ def _iwae_off_by_log_k():
     FVAE.log_prob = summed
 
 
+def _eight_bits_taken_as_given():
+    """`Dequantize` and `dequantize_data` add noise to 8-bit data without
+    snapping it to its level (commit 5c931c5): `k / 127.5 - 1` data keep gaps
+    between their levels and the top value's noise leaves `data_range`."""
+    import keras_flows.models.base as base
+    from keras_flows.layers import noise
+
+    quantize = noise.quantize
+
+    def as_given(x, data_range, n_bits, **options):
+        return x if n_bits == 8 else quantize(x, data_range, n_bits, **options)
+
+    noise.quantize = base.quantize = as_given
+
+
 PLANTS = {
     **{f"sign_{name.lower()}": _flip_forward_log_det(name) for name in VOLUME_CHANGING},
     **{f"decoder_skips_{name.lower()}": _decoder_skips(name)
        for name in ("Scale", "Actnorm", "InvConv1x1", "AffineCouple", "Squeeze")},
     "split_prior_ignores_temperature": _split_prior_ignores_temperature,
     "iwae_off_by_log_k": _iwae_off_by_log_k,
+    "eight_bits_taken_as_given": _eight_bits_taken_as_given,
 }  # fmt: skip
 
 

@@ -1,5 +1,5 @@
-"""Training on two devices equals training on one with the same global batch
-(SPEC 1.6): loss and weights to 1e-5, for every model, on TensorFlow
+"""Training on two devices equals training on one with the same global batch:
+loss and weights to 1e-5, for every model, on TensorFlow
 (`MirroredStrategy`) and JAX (`keras.distribution.DataParallel`); data-dependent
 Actnorm init sees the global first batch, once.
 

@@ -103,7 +103,7 @@ def _elbo(t):
 
 
 def _blog_loss(t):
-    """The post's loss, SPEC section 2, with no other constant."""
+    """The post's loss, with no other constant."""
     return (
         t["sq_error"] / (2 * t["sigma2"] ** 2)
         + t["dims"] * math.log(t["sigma2"])
@@ -241,6 +241,7 @@ def test_get_config_is_the_constructor_arguments(model):
         "n_bits": 8,
         "seed": 0,
         "block_channels": None,
+        "net_input_bound": 4.0,
         "name": model.name,
     }
     # A seed is drawn once when none is given, and stored.

@@ -1,4 +1,4 @@
-"""One parametrized suite over every invertible layer (the contract of SPEC §1.1)."""
+"""One parametrized suite over every invertible layer."""
 
 import dataclasses
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""One parametrized suite over every model class and variant (SPEC §1.2).
+"""One parametrized suite over every model class and variant.
 
 Each case is a small configuration whose weights are pushed off the identity, so
 zero-initialised parts (Actnorm, the last layer of coupling nets) are tested too.

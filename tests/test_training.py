@@ -408,19 +408,20 @@ def test_a_worker_writes_into_one_scratch_folder_however_nested(tmp_path, monkey
 
 
 def test_auto_precision_is_bfloat16_only_where_it_is_measured_faster(monkeypatch):
-    """The "auto" precision: bfloat16 on TensorFlow with a CPU that has bfloat16
-    units, float32 on JAX (XLA on CPU gains nothing) and on other CPUs."""
+    """The "auto" precision: bfloat16 on TensorFlow with a CPU that has AMX
+    tiles; float32 with AVX-512 BF16 alone (measured no faster), on other
+    CPUs and on JAX (XLA on CPU gains nothing)."""
     from keras_flows.training import precision
 
-    for native in (True, False):
-        monkeypatch.setattr(precision, "native_bfloat16", lambda native=native: native)
+    for units in ("amx", "avx512_bf16", None):
+        monkeypatch.setattr(precision, "bfloat16_units", lambda units=units: units)
         chosen, why = precision.resolve_precision("auto")
         on_tf = keras.backend.backend() == "tensorflow"
-        assert chosen == ("bfloat16" if native and on_tf else "float32")
+        assert chosen == ("bfloat16" if units == "amx" and on_tf else "float32")
         assert why.startswith("auto")
         # Asked for by name, bfloat16 is kept, with a word where it is slow.
         chosen, why = precision.resolve_precision("bfloat16")
-        assert chosen == "bfloat16" and ("slower" in why) == (not native)
+        assert chosen == "bfloat16" and ("no faster" in why) == (units != "amx")
     assert precision.resolve_precision("float16") == ("float16", "as asked")
     with pytest.raises(ValueError, match="precision must be one of"):
         precision.resolve_precision("int8")

@@ -4,15 +4,13 @@ one line and exit status 2; Keras starts only once a command runs.
 """
 
 import argparse
-import contextlib
-import os
 import sys
 import warnings
 
 from keras_flows.cli import flags
 from keras_flows.cli.flags import UserError
 from keras_flows.recipes import NAMES
-from keras_flows.training import devices as device_setup
+from keras_flows.startup import quiet_start
 from keras_flows.training import run_folder
 
 
@@ -45,12 +43,23 @@ def _parser():
     sample.add_argument("run", help="a run folder written by `train`")
     default = "(default: %(default)s)"
     sample.add_argument(
-        "--temperature", type=flags.temperature, default=0.75, help=default
+        "--temperature",
+        type=flags.temperature,
+        help="the std of the prior draw: 1 is the model's own distribution, "
+        "lower values give cleaner, less varied samples, 0 the single most "
+        "likely one (default: the temperature the run's training drew at)",
     )
     sample.add_argument(
-        "--grid", type=flags.positive_int, default=15, help=f"N x N {default}"
+        "--grid",
+        type=flags.positive_int,
+        help="N x N samples (default: the run's training grid)",
     )
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the draw: the same seed draws the same noise at every "
+        "temperature (default: a new draw each time)",
+    )
     sample.add_argument("--out", help="PNG path (default: RUN/sample_T{T}.png)")
     manipulate = commands.add_parser(
         "manipulate",
@@ -111,21 +120,17 @@ def _with_stored_model(argv):
     return [*argv[:at], name, *argv[at:]]
 
 
-@contextlib.contextmanager
-def _stderr_to_devnull():
-    """File descriptor 2 to /dev/null for a while (C++ writes included)."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def main(argv=None):
+    """`keras-flows`: a Ctrl-C at any moment (even while TensorFlow imports) is
+    one line and exit status 130; `train` says what its run folder kept."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        print("\nkeras-flows: stopped by the user.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _main(argv):
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--strengths" in argv[:-1]:  # `--strengths -1,0,1` is not a flag
@@ -143,11 +148,7 @@ def main(argv=None):
                     f"{' '.join(unknown)} (see keras-flows {where} --help)\n",
                 )
             if not args.verbose:
-                # Hide TensorFlow's start-up lines (CUDA probing on a CPU, oneDNN).
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-                if device_setup.backend_name() == "tensorflow":
-                    with _stderr_to_devnull():  # TF 2.21 logs before reading it
-                        import tensorflow  # noqa: F401
+                quiet_start()  # TensorFlow's start-up lines and retracing notes
             from keras_flows.cli import manipulate, sample, train
 
             run = {"train": train, "sample": sample, "manipulate": manipulate}

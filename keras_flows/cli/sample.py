@@ -1,9 +1,27 @@
 """`keras-flows sample DIR`: a sample grid (or, for 2-D points, a scatter) from a
 run folder, in float32 whatever the run trained in."""
 
+import json
 import pathlib
 
 from keras_flows.cli.flags import UserError
+
+# Where a run folder does not say (a model saved by `training.train` alone).
+DRAW = {"temperature": 0.75, "grid": 9}
+
+
+def _training_draw(run):
+    """The `temperature` and `grid` of the run's training pictures: its
+    options in `run.json`, else its recipe's defaults, else `DRAW`."""
+    from keras_flows.recipes import declared
+
+    try:
+        record = json.loads((pathlib.Path(run) / "run.json").read_text())
+        defaults = declared(record["recipe"]).defaults
+    except (OSError, ValueError, KeyError, TypeError):
+        return dict(DRAW)
+    options = {**defaults, **record.get("options", {})}
+    return {key: options.get(key, value) for key, value in DRAW.items()}
 
 
 def run(args):
@@ -11,6 +29,11 @@ def run(args):
     from keras_flows.training import load_run, run_folder
 
     model = load_run(args.run)
+    drawn = _training_draw(args.run)
+    if args.temperature is None:
+        args.temperature = drawn["temperature"]
+    if args.grid is None:
+        args.grid = drawn["grid"]
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
     if model.num_classes is not None:  # one row per class
         names = run_folder.class_names(args.run)

@@ -3,6 +3,7 @@ run the recipe, print the held-out numbers with what each means."""
 
 import importlib
 import pathlib
+import shlex
 
 from keras_flows import checks
 from keras_flows.checks import IMAGE_EXTENSIONS
@@ -153,7 +154,8 @@ def run(args):
             recipe = importlib.import_module(f"keras_flows.recipes.{name}")
             metrics = recipe.train(**{**options, "out": str(folder)})
     except KeyboardInterrupt:
-        print(f"\nkeras-flows: stopped by the user. {_resume_hint(out, name)}")
+        hint = _resume_hint(out, name, options)
+        print(f"\nkeras-flows: stopped by the user. {hint}")
         raise SystemExit(130) from None
     except Exception:
         if chief and new:
@@ -173,7 +175,7 @@ def run(args):
             print(f"  {key}: {meaning}")
 
 
-def _resume_hint(out, name):
+def _resume_hint(out, name, options):
     """One sentence on what an interrupted run left and how to go on."""
     try:
         state = run_folder.read_state(out / "resume")
@@ -182,12 +184,23 @@ def _resume_hint(out, name):
     if state is None:
         return (
             "No epoch had finished, so there is nothing to resume: start again "
-            f"with keras-flows train {name} --out {out} --overwrite"
+            f"with {_command(name, options)} --overwrite"
         )
     return (
         f"{state['epoch']} epoch(s) are saved; go on with: "
         f"keras-flows train --resume {out}"
     )
+
+
+def _command(name, options):
+    """The `keras-flows train` command line of a run's `options`."""
+    words = ["keras-flows", "train", name]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "resume" or value is False:
+            continue
+        words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
 
 
 def _describe(strategy):

@@ -57,6 +57,13 @@ class GenerativeModel(keras.Model):
 
     exact_likelihood = True
     num_classes = None  # K for a class-conditional model (see `Glow`)
+    # Constructor arguments added after models were saved, each with the value
+    # that rebuilds those models as they were: a config without one gets it.
+    added_arguments = {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**cls.added_arguments, **config})
 
     @property
     def weights_model(self):
@@ -339,7 +346,7 @@ class FlowModel(GenerativeModel):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**deserialize_layers(config, "encoder"))
+        return super().from_config(deserialize_layers(config, "encoder"))
 
     def call(self, x, training=None):
         z = self.encoder(x, training=training)

@@ -30,14 +30,15 @@ from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import named, register
 from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
-from keras_flows.models.glow import flow_level, glow_flow
+from keras_flows.models.glow import NET_INPUT_BOUND, flow_level, glow_flow
 
 
 def residual_block(x, width=None, name=None):
-    """The seed's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the 3x3 convolution
-    `width` channels wide (`None`: the input's). The zero-initialised 1x1
-    convolution makes a deep stack start as the identity; the 3x3 convolution
-    has no bias, which the batch normalisation would cancel."""
+    """The original script's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the
+    3x3 convolution `width` channels wide (`None`: the input's). The
+    zero-initialised 1x1 convolution makes a deep stack start as the identity;
+    the 3x3 convolution has no bias, which the batch normalisation would
+    cancel."""
     channels = x.shape[-1]
     h = keras.layers.Conv2D(
         width or channels,
@@ -83,9 +84,10 @@ def build_generator(latent_shape, levels=3, blocks=12, width=None, name="G"):
 
 
 def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
-    """F, the seed's flow on the latent: `glow_flow` with the squeeze after the
-    split (the first level runs at E's resolution), or a `Flatten` (the
-    identity) when `depth=0`. Arguments and result as in `glow_flow`."""
+    """F, the original script's flow on the latent: `glow_flow` with the
+    squeeze after the split (the first level runs at E's resolution), or a
+    `Flatten` (the identity) when `depth=0`. Arguments and result as in
+    `glow_flow`."""
     if depth == 0:
         return [L.Flatten(name=named(name, "flatten"))(z)]
     part, rest = flow_level(
@@ -152,16 +154,17 @@ class FVAE(SavesRandomState, GenerativeModel):
 
     Args:
         input_shape: `(H, W, C)`, `H` and `W` divisible by `2**encoder_levels`.
-        encoder_levels: squeezes in E and unsqueezes in G (seed: 3).
-        encoder_blocks: residual blocks per level (seed: 12).
-        flow_levels: levels of F (seed: 4), dividing the latent's height and
+        encoder_levels: squeezes in E and unsqueezes in G (original: 3).
+        encoder_blocks: residual blocks per level (original: 12).
+        flow_levels: levels of F (original: 4), dividing the latent's height and
             width by `2**(flow_levels - 1)`.
-        flow_depth: steps per level of F (seed: 12); 0 makes F the identity.
-        hidden_channels: width of F's coupling nets (seed: 256).
+        flow_depth: steps per level of F (original: 12); 0 makes F the identity.
+        hidden_channels: width of F's coupling nets (original: 256).
         n_bits: bits per pixel of the data (1 to 8), dequantised as in Glow.
         seed: seed of F's permutations and of the training noise.
         block_channels: width of the 3x3 convolutions of E and G (`None`, the
-            seed: each block's channel count).
+            original script: each block's channel count).
+        net_input_bound: as in `Glow`, for F's coupling nets.
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
@@ -181,6 +184,7 @@ class FVAE(SavesRandomState, GenerativeModel):
     """
 
     exact_likelihood = False
+    added_arguments = {"net_input_bound": None}
 
     def __init__(
         self,
@@ -193,6 +197,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         n_bits=8,
         seed=None,
         block_channels=None,
+        net_input_bound=NET_INPUT_BOUND,
         **kwargs,
     ):
         self.config = config = constructor_arguments(locals())
@@ -234,7 +239,11 @@ class FVAE(SavesRandomState, GenerativeModel):
         )
         z_in = keras.Input(latent_shape, name="z")
         # The network adds log|det dF/dz| to the ELBO itself, not to the losses.
-        step_kwargs = dict(hidden_channels=hidden_channels, add_logdet_to_loss=False)
+        step_kwargs = dict(
+            hidden_channels=hidden_channels,
+            net_input_bound=net_input_bound,
+            add_logdet_to_loss=False,
+        )
         parts = fvae_flow(z_in, flow_levels, flow_depth, seed, "F", **step_kwargs)
         eps = L.Concat(name="F_z")(parts) if len(parts) > 1 else parts[0]
         self.flow = keras.Model(z_in, eps, name="F")

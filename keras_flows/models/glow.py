@@ -23,6 +23,10 @@ COUPLINGS = ("additive", "affine")
 FLOW_DTYPE = "float32"
 PERMUTATIONS = ("random", "reverse", "conv1x1")
 CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCALES)
+# The coupling nets read their input through `nets.SoftClamp(4)`: Actnorm keeps
+# activations near unit scale, so 4 leaves the values they train on nearly as
+# they are and bounds what an outlier can make them output.
+NET_INPUT_BOUND = 4.0
 
 
 def flow_step(
@@ -32,6 +36,7 @@ def flow_step(
     permutation="random",
     coupling_scale="tanh",
     actnorm_data_init=False,
+    net_input_bound=NET_INPUT_BOUND,
     remat=False,
     add_logdet_to_loss=True,
     seed=None,
@@ -53,7 +58,13 @@ def flow_step(
     x1, x2 = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
     c1, c2 = x1.shape[-1], x2.shape[-1]
     additive = coupling == "additive"
-    net = conv_net(c1, c2 if additive else 2 * c2, hidden_channels, named(name, "net"))
+    net = conv_net(
+        c1,
+        c2 if additive else 2 * c2,
+        hidden_channels,
+        named(name, "net"),
+        input_bound=net_input_bound,
+    )
     if remat:
         net = Checkpointed(net, name=named(name, "checkpointed"))
     scale = None if additive else coupling_scale
@@ -69,7 +80,7 @@ def flow_level(
     `depth` steps of flow (step `k` seeded `seed + k`), then a prior.
 
     With `split`, the second half of the channels leaves under a learned prior
-    conditioned on the first half (`CondActnorm([x2, x1])`, the seed's
+    conditioned on the first half (`CondActnorm([x2, x1])`, the original script's
     `split2d`); without, an Actnorm (a learned diagonal prior). With one-hot
     `labels` `(batch, K)`, every prior also reads `label_embedding(labels)`.
     `step_kwargs` go to `flow_step`.
@@ -138,16 +149,21 @@ class Glow(FlowModel):
 
     Args:
         input_shape: `(H, W, C)`, `H` and `W` divisible by `2**levels`.
-        levels: number of levels `L` (seed: 3; the paper: 6 at 256x256).
-        depth: steps per level `K` (seed: 10; the paper: 32).
-        hidden_channels: width of the coupling nets (seed: 512).
-        coupling: `"additive"` (the seed) or `"affine"` (one net for shift and scale).
-        permutation: `"random"` (the seed), `"reverse"` or `"conv1x1"` (the
-            paper's invertible 1x1 convolution).
+        levels: number of levels `L` (original: 3; the paper: 6 at 256x256).
+        depth: steps per level `K` (original: 10; the paper: 32).
+        hidden_channels: width of the coupling nets (original: 512).
+        coupling: `"additive"` (the original script) or `"affine"` (one net
+            for shift and scale).
+        permutation: `"random"` (the original script), `"reverse"` or
+            `"conv1x1"` (the paper's invertible 1x1 convolution).
         coupling_scale: an affine coupling's scale, `"tanh"`, `"sigmoid"` or
             `"exp"` (see `AffineCouple`).
         actnorm_data_init: initialise every Actnorm from the first batch of
-            `fit` (the paper), else at zero (the seed).
+            `fit` (the paper), else at zero (the original script).
+        net_input_bound: the coupling nets read their input through
+            `nets.SoftClamp(net_input_bound)`, which keeps one far-out
+            activation from running away through the steps that follow;
+            `None`: no clamp (how models saved before this option were built).
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
         num_classes: `K` for a class-conditional Glow: it trains with
@@ -173,6 +189,8 @@ class Glow(FlowModel):
         Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
+    added_arguments = {"net_input_bound": None}
+
     def __init__(
         self,
         input_shape=(64, 64, 3),
@@ -183,6 +201,7 @@ class Glow(FlowModel):
         permutation="random",
         coupling_scale="tanh",
         actnorm_data_init=False,
+        net_input_bound=NET_INPUT_BOUND,
         n_bits=8,
         remat=False,
         num_classes=None,
@@ -215,7 +234,8 @@ class Glow(FlowModel):
             n_bits, (-1.0, 1.0), seed=seed, name="dequantize", dtype=FLOW_DTYPE
         )(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
-        step_kwargs = {k: config[k] for k in (*steps, "actnorm_data_init", "remat")}
+        steps += ("actnorm_data_init", "net_input_bound", "remat")
+        step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
         super().__init__(

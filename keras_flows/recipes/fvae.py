@@ -1,4 +1,4 @@
-"""f-VAE (the seed's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids
+"""f-VAE (the blog's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids
 at T = 1 and 0.8, the temperature sweep, interpolations and reconstructions.
 
     keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128
@@ -45,6 +45,7 @@ def train(
     n_bits=8,
     learning_rate=1e-4,
     warmup_steps=None,
+    temperature=1.0,
     grid=9,
     iwae_samples=16,
     seed=0,
@@ -55,8 +56,9 @@ def train(
     """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
 
     Args:
-        levels: encoder levels (default 3, the seed's; 2 on the stand-in, so its
-            8x8x16 latent has room for F's levels: 4, the seed's, or as many as fit).
+        levels: encoder levels (default 3, the original script's; 2 on the
+            stand-in, so its 8x8x16 latent has room for F's levels: 4, the
+            original script's, or as many as fit).
         depth: steps per level of the flow F (0: a plain VAE).
         iwae_samples: `k` of the importance-weighted held-out bound.
         Others: as in `glow.train` and `FVAE`.
@@ -86,7 +88,7 @@ def train(
         x_train,
         out,
         grid,
-        1.0,
+        temperature,
         epochs=epochs,
         **fit_data(model, x_train, x_val, batch_size),
         resume=resume,

@@ -1,5 +1,5 @@
-"""Glow (the seed script): Adam 1e-4, batch 64, a 9x9 sample grid at
-T = 0.9 every epoch, the collapse guard (restore the best weights, learning rate
+"""Glow (the original script): Adam 1e-4, batch 64, a 9x9 sample grid at
+T = 0.9 every epoch, the divergence guard (restore the best weights, learning rate
 x 0.1, go on).
 
     keras-flows train glow --data ~/data/img_align_celeba --image-size 64
@@ -113,9 +113,9 @@ def train(
         **fit_data(model, x_train, x_val, batch_size, y_val),
         resume=resume,
         verbose=verbose,
-        # The seed's collapse guard, generalised: NaN/inf, or after 10 epochs an
-        # epoch loss more than 0.5 bits/dim above the best, restores the best
-        # weights and divides the learning rate by 10.
+        # The original script's divergence guard, generalised: NaN/inf, or
+        # after 10 epochs an epoch loss more than 0.5 bits/dim above the best,
+        # restores the best weights and divides the learning rate by 10.
         on_divergence="reduce_lr",
         max_jump=0.5 * math.prod(image_shape) * math.log(2),
         warmup_epochs=10,

@@ -56,7 +56,7 @@ class KeepBestWeights(keras.callbacks.Callback):
     Args:
         monitor: the epoch log to minimise (`"loss"` when it is missing).
         path: where to save the best weights (no optimizer state), or `None`.
-        on_divergence: `"stop"`, or `"reduce_lr"` (Glow's collapse guard: the
+        on_divergence: `"stop"`, or `"reduce_lr"` (Glow's divergence guard: the
             rate times `lr_factor`, also when after `warmup_epochs` an epoch's
             training loss exceeds the best one by more than `max_jump`).
         restore_at_end: load the best weights into the model when training ends.
@@ -122,8 +122,9 @@ class KeepBestWeights(keras.callbacks.Callback):
             self._best_is_in_memory = True
             if self.path is not None:
                 run_folder.save_weights(self.model.weights_model, self.path)
-        # The jump rule reads the training loss, as the seed's collapse guard:
-        # a validation loss also moves with the model's fit to the held-out set.
+        # The jump rule reads the training loss, as the original script's
+        # divergence guard: a validation loss also moves with the model's fit
+        # to the held-out set.
         loss = float(logs.get("loss", math.nan))
         if (
             self.on_divergence == "reduce_lr"

@@ -18,24 +18,30 @@ PRECISIONS = {
 _LOW = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
 
 
-def native_bfloat16():
-    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16, read
-    from /proc/cpuinfo; `False` where that cannot be read)."""
+def bfloat16_units():
+    """The bfloat16 units this CPU has: `"amx"` (AMX tiles, which oneDNN uses
+    for bfloat16 convolutions and matmuls), `"avx512_bf16"` (dot-product
+    instructions only), or `None` (none, or /proc/cpuinfo cannot be read)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             flags = next((line for line in cpuinfo if line.startswith("flags")), "")
     except OSError:
-        return False
-    return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
+        return None
+    flags = set(flags.split())
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512_bf16" if "avx512_bf16" in flags else None
 
 
 def resolve_precision(precision):
     """`(precision, why)`: "auto" becomes "bfloat16" on TensorFlow with a CPU
-    that computes bfloat16 natively (oneDNN uses it), else "float32"."""
-    if precision == "bfloat16" and not native_bfloat16():
+    that has AMX tiles, else "float32": a bfloat16 step is faster only there
+    (with AVX-512 BF16 alone, or on JAX's CPU backend, it is not)."""
+    units = bfloat16_units()
+    if precision == "bfloat16" and units != "amx":
         return "bfloat16", (
-            "as asked, though this CPU has no native bfloat16 units: there a "
-            "bfloat16 step is measured slower than a float32 one"
+            "as asked, though this CPU has no AMX bfloat16 tiles: there a "
+            "bfloat16 step is measured no faster than a float32 one"
         )
     if precision in PRECISIONS:
         return precision, "as asked"
@@ -45,9 +51,14 @@ def resolve_precision(precision):
         )
     if keras.backend.backend() != "tensorflow":
         return "float32", f"auto: {keras.backend.backend()} gains nothing from bfloat16"
-    if not native_bfloat16():
-        return "float32", "auto: this CPU has no native bfloat16 units"
-    return "bfloat16", "auto: TensorFlow on a CPU with native bfloat16 units"
+    if units is None:
+        return "float32", "auto: this CPU has no bfloat16 units"
+    if units == "avx512_bf16":
+        return "float32", (
+            "auto: this CPU has AVX-512 BF16 but no AMX tiles, where a bfloat16 "
+            "step is measured no faster than a float32 one"
+        )
+    return "bfloat16", "auto: TensorFlow on a CPU with AMX bfloat16 tiles"
 
 
 @contextlib.contextmanager

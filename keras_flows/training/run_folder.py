@@ -72,23 +72,34 @@ def read_state(resume_dir):
 
 
 def write_history(out, history):
-    """`history.csv` and `history.json` from a list of per-epoch log dicts."""
+    """`history.csv` and `history.json` from a list of per-epoch log dicts;
+    epochs are numbered from 1, as Keras' progress bar and `samples/` are."""
     keys = list(dict.fromkeys(k for row in history for k in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, ["epoch", *keys], restval="NA")
     writer.writeheader()
-    writer.writerows({"epoch": epoch, **row} for epoch, row in enumerate(history))
+    rows = enumerate(history, start=1)
+    writer.writerows({"epoch": epoch, **row} for epoch, row in rows)
     write_atomic(out / "history.csv", lambda tmp: tmp.write_text(text.getvalue()))
     columns = {k: [row.get(k) for row in history] for k in keys}
     write_json(out / "history.json", columns)
 
 
 def check_new(out, overwrite=False):
-    """Refuses an `out` that is a file, or a run folder without `overwrite`."""
+    """Refuses an `out` that is a file, or a run folder without `overwrite`
+    (suggesting `--resume` only where there is something to resume)."""
     out = pathlib.Path(out)
     if out.is_file():
         raise ValueError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
+        try:
+            stored_run(out)
+        except ValueError as error:
+            why = str(error).split(": ", 1)[-1]
+            raise ValueError(
+                f"--out {out} is not empty and cannot be resumed ({why}): add "
+                "--overwrite to replace it, or choose another --out"
+            ) from None
         raise ValueError(
             f"--out {out} already holds a run: add --overwrite to replace it, "
             f"--resume {out} to continue it, or choose another --out"
@@ -98,6 +109,8 @@ def check_new(out, overwrite=False):
 def stored_run(out):
     """The `run.json` record (`{"recipe", "options", ...}`) of a resumable run."""
     out = pathlib.Path(out)
+    if not out.is_dir():
+        raise ValueError(f"cannot resume {out}: no such folder")
     try:
         record = json.loads((out / "run.json").read_text())
         record["recipe"], record["options"]
