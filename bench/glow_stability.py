@@ -9,8 +9,9 @@ after each chunk on held-out images (float32).
 Per run it records:
 - the training loss of every batch in bits/dim, `(NLL + D ln 128) / (D ln 2)`,
   read off Keras' running mean;
-- `blowup`: a non-finite loss, or a batch at more than 10x the median of the 20
-  batches before it (a spike of an order of magnitude); `worst_ratio` is that
+- `blowup`: a non-finite loss, or a batch (from the fourth on) at more than 10x
+  the median of the up to 20 batches before it (a spike of an order of
+  magnitude); `worst_ratio` is that
   largest ratio and `worst_jump` the largest rise above the median in bits/dim,
   for setbacks too small to call a blow-up;
 - after each chunk, the mean training bits/dim of the chunk, the held-out mean
@@ -21,9 +22,10 @@ Per run it records:
 The core matrix is the stability issue's model (3 levels x 8 steps, 256
 channels, affine coupling, LU 1x1 convolution, data-dependent Actnorm) and each
 factor changed on its own (`FACTORS`), on TensorFlow and JAX, three seeds each;
-`before` rows rebuild the nets without their input clamp
-(`net_input_bound=None`), as they were before the fix. Data: the MNIST
-stand-in (32x32x1, 4,000 train / 1,000 held out), or for `seed_size` 64x64x3
+`fixed=False` rows rebuild the nets without their input clamp and output scale
+(`net_input_bound=None, net_output_scale=None`), as they were before the fixes.
+Data: the MNIST stand-in (32x32x1, 4,000 train / 1,000 held out), or for
+`seed_size` 64x64x3
 patches cut from the two photographs scikit-learn ships (train patches from
 the left three quarters of each, held-out ones from the right quarter; CelebA
 is not available here).
@@ -53,7 +55,7 @@ BASE = dict(
     permutation="conv1x1",
     data_init=True,
     hidden=256,
-    bound="default",  # net_input_bound: "default" (Glow's) or None (before)
+    fixed=True,  # False: the nets as before issue 29 (no input clamp, no output scale)
     levels=3,
     depth=8,
     batch=64,
@@ -67,8 +69,8 @@ BACKENDS = ("tensorflow", "jax")
 # Each changed on its own from BASE; 512-channel runs 120 steps (every failure
 # seen before the fix came by step 67).
 FACTORS = [
-    dict(bound=None),  # before the fix
-    dict(hidden=512, bound=None, steps=120, every=40),  # before the fix
+    dict(fixed=False),  # before the fixes
+    dict(hidden=512, fixed=False, steps=120, every=40),  # before the fixes
     dict(hidden=512, steps=120, every=40),
     dict(precision="bfloat16"),
     dict(coupling="additive"),
@@ -135,7 +137,8 @@ def build(config, shape):
     from keras_flows.models import FVAE, Glow
     from keras_flows.training.precision import policy_scope
 
-    bound = {} if config["bound"] == "default" else {"net_input_bound": None}
+    before = dict(net_input_bound=None, net_output_scale=None)
+    bound = {} if config["fixed"] else before
     with policy_scope(config["precision"]):
         if config["model"] == "fvae":
             model = FVAE(shape, encoder_levels=2, encoder_blocks=2, flow_levels=2,
@@ -205,15 +208,15 @@ def train_run(config):
 
 def spikes(losses, window=20, factor=10.0):
     """`nonfinite_at` (1-based step or None), the largest ratio and rise of a
-    batch's bits/dim over the median of the `window` batches before it, and
+    batch's bits/dim over the median of the (up to) `window` batches before it, and
     `blowup` (non-finite, or a ratio above `factor`)."""
     import numpy as np
 
     bad = next((i + 1 for i, v in enumerate(losses) if not math.isfinite(v)), None)
     finite = losses[: bad - 1] if bad else losses
     ratio, jump = 1.0, 0.0
-    for t in range(window, len(finite)):
-        median = float(np.median(finite[t - window : t]))
+    for t in range(3, len(finite)):  # from the fourth batch: the failures came early
+        median = float(np.median(finite[max(0, t - window) : t]))
         ratio = max(ratio, finite[t] / median) if median > 0 else ratio
         jump = max(jump, finite[t] - median)
     blowup = bool(bad) or ratio > factor
@@ -229,7 +232,7 @@ COLUMNS = {
     "permutation": "",
     "data_init": "",
     "hidden": "",
-    "bound": "",
+    "fixed": "",
     "seed": "",
     "blowup": "",
     "nonfinite_at": "",

@@ -36,17 +36,24 @@ def mlp(
 
 
 def conv_net(
-    input_channels, output_channels, hidden_channels=512, name=None, input_bound=None
+    input_channels,
+    output_channels,
+    hidden_channels=512,
+    name=None,
+    input_bound=None,
+    output_scale=None,
 ):
     """Glow's coupling net: [SoftClamp(input_bound) ->] Conv3x3(hidden, relu) ->
-    Conv1x1(hidden, relu) -> Conv3x3(output_channels), on images of any height
-    and width.
+    Conv1x1(hidden, relu) -> Conv3x3(output_channels) [-> OutputScale], on
+    images of any height and width.
 
     The last convolution starts at zero, so its coupling starts as the identity
     and a stack of dozens of steps trains from the first step instead of
     exploding (Glow, section 3.3). With `input_bound`, the net reads its input
     through `SoftClamp`, so its output stays within what it gives on the values
-    it was trained on, however far out its input lands.
+    it was trained on, however far out its input lands. With `output_scale`,
+    an `OutputScale` starting at that factor follows, so one optimiser step
+    cannot move the output far.
 
     Args:
         input_channels: channels of the conditioning half `x1`.
@@ -54,6 +61,7 @@ def conv_net(
         hidden_channels: width of the two hidden convolutions.
         name: the net's name; its layers are named after it.
         input_bound: the `SoftClamp` bound, or `None` (no clamp).
+        output_scale: the `OutputScale`'s starting factor, or `None` (none).
     """
 
     def conv(filters, size, part, **kwargs):
@@ -73,6 +81,11 @@ def conv_net(
             conv(hidden_channels, 3, "0", activation="relu"),
             conv(hidden_channels, 1, "1", activation="relu"),
             conv(output_channels, 3, "out", kernel_initializer="zeros"),
+            *(
+                []
+                if output_scale is None
+                else [OutputScale(output_scale, name=named(name, "scale"))]
+            ),
         ],
         name=name,
     )
@@ -108,6 +121,50 @@ class SoftClamp(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "bound": self.bound}
+
+
+@register
+class OutputScale(keras.layers.Layer):
+    """`g * x` with one learned factor `g` per channel, starting at `initial`:
+    the last layer of a coupling net, after its zero-initialised convolution
+    (openai/glow's `conv2d_zeros` has such a factor, `exp(3 * logs)`, starting
+    at 1).
+
+    Adam moves each of the convolution's `9 * hidden` weights by about the
+    learning rate per step, all in the same direction while the loss keeps
+    asking for more scale (every hidden feature is >= 0 after a ReLU): the
+    net's output then moves by the learning rate times the sum of its
+    features, about 1 per step at 512 channels, in every coupling at once.
+    Starting at 0.1, the factor makes that step ten times smaller until the
+    net has learned to need a larger one.
+
+    Args:
+        initial: the starting factor.
+    """
+
+    def __init__(self, initial, **kwargs):
+        super().__init__(**kwargs)
+        if not initial > 0:
+            raise ValueError(
+                f"`OutputScale` needs initial > 0. Received: initial={initial}"
+            )
+        self.initial = float(initial)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            shape=(input_shape[-1],),
+            initializer=keras.initializers.Constant(self.initial),
+            name="scale",
+        )
+
+    def call(self, x):
+        return x * ops.cast(self.scale, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "initial": self.initial}
 
 
 @register

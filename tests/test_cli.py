@@ -38,6 +38,7 @@ def test_train_nice_then_sample_and_resume(tmp_path, mnist_file, capsys):
           "--data", str(mnist_file), "--out", str(out)])  # fmt: skip
     printed = capsys.readouterr().out
     assert "What the numbers mean" in printed and "test_bits_per_dim:" in printed
+    assert "sample_recognised:" in printed  # judged by the digit classifier
     # The printed NLL and bits/dim are one quantity at the same points, and the
     # same as the best epoch's val_loss.
     metrics = json.loads((out / "metrics.json").read_text())
@@ -116,6 +117,7 @@ def test_train_a_class_conditional_glow_then_sample_by_class(tmp_path, capfd):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_size"] == 32
     assert 0 <= metrics["samples_recognised"] <= 1
+    assert 0 <= metrics["sample_class_agreement"] <= 1  # the digit classifier's
     assert (out / "confusion.png").exists()
     dims = 32 * 32
     bits = (metrics["test_nll_nats"] + dims * np.log(128)) / (dims * np.log(2))
@@ -202,6 +204,7 @@ def test_fvae_recipe_on_the_stand_in_then_sample(tmp_path):
                          warmup_steps=2, out=out, verbose=0)  # fmt: skip
     # The importance-weighted bound is tighter than the ELBO on average.
     assert metrics["test_iwae_bits_per_dim"] < metrics["test_elbo_bits_per_dim"] + 0.05
+    assert metrics["sample_frechet_distance"] > metrics["real_frechet_distance"]
     for name in ("samples.png", "samples_T0.8.png", "interpolation.png", "corners.png"):
         assert (out / name).exists(), name
     main(["sample", str(out), "--temperature", "0", "--grid", "2"])

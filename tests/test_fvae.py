@@ -242,6 +242,7 @@ def test_get_config_is_the_constructor_arguments(model):
         "seed": 0,
         "block_channels": None,
         "net_input_bound": 4.0,
+        "net_output_scale": 0.1,
         "name": model.name,
     }
     # A seed is drawn once when none is given, and stored.

@@ -97,14 +97,49 @@ def test_config_holds_the_constructor_arguments():
     assert Glow.from_config(config).get_config() == config
 
 
-def _parameter_count(input_shape, levels, depth, hidden):
-    """The seed's trainable parameters, counted by hand."""
+def test_a_config_saved_before_the_stability_options_builds_its_nets_as_then():
+    """Run folders written before the nets' input clamp and output scale
+    (issue 29) hold configs without them: they rebuild the nets they trained."""
+    config = Glow((8, 8, 1), coupling="affine", **TINY).get_config()
+    now = Glow.from_config(config)
+    for key in ("net_input_bound", "net_output_scale"):
+        del config[key]
+    then = Glow.from_config(config)
+    old = then.get_config()
+    assert (old["net_input_bound"], old["net_output_scale"]) == (None, None)
+
+    def kinds(model):
+        nets = [layer.shift_model for layer in model.encoder.layers
+                if isinstance(layer, L.AffineCouple)]  # fmt: skip
+        return {type(layer).__name__ for net in nets for layer in net.layers}
+
+    assert {"SoftClamp", "OutputScale"} <= kinds(now)
+    assert not {"SoftClamp", "OutputScale"} & kinds(then)
+
+
+def test_a_scaled_net_starts_at_zero_and_its_scale_learns():
+    net = conv_net(2, 4, hidden_channels=8, output_scale=0.1)
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 2)).astype("float32")
+    assert not np.any(to_numpy(net(x)))  # the coupling starts as the identity
+    scale = net.layers[-1]
+    np.testing.assert_array_equal(to_numpy(scale.scale), np.full(4, 0.1, "float32"))
+    net.compile(keras.optimizers.Adam(1e-2), loss="mse")
+    net.fit(x, np.ones((3, 4, 4, 4), "float32"), epochs=3, verbose=0)
+    assert np.all(to_numpy(scale.scale) != np.float32(0.1))
+    with pytest.raises(ValueError, match="initial > 0"):
+        conv_net(2, 4, hidden_channels=8, output_scale=0.0)
+
+
+def _parameter_count(input_shape, levels, depth, hidden, scale=False):
+    """The seed's trainable parameters, counted by hand (`scale`: the nets end
+    in an `OutputScale`, one weight per output channel)."""
     h, w, c = input_shape
     total = 0
     for i in range(levels):
         c *= 4  # squeeze
         half = c // 2
         net = (9 * half + 1) * hidden + (hidden + 1) * hidden + (9 * hidden + 1) * half
+        net += half if scale else 0
         total += depth * (net + 2 * c)  # coupling net + Actnorm
         if i < levels - 1:
             total += 9 * half * c + c  # CondActnorm's conv: x1 -> (ls, sh)
@@ -115,6 +150,10 @@ def _parameter_count(input_shape, levels, depth, hidden):
 def test_parameter_count_matches_the_seed_architecture():
     model = Glow((16, 16, 1), levels=3, depth=2, hidden_channels=8)
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert trainable == _parameter_count((16, 16, 1), 3, 2, 8, scale=True)
+    seed_nets = Glow((16, 16, 1), levels=3, depth=2, hidden_channels=8,
+                     net_output_scale=None)  # fmt: skip
+    trainable = sum(math.prod(w.shape) for w in seed_nets.trainable_weights)
     assert trainable == _parameter_count((16, 16, 1), 3, 2, 8)
     # The seed script's model, 64x64x3, L=3, K=10, 512 channels (building it
     # takes ~20 s; `Glow().count_params()` adds the 31 Actnorm init flags).

@@ -37,6 +37,19 @@ LEGEND = {
     "its class)",
     "samples_recognised": "share of the model's own samples (10 a class, "
     "T = 0.7) that the same classifier takes for the class they were drawn as",
+    "sample_recognised": "share of the samples a small digit classifier "
+    "(trained once on the real training digits, independent of the model) "
+    "calls one digit with at least 90% confidence",
+    "sample_classifier_score": "how confidently and evenly the samples cover "
+    "the ten digits in that classifier's eyes: 10 at best, 1 when none is "
+    "recognisable or all are one digit",
+    "sample_frechet_distance": "distance between the samples and real held-out "
+    "digits in that classifier's features (lower is better, 0: alike)",
+    "sample_class_agreement": "share of the samples drawn for a class that "
+    "the digit classifier gives that class",
+    "real_recognised": "real_*: the same numbers for real held-out digits, "
+    "what a perfect model would score",
+    "sample_temperature": "the temperature the judged samples were drawn at",
     "best_epoch": "the epoch whose weights were kept (best validation loss)",
 }
 

@@ -30,7 +30,12 @@ from keras_flows.graph import build_decoder, build_log_det_model
 from keras_flows.layers.base import named, register
 from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
-from keras_flows.models.glow import NET_INPUT_BOUND, flow_level, glow_flow
+from keras_flows.models.glow import (
+    NET_INPUT_BOUND,
+    NET_OUTPUT_SCALE,
+    flow_level,
+    glow_flow,
+)
 
 
 def residual_block(x, width=None, name=None):
@@ -164,7 +169,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         seed: seed of F's permutations and of the training noise.
         block_channels: width of the 3x3 convolutions of E and G (`None`, the
             original script: each block's channel count).
-        net_input_bound: as in `Glow`, for F's coupling nets.
+        net_input_bound, net_output_scale: as in `Glow`, for F's coupling nets.
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
@@ -184,7 +189,7 @@ class FVAE(SavesRandomState, GenerativeModel):
     """
 
     exact_likelihood = False
-    added_arguments = {"net_input_bound": None}
+    added_arguments = {"net_input_bound": None, "net_output_scale": None}
 
     def __init__(
         self,
@@ -198,6 +203,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         seed=None,
         block_channels=None,
         net_input_bound=NET_INPUT_BOUND,
+        net_output_scale=NET_OUTPUT_SCALE,
         **kwargs,
     ):
         self.config = config = constructor_arguments(locals())
@@ -242,6 +248,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         step_kwargs = dict(
             hidden_channels=hidden_channels,
             net_input_bound=net_input_bound,
+            net_output_scale=net_output_scale,
             add_logdet_to_loss=False,
         )
         parts = fvae_flow(z_in, flow_levels, flow_depth, seed, "F", **step_kwargs)

@@ -27,6 +27,9 @@ CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCAL
 # activations near unit scale, so 4 leaves the values they train on nearly as
 # they are and bounds what an outlier can make them output.
 NET_INPUT_BOUND = 4.0
+# ... and end in `nets.OutputScale(0.1)`: the step Adam takes on their output
+# starts ten times smaller, so the couplings cannot all race at once.
+NET_OUTPUT_SCALE = 0.1
 
 
 def flow_step(
@@ -37,6 +40,7 @@ def flow_step(
     coupling_scale="tanh",
     actnorm_data_init=False,
     net_input_bound=NET_INPUT_BOUND,
+    net_output_scale=NET_OUTPUT_SCALE,
     remat=False,
     add_logdet_to_loss=True,
     seed=None,
@@ -64,6 +68,7 @@ def flow_step(
         hidden_channels,
         named(name, "net"),
         input_bound=net_input_bound,
+        output_scale=net_output_scale,
     )
     if remat:
         net = Checkpointed(net, name=named(name, "checkpointed"))
@@ -164,6 +169,10 @@ class Glow(FlowModel):
             `nets.SoftClamp(net_input_bound)`, which keeps one far-out
             activation from running away through the steps that follow;
             `None`: no clamp (how models saved before this option were built).
+        net_output_scale: the coupling nets end in a learned per-channel
+            factor starting here (`nets.OutputScale`), so that one Adam step
+            cannot move every coupling's scale far at once; `None`: no factor
+            (how models saved before this option were built).
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
         num_classes: `K` for a class-conditional Glow: it trains with
@@ -189,7 +198,7 @@ class Glow(FlowModel):
         Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
-    added_arguments = {"net_input_bound": None}
+    added_arguments = {"net_input_bound": None, "net_output_scale": None}
 
     def __init__(
         self,
@@ -202,6 +211,7 @@ class Glow(FlowModel):
         coupling_scale="tanh",
         actnorm_data_init=False,
         net_input_bound=NET_INPUT_BOUND,
+        net_output_scale=NET_OUTPUT_SCALE,
         n_bits=8,
         remat=False,
         num_classes=None,
@@ -234,7 +244,7 @@ class Glow(FlowModel):
             n_bits, (-1.0, 1.0), seed=seed, name="dequantize", dtype=FLOW_DTYPE
         )(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
-        steps += ("actnorm_data_init", "net_input_bound", "remat")
+        steps += ("actnorm_data_init", "net_input_bound", "net_output_scale", "remat")
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]

@@ -12,7 +12,7 @@ import pathlib
 
 import keras
 
-from keras_flows import viz
+from keras_flows import quality, viz
 from keras_flows.models import FVAE
 from keras_flows.recipes.common import (
     fit_data,
@@ -107,6 +107,8 @@ def train(
             iwae_samples=iwae_samples,
             test_size=len(x_val),
         )
+        if data is None:  # digits: how much the samples look like them
+            held_out.update(quality.judge_samples(model, x_val, temperature))
     return write_metrics(out, model, result, x_train, **held_out)
 
 

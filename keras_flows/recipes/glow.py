@@ -15,6 +15,7 @@ import pathlib
 
 import keras
 
+from keras_flows import quality
 from keras_flows.models import Glow
 from keras_flows.recipes.common import (
     fit_data,
@@ -127,6 +128,8 @@ def train(
         confusion = out / "confusion.png" if conditional else None
         numbers = held_out_likelihood(model, x_val, y_val, confusion, class_names)
         held_out = dict(**numbers, test_size=len(x_val))
+        if data is None:  # digits: how much the samples look like them
+            held_out.update(quality.judge_samples(model, x_val, temperature))
     return write_metrics(out, model, result, x_train, **held_out)
 
 

@@ -8,7 +8,7 @@ import pathlib
 
 import keras
 
-from keras_flows import viz
+from keras_flows import quality, viz
 from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI, dequantize_data
@@ -82,6 +82,7 @@ def train(
     )
     viz.temperature_sweep(model, path=out / "temperatures.png")
     held_out = dict(**evaluate(model, x_test), test_size=len(x_test))
+    held_out.update(quality.judge_samples(model, x_test, temperature))
     return write_metrics(out, model, result, x_train, **held_out)
 
 
