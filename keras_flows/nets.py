@@ -4,7 +4,7 @@ scale. The coupling layers own the maths; these only produce numbers."""
 import keras
 from keras import ops
 
-from keras_flows.layers.base import deserialize_layers, named, register
+from keras_flows.serialization import deserialize_layers, named, register
 
 
 def mlp(

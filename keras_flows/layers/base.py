@@ -11,13 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-register = keras.saving.register_keras_serializable(package="keras_flows")
-
-
-def named(name, part):
-    """`"{name}_{part}"`, or `None` (Keras names the layer) when `name` is `None`."""
-    return None if name is None else f"{name}_{part}"
-
+from keras_flows.serialization import deserialize_layers, register
 
 # Log-dets are float32 whatever the compute dtype: under mixed precision a float16
 # sum of thousands of log-scales keeps no significant digit (and overflows at 65504).
@@ -48,15 +42,6 @@ def channel_log_det(log_scales, x):
     else:
         pixels = ops.prod(ops.convert_to_tensor(dims))
     return per_sample(ops.sum(log_scales) * pixels, x)
-
-
-def deserialize_layers(config, *keys):
-    """A copy of `config` with the serialised layers under `keys` deserialised."""
-    config = dict(config)
-    for key in keys:
-        if isinstance(config.get(key), dict):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-    return config
 
 
 class InvertibleLayer(keras.layers.Layer):

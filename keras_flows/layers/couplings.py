@@ -5,12 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.layers.base import (
-    InvertibleLayer,
-    register,
-    sum_per_sample,
-    zeros_per_sample,
-)
+from keras_flows.layers.base import InvertibleLayer, sum_per_sample, zeros_per_sample
+from keras_flows.serialization import register
 
 SCALES = ("tanh", "sigmoid", "exp")
 

@@ -5,7 +5,8 @@ from keras import ops
 
 from keras_flows import replicas
 from keras_flows.checks import check_n_bits
-from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
+from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
+from keras_flows.serialization import register
 
 _SEED_STATE = "seed_state_"
 

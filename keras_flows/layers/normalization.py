@@ -8,9 +8,9 @@ from keras_flows.layers.base import (
     InvertibleLayer,
     channel_log_det,
     per_sample,
-    register,
     sum_per_sample,
 )
+from keras_flows.serialization import register
 
 
 @register

@@ -4,12 +4,8 @@ import numpy as np
 import scipy.linalg
 from keras import ops
 
-from keras_flows.layers.base import (
-    InvertibleLayer,
-    channel_log_det,
-    register,
-    zeros_per_sample,
-)
+from keras_flows.layers.base import InvertibleLayer, channel_log_det, zeros_per_sample
+from keras_flows.serialization import register
 
 _MODES = ("reverse", "random")
 

@@ -5,7 +5,8 @@ import math
 
 from keras import ops
 
-from keras_flows.layers.base import InvertibleLayer, register, zeros_per_sample
+from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
+from keras_flows.serialization import register
 
 
 class _Rearrangement(InvertibleLayer):

@@ -11,9 +11,9 @@ from keras import ops
 
 from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
-from keras_flows.layers.base import deserialize_layers, register
 from keras_flows.layers.noise import quantize
 from keras_flows.models.conditional import one_hot_labels
+from keras_flows.serialization import deserialize_layers, register
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -7,7 +7,7 @@ encoder takes `[x, y]`, `y` one-hot `(batch, K)`; only prior layers read `y`, so
 import keras
 import numpy as np
 
-from keras_flows.layers.base import named
+from keras_flows.serialization import named
 
 
 def label_embedding(labels, height, width, channels=8, name=None):

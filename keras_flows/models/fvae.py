@@ -27,7 +27,6 @@ from keras_flows import layers as L
 from keras_flows import replicas
 from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
 from keras_flows.graph import build_decoder, build_log_det_model
-from keras_flows.layers.base import named, register
 from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
 from keras_flows.models.glow import (
@@ -36,6 +35,7 @@ from keras_flows.models.glow import (
     flow_level,
     glow_flow,
 )
+from keras_flows.serialization import named, register
 
 
 def residual_block(x, width=None, name=None):

@@ -9,11 +9,11 @@ import keras
 
 from keras_flows import layers as L
 from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
-from keras_flows.layers.base import named, register
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel, constructor_arguments
 from keras_flows.models.conditional import label_embedding
 from keras_flows.nets import Checkpointed, conv_net
+from keras_flows.serialization import named, register
 
 COUPLINGS = ("additive", "affine")
 # The flow itself computes in float32 under any precision policy; only the

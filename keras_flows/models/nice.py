@@ -5,9 +5,9 @@ import math
 import keras
 
 from keras_flows import layers as L
-from keras_flows.layers.base import register
 from keras_flows.models.base import LOG_2PI, FlowModel, constructor_arguments
 from keras_flows.nets import mlp
+from keras_flows.serialization import register
 
 NOISE = {
     # The blog's train-only noise x - 0.01 U[0, 1): not a dequantisation, so the

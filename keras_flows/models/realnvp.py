@@ -5,10 +5,10 @@ import keras
 import numpy as np
 
 from keras_flows.checks import check_sizes
-from keras_flows.layers.base import register
 from keras_flows.layers.couplings import MaskedCouple
 from keras_flows.models.base import FlowModel, constructor_arguments
 from keras_flows.nets import mlp
+from keras_flows.serialization import register
 
 
 def checkerboard_masks(input_dim, coupling_layers):

@@ -10,7 +10,7 @@ import time
 import keras
 import numpy as np
 
-from keras_flows.layers.base import register
+from keras_flows.serialization import register
 from keras_flows.training import run_folder
 
 
