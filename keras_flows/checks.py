@@ -2,11 +2,8 @@
 `ValueError` worded the Keras way, before anything is computed or written."""
 
 import math
-import pathlib
 
 import numpy as np
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def is_int(value):
@@ -81,25 +78,3 @@ def check_image_shape(input_shape, owner):
             f"integers. Received: input_shape={input_shape}"
         )
     return tuple(int(d) for d in input_shape)
-
-
-def has_images(folder, extensions=IMAGE_EXTENSIONS):
-    """Whether `folder` holds at least one image file (searched recursively,
-    stopping at the first)."""
-    return any(
-        f.suffix.lower() in extensions and f.is_file()
-        for f in pathlib.Path(folder).expanduser().rglob("*")
-    )
-
-
-def class_folders(folder):
-    """The sorted sub-folders of `folder` that hold images (at least two): the
-    classes of a labelled image folder."""
-    folder = pathlib.Path(folder).expanduser()
-    classes = [d for d in sorted(folder.iterdir()) if d.is_dir() and has_images(d)]
-    if len(classes) < 2:
-        raise ValueError(
-            f"{folder} needs one sub-folder of images per class (at least two); "
-            f"it has {len(classes)} with images"
-        )
-    return classes

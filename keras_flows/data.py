@@ -13,13 +13,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_flows.checks import (
-    IMAGE_EXTENSIONS,
-    check_finite,
-    check_image_args,
-    check_sizes,
-    is_int,
-)
+from keras_flows.checks import check_finite, check_image_args, check_sizes, is_int
+from keras_flows.files import IMAGE_EXTENSIONS, list_images
 
 
 class MNISTFallbackWarning(UserWarning):
@@ -185,31 +180,6 @@ def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
     x = stats.apply(x)
     check_finite(x)
     return x, stats
-
-
-def list_images(path, extensions, start=0, limit=None):
-    """Returns the sorted image files under `path` (recursively), as strings."""
-    check_sizes("list_images", 0, start=start)
-    if limit is not None:
-        check_sizes("list_images", limit=limit)
-    folder = pathlib.Path(path).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"Image folder not found: '{folder}'. Pass the folder holding the "
-            "images (see data/README.md for how to get CelebA)."
-        )
-    extensions = tuple(e.lower() for e in extensions)
-    files = sorted(
-        f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in extensions
-    )
-    stop = None if limit is None else start + limit
-    if not files[start:stop]:
-        raise ValueError(
-            f"No image files found in '{folder}' (searched recursively for "
-            f"extensions {extensions}; {len(files)} found, start={start}, "
-            f"limit={limit})."
-        )
-    return [str(f) for f in files[start:stop]]
 
 
 def _read_image(file, size, channels=3):

@@ -8,16 +8,12 @@ from collections import defaultdict
 import keras
 from keras import ops, tree
 
+from keras_flows.keras_internals import call_arguments, layer_calls
 from keras_flows.layers.base import InvertibleLayer
 
 
 def _nodes(model):
-    """The model's nodes (one per layer call) in topological order, inputs first.
-
-    Keras 3 has no public API for a model's layer calls, so this reads the private
-    `_nodes_by_depth` (depth 0 = the outputs) as Keras's `_run_through_graph`
-    does; `tests/test_graph.py` checks it.
-    """
+    """The model's nodes (one per layer call) in topological order, inputs first."""
     try:
         inputs, outputs = model.inputs, model.outputs
     except AttributeError:
@@ -27,10 +23,7 @@ def _nodes(model):
         ) from None
     if isinstance(model, keras.Sequential):
         model = keras.Model(inputs, outputs)  # the same layer calls, as a Functional
-    by_depth = model._nodes_by_depth
-    return [
-        node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
-    ]
+    return layer_calls(model)
 
 
 def _is_invertible_node(node):
@@ -43,7 +36,7 @@ def _walk_forward(model, inputs, call_node):
     for node in _nodes(model):
         if node.is_input:
             continue
-        args, kwargs = node.arguments.fill_in(values)
+        args, kwargs = call_arguments(node, values)
         outputs = call_node(node, args, kwargs)
         for x, y in zip(node.outputs, tree.flatten(outputs)):
             values[id(x)] = y
@@ -166,7 +159,7 @@ def build_decoder(encoder, name=None):
             values.setdefault(id(x), value)
 
     def recompute(node):
-        args, kwargs = node.arguments.fill_in(values)
+        args, kwargs = call_arguments(node, values)
         for x, y in zip(node.outputs, tree.flatten(node.operation(*args, **kwargs))):
             values[id(x)] = y
 

@@ -6,8 +6,9 @@ import pathlib
 
 import numpy as np
 
-from keras_flows.checks import IMAGE_EXTENSIONS, check_image_args, class_folders
-from keras_flows.data import list_images, read_images
+from keras_flows.checks import check_image_args
+from keras_flows.data import read_images
+from keras_flows.files import IMAGE_EXTENSIONS, class_folders, list_images
 
 
 def load_class_folders(path, size, limit_per_class=None, channels=3):

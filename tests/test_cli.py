@@ -412,6 +412,30 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
         assert "nothing to resume" in line and "--resume" not in line.split(":", 2)[2]
 
 
+@pytest.mark.parametrize("name", ["glow", "fvae"])
+def test_quick_sets_the_recipe_preset_and_flags_given_win(name, tmp_path, capsys):
+    from keras_flows.cli.main import _parser
+    from keras_flows.cli.train import _train_options
+    from keras_flows.recipes import declared
+
+    out = str(tmp_path / "run")
+    argv = ["train", name, "--quick", "--epochs", "1", "--out", out]
+    _, options = _train_options(_parser().parse_args(argv))
+    assert options == {**declared(name).quick, "epochs": 1, "out": out}
+    # --help says what --quick sets and takes.
+    with pytest.raises(SystemExit):
+        main(["train", name, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--quick {declared(name).quick_cost}: --" in text
+
+
+def test_quick_is_not_a_flag_of_recipes_without_a_preset(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "nice", "--quick"])
+    assert exit_info.value.code == 2
+    assert "no such flag or argument: --quick" in _one_line_error(capsys)
+
+
 def test_a_resume_folder_that_does_not_exist_is_named_as_such(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--resume", str(tmp_path / "nowhere")])
@@ -533,7 +557,7 @@ def test_each_recipe_has_its_own_help_with_its_defaults_and_cost(name, capsys):
         main(["train", name, "--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    # What --help shows is read from the source; it is what `train` defaults to.
+    # What --help shows is the registry's; it is what `train` defaults to.
     train = importlib.import_module(f"keras_flows.recipes.{name}").train
     parameters = inspect.signature(train).parameters.items()
     assert declared(name).defaults == {k: p.default for k, p in parameters}
@@ -541,3 +565,15 @@ def test_each_recipe_has_its_own_help_with_its_defaults_and_cost(name, capsys):
     assert f"--epochs EPOCHS training epochs (default: {defaults['epochs']})" in text
     assert f"(default: {defaults['learning_rate']})" in text
     assert f"Cost: {declared(name).cost}" in text
+    with pytest.raises(TypeError, match="unexpected keyword argument.*epoch\\b"):
+        train(epoch=3)
+
+
+def test_a_recipe_train_must_take_the_registry_defaults():
+    from keras_flows.recipes.registry import takes_defaults
+
+    with pytest.raises(TypeError, match="the registry declares"):
+
+        @takes_defaults("realnvp")
+        def train(*, epochs, batch_size):
+            pass

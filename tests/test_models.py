@@ -399,6 +399,46 @@ def test_bits_per_dim_is_consistent_with_log_prob(case, model):
     np.testing.assert_allclose(model.bits_per_dim(x, seed=1), expected, rtol=1e-6)
 
 
+def test_generic_code_calls_every_model_alike(case, model):
+    """What generic code (the recipes' held-out scoring) passes, every model
+    takes: labels second, the rest by keyword; labels to an unconditional
+    model are refused with the model's name."""
+    from keras_flows.recipes.common import held_out_likelihood
+
+    x = case.data(4, 5)
+    if model.data_range is not None:
+        numbers = held_out_likelihood(model, x)
+        assert np.isfinite(numbers["test_bits_per_dim"])
+    for method in (model.log_prob, model.reconstruct):
+        with pytest.raises(ValueError, match="not class-conditional"):
+            method(x, 1)
+
+
+@pytest.mark.parametrize("model_class", [NICE, RealNVP, Glow, FVAE])
+def test_overrides_keep_the_base_signature(model_class):
+    """A subclass's override of a `GenerativeModel` method takes the base's
+    positional parameters, in order; what it adds is keyword-only."""
+    import inspect
+
+    from keras_flows.models.base import GenerativeModel
+
+    for name, base in vars(GenerativeModel).items():
+        if name.startswith("_") or not inspect.isfunction(base):
+            continue
+        own = getattr(model_class, name)
+        if own is base:
+            continue
+
+        def positional(f):
+            return [
+                p.name
+                for p in inspect.signature(f).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+
+        assert positional(own) == positional(base), f"{model_class.__name__}.{name}"
+
+
 def test_fit_rejects_bad_data(case, model):
     model.compile("adam")
     x = case.data(8, 6)

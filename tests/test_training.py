@@ -11,7 +11,13 @@ from conftest import in_session
 from keras_flows import layers as L
 from keras_flows.cli import main
 from keras_flows.models import NICE, FlowModel
-from keras_flows.training import KeepBestWeights, LinearWarmup, load_run, train
+from keras_flows.training import (
+    KeepBestWeights,
+    LinearWarmup,
+    load_run,
+    rate_schedule,
+    train,
+)
 from keras_flows.training.precision import float32_copy, policy_scope, precision_of
 
 
@@ -124,9 +130,27 @@ def test_linear_warmup_ramps_then_holds():
     assert keras.optimizers.schedules.deserialize(config).get_config() == {
         "rate": 1e-3,
         "warmup_steps": 4,
+        "decay_steps": None,
     }
     with pytest.raises(ValueError, match="warmup_steps >= 1"):
         LinearWarmup(1e-3, 0)
+
+
+def test_linear_warmup_then_cosine_to_zero():
+    schedule = LinearWarmup(1e-3, warmup_steps=2, decay_steps=6)
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(8)]
+    # Steps 1..6 (step + 1): ramp to 2, then a cosine over the 4 steps to 6.
+    cosine = [1e-3 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in range(5)]
+    np.testing.assert_allclose(rates, [5e-4, *cosine, 0.0, 0.0], atol=1e-9)
+    assert schedule.scaled(0.1).get_config()["decay_steps"] == 6
+    assert rate_schedule(1e-3) == 1e-3
+    assert rate_schedule(1e-3, decay_steps=10).get_config() == {
+        "rate": 1e-3,
+        "warmup_steps": 1,
+        "decay_steps": 10,
+    }
+    with pytest.raises(ValueError, match="decay_steps > warmup_steps"):
+        LinearWarmup(1e-3, 4, decay_steps=4)
 
 
 @pytest.mark.slow

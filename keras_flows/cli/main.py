@@ -9,7 +9,7 @@ import warnings
 
 from keras_flows.cli import flags
 from keras_flows.cli.flags import UserError
-from keras_flows.recipes import NAMES
+from keras_flows.recipes.registry import NAMES
 from keras_flows.startup import quiet_start
 from keras_flows.training import run_folder
 

@@ -3,62 +3,23 @@ run the recipe, print the held-out numbers with what each means."""
 
 import importlib
 import pathlib
-import shlex
 
-from keras_flows import checks
-from keras_flows.checks import IMAGE_EXTENSIONS
-from keras_flows.cli.flags import NOT_FLAGS, UserError
-from keras_flows.recipes import declared
+from keras_flows import files
+from keras_flows.cli.flags import NOT_FLAGS, UserError, as_flags
+from keras_flows.files import IMAGE_EXTENSIONS
+from keras_flows.recipes.registry import LEGEND, declared
 from keras_flows.training import devices as device_setup
 from keras_flows.training import run_folder
-
-FOLDER_DATA = ("glow", "fvae")  # recipes whose --data is an image folder
-
-# What each number a recipe prints means, said once, for a newcomer.
-LEGEND = {
-    "test_nll_nats": "negative log-likelihood of held-out data in nats per "
-    "sample (lower is better; the loss `fit` minimises), at the held-out data "
-    "plus one seeded draw of the training noise, the same points as bits/dim",
-    "test_blog_loss": "the same NLL without the constant 0.5*D*log(2*pi): "
-    "the number the NICE blog prints",
-    "test_bits_per_dim": "the same NLL in bits per pixel of the 8-bit data, "
-    "(NLL + D*ln 256/(high-low)) / (D*ln 2), the unit of the papers (NICE 4.36, "
-    "RealNVP 1.06, Glow 1.05 on full MNIST); a valid bound only with "
-    "dequantisation noise",
-    "test_nll_nats_original_units": "the held-out NLL for the moons in their "
-    "original (unstandardised) coordinates",
-    "test_elbo_bits_per_dim": "f-VAE's bits/dim from its evidence lower bound: "
-    "an upper bound on the true bits/dim (an exact flow's is the value itself)",
-    "test_iwae_bits_per_dim": "the same from the importance-weighted bound with "
-    "iwae_samples draws: tighter (lower) than the ELBO's",
-    "test_accuracy": "share of held-out images whose class the model's "
-    "generative classifier gets right: the class y with the largest "
-    "log p(x | y) (a class-conditional model's NLL and bits/dim are of x given "
-    "its class)",
-    "samples_recognised": "share of the model's own samples (10 a class, "
-    "T = 0.7) that the same classifier takes for the class they were drawn as",
-    "sample_recognised": "share of the samples a small digit classifier "
-    "(trained once on the real training digits, independent of the model) "
-    "calls one digit with at least 90% confidence",
-    "sample_classifier_score": "how confidently and evenly the samples cover "
-    "the ten digits in that classifier's eyes: 10 at best, 1 when none is "
-    "recognisable or all are one digit",
-    "sample_frechet_distance": "distance between the samples and real held-out "
-    "digits in that classifier's features (lower is better, 0: alike)",
-    "sample_class_agreement": "share of the samples drawn for a class that "
-    "the digit classifier gives that class",
-    "real_recognised": "real_*: the same numbers for real held-out digits, "
-    "what a perfect model would score",
-    "sample_temperature": "the temperature the judged samples were drawn at",
-    "best_epoch": "the epoch whose weights were kept (best validation loss)",
-}
 
 
 def _train_options(args):
     """The recipe name and its checked `train` options (a resumed run's too)."""
     name = args.model
-    keys = set(declared(name).defaults) - set(NOT_FLAGS)
+    recipe = declared(name)
+    keys = set(recipe.defaults) - set(NOT_FLAGS)
     options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
+    if getattr(args, "quick", False) and not args.resume:
+        options = {**recipe.quick, **options}
     try:
         if args.resume:
             run = pathlib.Path(args.resume)
@@ -74,7 +35,7 @@ def _train_options(args):
     if "data" not in options:
         return name, options
     data = pathlib.Path(options["data"])
-    if name not in FOLDER_DATA:
+    if recipe.data != "folder":
         if data.is_dir():
             raise UserError(
                 f"--data {data} is a folder: the {name} recipe reads a file"
@@ -83,14 +44,14 @@ def _train_options(args):
             raise UserError(f"--data {data}: no such file")
     elif not data.is_dir():
         raise UserError(f"--data {data}: no such folder (an image folder)")
-    elif not checks.has_images(data):
+    elif not files.has_images(data):
         raise UserError(
             f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
             "searched recursively)"
         )
     elif options.get("conditional"):
         try:
-            checks.class_folders(data)
+            files.class_folders(data)
         except ValueError as error:
             raise UserError(f"--data with --conditional: {error}") from None
     return name, options
@@ -207,13 +168,7 @@ def _resume_hint(out, name, options):
 
 def _command(name, options):
     """The `keras-flows train` command line of a run's `options`."""
-    words = ["keras-flows", "train", name]
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if key == "resume" or value is False:
-            continue
-        words += [flag] if value is True else [flag, str(value)]
-    return shlex.join(words)
+    return f"keras-flows train {name} {as_flags(options)}".rstrip()
 
 
 def _describe(strategy):

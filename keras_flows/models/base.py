@@ -146,30 +146,30 @@ class GenerativeModel(keras.Model):
         check_finite(x, name)
         return x
 
-    def encode(self, x, labels=None, batch_size=256):
+    def encode(self, x, labels=None, *, batch_size=256):
         """Data to latent, numpy in and out; `labels` for a class-conditional
         model (an int for all, or one per sample)."""
         inputs = self._inputs(x, labels)
         return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)
 
-    def decode(self, z, labels=None, batch_size=256):
+    def decode(self, z, labels=None, *, batch_size=256):
         """Latent to data, numpy in and out; `labels` as in `encode`."""
         zs = list(z) if isinstance(z, (list, tuple)) else [z]
         zs += self._label_inputs(labels, len(zs[0]))
         inputs = zs[0] if len(zs) == 1 else zs
         return self.decoder.predict(inputs, batch_size=batch_size, verbose=0)
 
-    def reconstruct(self, x, labels=None, batch_size=256):
+    def reconstruct(self, x, labels=None, *, batch_size=256):
         """`decode(encode(x))`: `x` up to float error for a flow."""
         z = self.encode(x, labels, batch_size=batch_size)
         return self.decode(z, labels, batch_size=batch_size)
 
-    def log_prob(self, x, labels=None, batch_size=256):
+    def log_prob(self, x, labels=None, *, batch_size=256):
         """Per-sample `log p(x)` in nats (or a lower bound), shape `(batch,)`."""
         raise NotImplementedError
 
     def bits_per_dim(
-        self, x, labels=None, batch_size=256, dequantize=True, seed=0, **options
+        self, x, labels=None, *, batch_size=256, dequantize=True, seed=0, **options
     ):
         """Per-sample bits/dim of `n_bits` data in `data_range`.
 
@@ -188,9 +188,7 @@ class GenerativeModel(keras.Model):
         if dequantize:
             x = dequantize_data(x, self.data_range, self.n_bits, seed)[0]
         dims = math.prod(x.shape[1:])
-        if labels is not None:
-            options["labels"] = labels
-        log_p = self.log_prob(x, batch_size=batch_size, **options)
+        log_p = self.log_prob(x, labels, batch_size=batch_size, **options)
         return (-log_p - dims * np.log(width)) / (dims * np.log(2))
 
     def sample(self, num, temperature=1.0, seed=None, labels=None):
@@ -211,7 +209,7 @@ class GenerativeModel(keras.Model):
             x = np.clip(x, *self.data_range)
         return x
 
-    def interpolate(self, x_a, x_b, steps=9, batch_size=256):
+    def interpolate(self, x_a, x_b, steps=9, *, batch_size=256):
         """Samples decoded along the straight line from `encode(x_a)` to
         `encode(x_b)`, `steps` points with both ends (the reconstructions).
 
@@ -222,7 +220,7 @@ class GenerativeModel(keras.Model):
         weights = np.stack([1 - t, t], axis=1)  # (steps, 2)
         return self._decode_blends("interpolate", [x_a, x_b], weights, batch_size)
 
-    def latent_direction(self, x_with, x_without, batch_size=256):
+    def latent_direction(self, x_with, x_without, *, batch_size=256):
         """`mean(encode(x_with)) - mean(encode(x_without))`: the Glow paper's
         manipulation vector from one group of samples to another (an attribute
         absent to present, or class a to class b)."""
@@ -256,7 +254,7 @@ class GenerativeModel(keras.Model):
             x = np.clip(x, *self.data_range)
         return x[0] if single else x
 
-    def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, batch_size=256):
+    def interpolate_corners(self, x_tl, x_tr, x_bl, x_br, steps=9, *, batch_size=256):
         """A `steps x steps` grid decoded from the bilinear blend of the codes of
         its four corners (the f-VAE post's figure): row `i`, column `j` decodes
         `(1-a)(1-b) z_tl + (1-a) b z_tr + a (1-b) z_bl + a b z_br`, with
@@ -361,7 +359,7 @@ class FlowModel(GenerativeModel):
             self._derived.log_det_model = build_log_det_model(self.encoder)
         return self._derived.log_det_model
 
-    def log_prob(self, x, labels=None, batch_size=256):
+    def log_prob(self, x, labels=None, *, batch_size=256):
         """Exact per-sample `log p(x)` (or `log p(x | labels)`) in nats, float64."""
         inputs = self._inputs(x, labels)
         outputs = self.log_det_model.predict(inputs, batch_size=batch_size, verbose=0)
@@ -369,7 +367,7 @@ class FlowModel(GenerativeModel):
         log_prior = -sum(np.asarray(gaussian_nll(z.astype("float64"))) for z in zs)
         return log_prior + log_det.astype("float64")
 
-    def class_log_posterior(self, x, class_prior=None, batch_size=256):
+    def class_log_posterior(self, x, class_prior=None, *, batch_size=256):
         """`log p(y | x)` of a class-conditional model for every class,
         `(batch, K)`: `log p(x | y) + log p(y)` normalised over `y`, with
         `class_prior` the probabilities `p(y)` (uniform when `None`)."""
@@ -392,10 +390,12 @@ class FlowModel(GenerativeModel):
         top = joint.max(axis=1, keepdims=True)
         return joint - top - np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
 
-    def predict_class(self, x, class_prior=None, batch_size=256):
+    def predict_class(self, x, class_prior=None, *, batch_size=256):
         """The generative classifier: per sample, the class `y` with the largest
         `log p(x | y) + log p(y)`."""
-        return np.argmax(self.class_log_posterior(x, class_prior, batch_size), axis=1)
+        return np.argmax(
+            self.class_log_posterior(x, class_prior, batch_size=batch_size), axis=1
+        )
 
     def get_config(self):
         if self.config is not None:  # a built-in model: its constructor arguments

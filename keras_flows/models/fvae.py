@@ -308,7 +308,7 @@ class FVAE(SavesRandomState, GenerativeModel):
             loss = loss + ops.cast(extra, loss.dtype)
         return replicas.scale_loss_for_replicas(loss)
 
-    def log_prob(self, x, num_samples=1, batch_size=256, seed=0):
+    def log_prob(self, x, labels=None, *, num_samples=1, batch_size=256, seed=0):
         """A lower bound on `log p(x)` per image in nats, shape `(batch,)`: the
         importance-weighted bound `log mean_i exp(log p(x, z_i) - log q(z_i|x))`
         over `num_samples` seeded draws `z_i = E(x) + sigma1 u_i` (one draw is
@@ -318,6 +318,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         Autoencoders" (2016).
         """
         x = self._check_data(x)
+        self._label_inputs(labels, len(x))  # an f-VAE takes none: said clearly
         check_sizes(type(self).__name__, num_samples=num_samples)
         k = int(num_samples)
         per_batch = max(1, batch_size // k)  # images whose k draws share a batch
@@ -335,14 +336,17 @@ class FVAE(SavesRandomState, GenerativeModel):
         top = log_weights.max(axis=1, keepdims=True)
         return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
-    def bits_per_dim(self, x, num_samples=1, batch_size=256, dequantize=True, seed=0):
+    def bits_per_dim(
+        self, x, labels=None, *, num_samples=1, batch_size=256, dequantize=True, seed=0
+    ):
         """Per-image bits/dim from the bound `log_prob(x, num_samples)`, as in
         `GenerativeModel.bits_per_dim`: an upper bound in expectation."""
         options = dict(batch_size=batch_size, dequantize=dequantize, seed=seed)
-        return super().bits_per_dim(x, num_samples=num_samples, **options)
+        return super().bits_per_dim(x, labels, num_samples=num_samples, **options)
 
-    def reconstruct(self, x, batch_size=256):
+    def reconstruct(self, x, labels=None, *, batch_size=256):
         """`G(E(x))`: the posterior mean decoded, no noise (F cancels out)."""
         x = self._check_data(x)
+        self._label_inputs(labels, len(x))
         z = self.inference_net.predict(x, batch_size=batch_size, verbose=0)
         return self.generator.predict(z, batch_size=batch_size, verbose=0)

@@ -97,7 +97,7 @@ class NICE(FlowModel):
         )
         self.config = config
 
-    def blog_loss(self, x, batch_size=256):
+    def blog_loss(self, x, *, batch_size=256):
         """The blog's loss `mean(0.5 |z|^2 - sum(s))`: the NLL without
         `0.5 D log(2 pi)`."""
         dims = self.config["input_dim"]

@@ -120,6 +120,6 @@ class RealNVP(FlowModel):
             scale_diag=np.ones(self.config["input_dim"], "float32"),
         )
 
-    def nll(self, x, batch_size=256):
+    def nll(self, x, *, batch_size=256):
         """Mean negative log-likelihood of `x` in nats per point."""
         return float(-np.mean(self.log_prob(x, batch_size=batch_size)))

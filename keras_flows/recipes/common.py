@@ -17,7 +17,7 @@ from keras_flows.data import (
 from keras_flows.labelled import load_class_folders
 from keras_flows.models.base import dequantize_data
 from keras_flows.training import train as train_run
-from keras_flows.training.precision import float32_copy
+from keras_flows.training.precision import float32_copy, policy_scope
 from keras_flows.training.run_folder import write_json
 
 VALIDATION_SIZE = 500
@@ -121,6 +121,25 @@ def fit_data(model, x_train, x_val, batch_size, y_val=None):
         x_val = x_val if y_val is None else (x_val, y_val)
     batch_size = batch_size if isinstance(x_train, np.ndarray) else None
     return dict(batch_size=batch_size, validation_data=x_val)
+
+
+def compiled(build, seed, precision, learning_rate):
+    """`build()`'s model, its weights drawn from `seed`, under the `precision`
+    policy, compiled with Adam at `learning_rate` (a rate or a schedule)."""
+    keras.utils.set_random_seed(seed)
+    with policy_scope(precision):
+        model = build()
+        model.compile(keras.optimizers.Adam(learning_rate))
+    return model
+
+
+def run_steps(x_train, batch_size, epochs):
+    """The optimiser steps of `epochs` on `x_train`, an array or a batched
+    image folder."""
+    batches = len(x_train)
+    if isinstance(x_train, np.ndarray):
+        batches = -(-batches // batch_size)
+    return epochs * batches
 
 
 def train_and_draw(model, x, out, grid, temperature, names=None, **options):

@@ -1,8 +1,8 @@
-"""f-VAE (the blog's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids
-at T = 1 and 0.8, the temperature sweep, interpolations and reconstructions.
+"""The f-VAE recipe (settings: `registry.RECIPES["fvae"]`).
 
     keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128
     keras-flows train fvae                 # offline: the MNIST stand-in, 32x32x1
+    keras-flows train fvae --quick         # digits in a few minutes
 
 Writes the Glow recipe's files, `samples_T0.8.png`, and in `metrics.json` the
 held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones).
@@ -10,48 +10,45 @@ held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones).
 
 import pathlib
 
-import keras
-
 from keras_flows import quality, viz
 from keras_flows.models import FVAE
 from keras_flows.recipes.common import (
+    compiled,
     fit_data,
     load_data,
+    run_steps,
     train_and_draw,
     write_metrics,
     write_pictures,
 )
+from keras_flows.recipes.registry import takes_defaults
 from keras_flows.training import rate_schedule
-from keras_flows.training.precision import policy_scope
-
-COST = (
-    "about 14 min on 2 CPU cores on the offline stand-in (10 epochs of 67 s); "
-    "on 64x64 images about 2 s a step of 32, so one epoch of CelebA is about "
-    "3.5 hours"
-)
 
 
+@takes_defaults("fvae")
 def train(
-    epochs=10,
-    batch_size=32,
-    out="runs/fvae",
-    data=None,
-    image_size=None,
-    limit=None,
-    levels=None,
-    depth=12,
-    hidden_channels=256,
-    encoder_blocks=12,
-    n_bits=8,
-    learning_rate=1e-4,
-    warmup_steps=None,
-    temperature=1.0,
-    grid=9,
-    iwae_samples=16,
-    seed=0,
-    resume=False,
-    verbose=1,
-    precision="auto",
+    *,
+    epochs,
+    batch_size,
+    out,
+    data,
+    image_size,
+    limit,
+    levels,
+    depth,
+    hidden_channels,
+    encoder_blocks,
+    n_bits,
+    learning_rate,
+    warmup_steps,
+    decay,
+    temperature,
+    grid,
+    iwae_samples,
+    seed,
+    resume,
+    verbose,
+    precision,
 ):
     """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
 
@@ -70,9 +67,9 @@ def train(
     encoder_levels = levels or (2 if data is None else 3)
     latent_side = image_shape[0] // 2**encoder_levels
     flow_levels = min(4, max(1, latent_side.bit_length() - 1))  # side / 2**(L-1) >= 1
-    keras.utils.set_random_seed(seed)
-    with policy_scope(precision):
-        model = FVAE(
+    decay_steps = run_steps(x_train, batch_size, epochs) if decay else None
+    model = compiled(
+        lambda: FVAE(
             image_shape,
             encoder_levels=encoder_levels,
             encoder_blocks=encoder_blocks,
@@ -81,8 +78,11 @@ def train(
             hidden_channels=hidden_channels,
             n_bits=n_bits,
             seed=seed,
-        )
-        model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
+        ),
+        seed,
+        precision,
+        rate_schedule(learning_rate, warmup_steps, decay_steps),
+    )
     model, result = train_and_draw(
         model,
         x_train,
@@ -110,11 +110,3 @@ def train(
         if data is None:  # digits: how much the samples look like them
             held_out.update(quality.judge_samples(model, x_val, temperature))
     return write_metrics(out, model, result, x_train, **held_out)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from keras_flows.cli import main
-
-    main(["train", "fvae", *sys.argv[1:]])

@@ -1,9 +1,8 @@
-"""Glow (the original script): Adam 1e-4, batch 64, a 9x9 sample grid at
-T = 0.9 every epoch, the divergence guard (restore the best weights, learning rate
-x 0.1, go on).
+"""The Glow recipe (settings: `registry.RECIPES["glow"]`).
 
     keras-flows train glow --data ~/data/img_align_celeba --image-size 64
     keras-flows train glow                 # offline: the MNIST stand-in, 32x32x1
+    keras-flows train glow --quick         # digits in a few minutes
 
 Writes `samples.png`, `temperatures.png`, `reconstructions.png`, `interpolation.png`,
 `corners.png` and `metrics.json` into the run folder; a class-conditional run,
@@ -13,52 +12,49 @@ Writes `samples.png`, `temperatures.png`, `reconstructions.png`, `interpolation.
 import math
 import pathlib
 
-import keras
-
 from keras_flows import quality
 from keras_flows.models import Glow
 from keras_flows.recipes.common import (
+    compiled,
     fit_data,
     held_out_likelihood,
     load_data,
     load_labelled,
+    run_steps,
     train_and_draw,
     write_metrics,
     write_pictures,
 )
+from keras_flows.recipes.registry import takes_defaults
 from keras_flows.training import rate_schedule, run_folder
-from keras_flows.training.precision import policy_scope
-
-COST = (
-    "about 27 min on 2 CPU cores on the offline stand-in (10 epochs of 2.6 min, "
-    "bfloat16 where the CPU has bf16 units); on 64x64 images about 10 s a step "
-    "of 64, so one epoch of CelebA (202,599 images) is about 9 hours"
-)
 
 
+@takes_defaults("glow")
 def train(
-    epochs=10,
-    batch_size=64,
-    out="runs/glow",
-    data=None,
-    image_size=None,
-    limit=None,
-    levels=3,
-    depth=10,
-    hidden_channels=512,
-    coupling="additive",
-    permutation="random",
-    actnorm_data_init=False,
-    n_bits=8,
-    learning_rate=1e-4,
-    warmup_steps=None,
-    temperature=0.9,
-    grid=9,
-    seed=0,
-    conditional=False,
-    resume=False,
-    verbose=1,
-    precision="auto",
+    *,
+    epochs,
+    batch_size,
+    out,
+    data,
+    image_size,
+    limit,
+    levels,
+    depth,
+    hidden_channels,
+    coupling,
+    permutation,
+    actnorm_data_init,
+    n_bits,
+    learning_rate,
+    warmup_steps,
+    decay,
+    temperature,
+    grid,
+    seed,
+    conditional,
+    resume,
+    verbose,
+    precision,
 ):
     """Trains Glow and writes the run folder `out`; returns the metrics dict.
 
@@ -69,6 +65,7 @@ def train(
         levels, depth, hidden_channels, coupling, permutation, actnorm_data_init,
             n_bits: see `Glow`.
         warmup_steps: steps of a linear learning-rate warm-up (`None`: none).
+        decay: lower the learning rate to 0 along a cosine over the run.
         temperature, grid: the per-epoch sample grid (0.8 looks better at 64x64).
         conditional: a class-conditional Glow on the labelled stand-in or on a
             folder with one sub-folder of images per class (read into RAM).
@@ -87,9 +84,9 @@ def train(
         x_train, x_val, image_shape = load_data(
             data, image_size, batch_size, limit, seed
         )
-    keras.utils.set_random_seed(seed)
-    with policy_scope(precision):
-        model = Glow(
+    decay_steps = run_steps(x_train, batch_size, epochs) if decay else None
+    model = compiled(
+        lambda: Glow(
             image_shape,
             levels=levels,
             depth=depth,
@@ -100,8 +97,11 @@ def train(
             n_bits=n_bits,
             num_classes=len(class_names) if conditional else None,
             seed=seed,
-        )
-        model.compile(keras.optimizers.Adam(rate_schedule(learning_rate, warmup_steps)))
+        ),
+        seed,
+        precision,
+        rate_schedule(learning_rate, warmup_steps, decay_steps),
+    )
     model, result = train_and_draw(
         model,
         x_train,
@@ -131,11 +131,3 @@ def train(
         if data is None:  # digits: how much the samples look like them
             held_out.update(quality.judge_samples(model, x_val, temperature))
     return write_metrics(out, model, result, x_train, **held_out)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from keras_flows.cli import main
-
-    main(["train", "glow", *sys.argv[1:]])

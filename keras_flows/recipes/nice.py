@@ -1,48 +1,43 @@
-"""NICE on MNIST: Adam 1e-3, batch 128, 30 epochs, best val_loss weights,
-15x15 sample grids at T = 0.75.
+"""The NICE recipe (settings: `registry.RECIPES["nice"]`).
 
-    keras-flows train nice --epochs 30 --out runs/nice
+keras-flows train nice --epochs 30 --out runs/nice
 """
 
 import pathlib
-
-import keras
 
 from keras_flows import quality, viz
 from keras_flows.data import load_mnist
 from keras_flows.models import NICE
 from keras_flows.models.base import LOG_2PI, dequantize_data
 from keras_flows.recipes.common import (
+    compiled,
     held_out_likelihood,
     load_digits,
     train_and_draw,
     write_metrics,
 )
-from keras_flows.training.precision import policy_scope
-
-COST = (
-    "about 3 min on 2 CPU cores: 30 epochs of 5 s on the 4,000-digit offline "
-    "sample (the full MNIST is 15x more per epoch)"
-)
+from keras_flows.recipes.registry import takes_defaults
 
 
+@takes_defaults("nice")
 def train(
-    epochs=30,
-    batch_size=128,
-    out="runs/nice",
-    data=None,
-    noise="blog",
-    hidden_units=1000,
-    hidden_layers=5,
-    learning_rate=1e-3,
-    temperature=0.75,
-    grid=15,
-    limit=None,
-    patience=None,
-    seed=0,
-    resume=False,
-    verbose=1,
-    precision="float32",
+    *,
+    epochs,
+    batch_size,
+    out,
+    data,
+    noise,
+    hidden_units,
+    hidden_layers,
+    learning_rate,
+    temperature,
+    grid,
+    limit,
+    patience,
+    seed,
+    resume,
+    verbose,
+    precision,
 ):
     """Trains NICE and writes the run folder `out`; returns the metrics dict.
 
@@ -57,15 +52,17 @@ def train(
     """
     out = pathlib.Path(out)
     x_train, x_test = load_digits(lambda: load_mnist(path=data), limit, batch_size)
-    keras.utils.set_random_seed(seed)
-    with policy_scope(precision):
-        model = NICE(
+    model = compiled(
+        lambda: NICE(
             hidden_units=hidden_units,
             hidden_layers=hidden_layers,
             noise=noise,
             seed=seed,
-        )
-        model.compile(keras.optimizers.Adam(learning_rate))
+        ),
+        seed,
+        precision,
+        learning_rate,
+    )
     model, result = train_and_draw(
         model,
         x_train,
@@ -94,11 +91,3 @@ def evaluate(model, x):
     constant = 0.5 * x.shape[1] * LOG_2PI
     blog_loss = numbers["test_nll_nats"] - constant
     return dict(**numbers, test_blog_loss=blog_loss, nll_constant=constant)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from keras_flows.cli import main
-
-    main(["train", "nice", *sys.argv[1:]])

@@ -1,5 +1,4 @@
-"""RealNVP on two moons (the book's chapter 6): 3,000 standardised points,
-Adam 1e-4, batch 256, 300 epochs, validation_split 0.2.
+"""The RealNVP two-moons recipe (settings: `registry.RECIPES["realnvp"]`).
 
     keras-flows train realnvp --epochs 300 --out runs/realnvp
 
@@ -16,8 +15,10 @@ import numpy as np
 from keras_flows.checks import check_finite
 from keras_flows.data import Standardization, load_moons
 from keras_flows.models.realnvp import RealNVP
+from keras_flows.recipes.common import compiled
+from keras_flows.recipes.registry import takes_defaults
 from keras_flows.training import train as train_run
-from keras_flows.training.precision import float32_copy, policy_scope
+from keras_flows.training.precision import float32_copy
 from keras_flows.training.run_folder import write_json
 
 NOISE = 0.05
@@ -46,23 +47,22 @@ def held_out_points(stats, seed, n=TEST_SIZE):
     return stats.apply(raw)
 
 
-COST = "about 5 min on 2 CPU cores: 300 epochs of 0.9 s"
-
-
+@takes_defaults("realnvp")
 def train(
-    epochs=300,
-    batch_size=256,
-    out="runs/realnvp",
-    data=None,
-    seed=0,
-    verbose=1,
-    resume=False,
-    limit=None,
-    n=3000,
-    learning_rate=1e-4,
-    coupling_layers=6,
-    coupling_dim=256,
-    precision="float32",
+    *,
+    epochs,
+    batch_size,
+    out,
+    data,
+    seed,
+    verbose,
+    resume,
+    limit,
+    n,
+    learning_rate,
+    coupling_layers,
+    coupling_dim,
+    precision,
 ):
     """Trains RealNVP on two moons and writes the run folder `out`; returns the metrics.
 
@@ -78,10 +78,12 @@ def train(
     out = pathlib.Path(out)
     x, stats = _load(data, n, seed)
     x = x[: limit or None]
-    keras.utils.set_random_seed(seed)
-    with policy_scope(precision):
-        model = RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim)
-        model.compile(keras.optimizers.Adam(learning_rate))
+    model = compiled(
+        lambda: RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim),
+        seed,
+        precision,
+        learning_rate,
+    )
     result = train_run(
         model,
         x,
@@ -122,11 +124,3 @@ def write_figures(model, x, out):
     moons.moons_figure(model, x).savefig(out / "moons.png", dpi=80)
     moons.density_figure(model, x).savefig(out / "density.png", dpi=80)
     moons.temperature_figure(model).savefig(out / "temperatures.png", dpi=80)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from keras_flows.cli import main
-
-    main(["train", "realnvp", *sys.argv[1:]])

@@ -10,6 +10,7 @@ import time
 import keras
 import numpy as np
 
+from keras_flows.keras_internals import learning_rate_schedule, start_at_epoch
 from keras_flows.serialization import register
 from keras_flows.training import run_folder
 
@@ -17,35 +18,55 @@ from keras_flows.training import run_folder
 @register
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """A linear ramp to `rate` over `warmup_steps` steps, as in Glow's code:
-    `rate * min(1, (step + 1) / warmup_steps)`.
+    `rate * min(1, (step + 1) / warmup_steps)`; with `decay_steps`, then a
+    cosine from `rate` to 0 that reaches 0 at step `decay_steps` (counted from
+    the start) and stays there.
 
     Example:
 
     >>> optimizer = keras.optimizers.Adam(LinearWarmup(1e-3, warmup_steps=100))
     """
 
-    def __init__(self, rate, warmup_steps):
+    def __init__(self, rate, warmup_steps, decay_steps=None):
         if not warmup_steps >= 1:
             raise ValueError(
                 f"`LinearWarmup` needs warmup_steps >= 1. Received: {warmup_steps}"
             )
+        if decay_steps is not None and not decay_steps > warmup_steps:
+            raise ValueError(
+                "`LinearWarmup` needs decay_steps > warmup_steps. Received: "
+                f"decay_steps={decay_steps}, warmup_steps={warmup_steps}"
+            )
         self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+        self.decay_steps = None if decay_steps is None else int(decay_steps)
 
     def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        return self.rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        step = keras.ops.cast(step, "float32") + 1.0
+        rate = self.rate * keras.ops.minimum(1.0, step / self.warmup_steps)
+        if self.decay_steps is None:
+            return rate
+        done = (step - self.warmup_steps) / (self.decay_steps - self.warmup_steps)
+        done = keras.ops.clip(done, 0.0, 1.0)
+        return rate * 0.5 * (1.0 + keras.ops.cos(math.pi * done))
 
     def scaled(self, factor):
-        """The same ramp to `rate * factor`."""
-        return LinearWarmup(self.rate * factor, self.warmup_steps)
+        """The same schedule, scaled to `rate * factor`."""
+        return LinearWarmup(self.rate * factor, self.warmup_steps, self.decay_steps)
 
     def get_config(self):
-        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+        return {
+            "rate": self.rate,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+        }
 
 
-def rate_schedule(rate, warmup_steps=None):
-    """`rate`, or a `LinearWarmup` to it over `warmup_steps` steps."""
-    return LinearWarmup(rate, warmup_steps) if warmup_steps else rate
+def rate_schedule(rate, warmup_steps=None, decay_steps=None):
+    """`rate`; or a `LinearWarmup` to it over `warmup_steps` steps and, with
+    `decay_steps`, a cosine to 0 at that step."""
+    if not (warmup_steps or decay_steps):
+        return rate
+    return LinearWarmup(rate, warmup_steps or 1, decay_steps)
 
 
 class KeepBestWeights(keras.callbacks.Callback):
@@ -87,7 +108,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.events = []  # (epoch, why, action), also printed
 
     def on_train_begin(self, logs=None):
-        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        schedule = learning_rate_schedule(self.model.optimizer)
         if (
             self.on_divergence == "reduce_lr"
             and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
@@ -159,7 +180,7 @@ class KeepBestWeights(keras.callbacks.Callback):
     def _lower_learning_rate(self):
         """Multiplies the learning rate by `lr_factor`; returns the new rate."""
         optimizer = self.model.optimizer
-        schedule = getattr(optimizer, "_learning_rate", None)
+        schedule = learning_rate_schedule(optimizer)
         if isinstance(schedule, LinearWarmup):
             optimizer.learning_rate = schedule.scaled(self.lr_factor)
             self.model.make_train_function(force=True)  # it holds the old schedule
@@ -226,7 +247,7 @@ class ResumeState(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(state["weights"]))
-        self.model._initial_epoch = state["epoch"]  # as Keras' BackupAndRestore
+        start_at_epoch(self.model, state["epoch"])
         self.history = state["history"][: state["epoch"]]
 
     def on_epoch_end(self, epoch, logs=None):
