@@ -47,19 +47,53 @@ def gaussian_nll(z):
 class GenerativeModel(keras.Model):
     """What every model shares: data in, a latent out, and back (numpy API).
 
-    A subclass builds `encoder` (data -> latent, functional) and `decoder`
-    (latent -> data), sets `data_range` (`(low, high)` or `None`), `n_bits` and
-    `image_shape` (`(H, W, C)` or `None`), and implements `log_prob`.
-    `exact_likelihood` says whether `log_prob` is exact (a flow) or a lower bound
-    (a VAE); `weights_model` is the uncompiled model holding every weight, which
-    a run folder saves (without the optimizer state).
+    The contract: `__init__` here takes and owns the data facts (`image_shape`,
+    `data_range`, `n_bits`, `num_classes`) and the `config` a built-in model
+    was made from (its constructor arguments, what `get_config` returns); a
+    subclass sets `encoder` (data -> latent, functional) and `decoder`
+    (latent -> data) and implements `log_prob`. An override keeps the base
+    method's positional parameters (`x`, then `labels`); what it adds is
+    keyword-only. `exact_likelihood` says whether `log_prob` is exact (a flow)
+    or a lower bound (a VAE); `weights_model` is the uncompiled model holding
+    every weight, which a run folder saves (without the optimizer state).
+
+    Args:
+        image_shape: `(H, W, C)` of one sample for image data, else `None`.
+        data_range: `(low, high)` of the data (for bits/dim and to clip
+            samples), or `None`.
+        n_bits: bits per pixel of the data, for `bits_per_dim`.
+        num_classes: `K` for a class-conditional model, else `None`.
+        config: a built-in model's constructor arguments, else `None`.
     """
 
     exact_likelihood = True
-    num_classes = None  # K for a class-conditional model (see `Glow`)
     # Constructor arguments added after models were saved, each with the value
     # that rebuilds those models as they were: a config without one gets it.
     added_arguments = {}
+
+    def __init__(
+        self,
+        image_shape=None,
+        data_range=None,
+        n_bits=8,
+        num_classes=None,
+        config=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        self.data_range = None if data_range is None else tuple(data_range)
+        self.n_bits = check_n_bits(n_bits, type(self).__name__)
+        self.num_classes = num_classes
+        self.config = config
+
+    def get_config(self):
+        if self.config is None:
+            raise NotImplementedError(
+                f"`{type(self).__name__}` passes no `config` to `GenerativeModel` "
+                "and does not define `get_config`."
+            )
+        return {**self.config, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
@@ -310,32 +344,16 @@ class FlowModel(GenerativeModel):
 
     Args:
         encoder: a functional `keras.Model` from data to latent, built from
-            `keras_flows.layers`; the decoder is `graph.build_decoder(encoder)`.
-        image_shape: `(H, W, C)` of one sample for image data, else `None`.
-        data_range: `(low, high)` of the data (for bits/dim and to clip
-            samples), or `None`.
-        n_bits: bits per pixel of the data, for `bits_per_dim`.
-        num_classes: `K` when the encoder also takes a one-hot label, else `None`.
+            `keras_flows.layers` (with a one-hot label as its last input for
+            `num_classes=K`); the decoder is `graph.build_decoder(encoder)`.
+        **kwargs: `GenerativeModel`'s (`image_shape`, `data_range`, `n_bits`,
+            `num_classes`, `config`) and Keras'.
     """
 
-    config = None  # set by a subclass that builds its encoder from arguments
-
-    def __init__(
-        self,
-        encoder,
-        image_shape=None,
-        data_range=None,
-        n_bits=8,
-        num_classes=None,
-        **kwargs,
-    ):
+    def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        self.num_classes = num_classes
         self.decoder = build_decoder(encoder)
-        self.image_shape = None if image_shape is None else tuple(image_shape)
-        self.data_range = None if data_range is None else tuple(data_range)
-        self.n_bits = check_n_bits(n_bits, type(self).__name__)
         # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
         self._derived = types.SimpleNamespace(log_det_model=None)
         # Every variable exists once the functional encoder is built, so
@@ -399,8 +417,8 @@ class FlowModel(GenerativeModel):
 
     def get_config(self):
         if self.config is not None:  # a built-in model: its constructor arguments
-            return {**self.config, "name": self.name}
-        config = super().get_config()
+            return super().get_config()
+        config = keras.Model.get_config(self)
         config.update(
             encoder=keras.saving.serialize_keras_object(self.encoder),
             image_shape=self.image_shape,

@@ -206,7 +206,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         net_output_scale=NET_OUTPUT_SCALE,
         **kwargs,
     ):
-        self.config = config = constructor_arguments(locals())
+        config = constructor_arguments(locals())
         input_shape, seed = config["input_shape"], config["seed"]
         check_image_shape(input_shape, "FVAE")
         sizes = dict(encoder_levels=encoder_levels, flow_levels=flow_levels)
@@ -231,11 +231,14 @@ class FVAE(SavesRandomState, GenerativeModel):
                 "and width must be divisible by 2**(flow_levels - 1). Received: "
                 f"latent shape {latent_shape}, flow_levels={flow_levels}"
             )
-        super().__init__(**kwargs)
-        self.image_shape = input_shape
+        super().__init__(
+            image_shape=input_shape,
+            data_range=(-1.0, 1.0),
+            n_bits=n_bits,
+            config=config,
+            **kwargs,
+        )
         self.latent_shape = latent_shape
-        self.data_range = (-1.0, 1.0)
-        self.n_bits = n_bits
 
         self.inference_net = build_inference_net(
             input_shape, encoder_levels, encoder_blocks, block_channels
@@ -283,9 +286,6 @@ class FVAE(SavesRandomState, GenerativeModel):
     @property
     def weights_model(self):
         return self.network
-
-    def get_config(self):
-        return {**self.config, "name": self.name}
 
     def call(self, x, training=None):
         """The per-image single-draw ELBO `log p(x, z) - log q(z|x)`."""

@@ -254,6 +254,6 @@ class Glow(FlowModel):
             data_range=(-1.0, 1.0),
             n_bits=n_bits,
             num_classes=num_classes,
+            config=config,
             **kwargs,
         )
-        self.config = config

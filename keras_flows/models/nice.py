@@ -93,9 +93,9 @@ class NICE(FlowModel):
             keras.Model(x_in, z, name="nice_encoder"),
             image_shape=(side, side, 1) if side * side == input_dim else None,
             data_range=(0.0, 1.0),
+            config=config,
             **kwargs,
         )
-        self.config = config
 
     def blog_loss(self, x, *, batch_size=256):
         """The blog's loss `mean(0.5 |z|^2 - sum(s))`: the NLL without

@@ -100,8 +100,7 @@ class RealNVP(FlowModel):
         # A coupling keeps some coordinates and transforms the others.
         check_sizes("RealNVP", minimum=2, input_dim=input_dim)
         check_sizes("RealNVP", coupling_layers=coupling_layers)
-        super().__init__(build_encoder(**config), **kwargs)
-        self.config = config
+        super().__init__(build_encoder(**config), config=config, **kwargs)
 
     @property
     def distribution(self):
