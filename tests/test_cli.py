@@ -422,6 +422,15 @@ def test_quick_sets_the_recipe_preset_and_flags_given_win(name, tmp_path, capsys
     argv = ["train", name, "--quick", "--epochs", "1", "--out", out]
     _, options = _train_options(_parser().parse_args(argv))
     assert options == {**declared(name).quick, "epochs": 1, "out": out}
+    for flag, variant in declared(name).quick_with.items():
+        _, options = _train_options(_parser().parse_args([*argv, f"--{flag}"]))
+        assert options == {
+            **declared(name).quick,
+            **variant,
+            flag: True,
+            "epochs": 1,
+            "out": out,
+        }
     # --help says what --quick sets and takes.
     with pytest.raises(SystemExit):
         main(["train", name, "--help"])

@@ -119,11 +119,15 @@ def add_train_commands(train):
         )
         _add_run_flags(parser)
         if recipe.quick:
+            variants = "".join(
+                f"; with --{flag}: {as_flags(variant)}"
+                for flag, variant in recipe.quick_with.items()
+            )
             parser.add_argument(
                 "--quick",
                 action="store_true",
-                help=f"{recipe.quick_cost}: {as_flags(recipe.quick)} (flags given "
-                "as well win)",
+                help=f"{recipe.quick_cost}: {as_flags(recipe.quick)}{variants} "
+                "(flags given as well win)",
             )
         group = parser.add_argument_group(f"{name} options (default: the recipe's)")
         for key, default in recipe.defaults.items():

@@ -19,7 +19,7 @@ def _train_options(args):
     keys = set(recipe.defaults) - set(NOT_FLAGS)
     options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
     if getattr(args, "quick", False) and not args.resume:
-        options = {**recipe.quick, **options}
+        options = recipe.quick_options(options)
     try:
         if args.resume:
             run = pathlib.Path(args.resume)

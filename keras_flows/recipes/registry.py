@@ -112,6 +112,8 @@ class Recipe:
         help: flag help that differs from `HELP` for this recipe.
         quick: the options `--quick` sets (`None`: no quick preset), and
             `quick_cost`, what they take.
+        quick_with: per flag of the recipe, what `--quick` sets differently
+            when that flag is given too (e.g. a conditional Glow's epochs).
     """
 
     name: str
@@ -122,9 +124,19 @@ class Recipe:
     help: dict = dataclasses.field(default_factory=dict)
     quick: dict | None = None
     quick_cost: str = ""
+    quick_with: dict = dataclasses.field(default_factory=dict)
 
     def flag_help(self, key):
         return self.help.get(key, HELP.get(key, ""))
+
+    def quick_options(self, options):
+        """The options of `--quick` with the flags in `options`: the preset,
+        its variant for any flag given, then `options` themselves."""
+        preset = dict(self.quick)
+        for flag, variant in self.quick_with.items():
+            if options.get(flag):
+                preset.update(variant)
+        return {**preset, **options}
 
 
 # Where the costs were measured (training time, the recipe's defaults).
@@ -235,6 +247,11 @@ RECIPES = {
                 out="runs/glow_quick",
             ),
             quick_cost="digits in about 5 min of training on the stand-in",
+            quick_with={
+                "conditional": dict(
+                    epochs=30, temperature=0.7, out="runs/glow_quick_conditional"
+                )
+            },
         ),
         Recipe(
             "fvae",
