@@ -235,7 +235,7 @@ RECIPES = {
             data="folder",
             help=IMAGE_FOLDER_HELP,
             quick=dict(
-                epochs=15,
+                epochs=16,
                 levels=3,
                 depth=8,
                 hidden_channels=128,
@@ -243,14 +243,13 @@ RECIPES = {
                 permutation="conv1x1",
                 actnorm_data_init=True,
                 learning_rate=1e-3,
-                decay=True,
                 temperature=0.8,
                 out="runs/glow_quick",
             ),
             quick_cost="digits in about 5 min of training on the stand-in",
             quick_with={
                 "conditional": dict(
-                    epochs=30, temperature=0.7, out="runs/glow_quick_conditional"
+                    epochs=34, temperature=0.7, out="runs/glow_quick_conditional"
                 )
             },
         ),
@@ -294,13 +293,12 @@ RECIPES = {
                 "hidden_channels": "channels of F's coupling nets",
             },
             quick=dict(
-                epochs=10,
+                epochs=60,
                 batch_size=64,
-                encoder_blocks=2,
-                depth=4,
-                hidden_channels=64,
+                encoder_blocks=4,
+                depth=8,
+                hidden_channels=128,
                 learning_rate=1e-3,
-                decay=True,
                 temperature=0.8,
                 out="runs/fvae_quick",
             ),
