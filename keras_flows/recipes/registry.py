@@ -236,6 +236,7 @@ RECIPES = {
             help=IMAGE_FOLDER_HELP,
             quick=dict(
                 epochs=16,
+                batch_size=32,
                 levels=3,
                 depth=8,
                 hidden_channels=128,
