@@ -560,6 +560,20 @@ def test_data_dependent_init_standardises_every_actnorm(case):
     assert initialize(model.encoder, x) == 0  # never twice
 
 
+def test_train_on_batch_initialises_like_fit():
+    """A hand-written loop of `train_on_batch` gets the data-dependent start
+    `fit` gives: the first batch's loss is the same either way."""
+    case = next(c for c in CASES if c.id == "glow_affine_conv1x1")
+    x = case.data(16, 3) * 0.3 + 0.2
+    by_fit, by_batch = case.make(), case.make()
+    for model in (by_fit, by_batch):
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+    fitted = by_fit.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    loss = by_batch.train_on_batch(x)
+    assert not by_batch.needs_initialization
+    np.testing.assert_allclose(loss, fitted.history["loss"][0], rtol=0.02)
+
+
 # f-VAE saves its noise streams the same way: tests/test_fvae.py.
 NOISY = [c for c in CASES if c.id in ("glow_affine_conv1x1",)]
 

@@ -124,6 +124,19 @@ class GenerativeModel(keras.Model):
             initialize(self.encoder, self._check_data(first, "the first batch"))
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
+    def train_on_batch(self, x=None, y=None, **kwargs):
+        """`keras.Model.train_on_batch`, after checking the batch and running
+        any data-dependent initialisation on it, as `fit` does on its first
+        batch (a hand-written loop gets the same start as `fit`)."""
+        if self.num_classes is not None:
+            x = self._inputs(x, y, labels_name="y")
+            y = None
+        else:
+            x = self._check_data(x, "the batch")
+        if self.needs_initialization:
+            initialize(self.encoder, x)
+        return super().train_on_batch(x, y, **kwargs)
+
     def _fit_labelled(self, x, y, batch_size, **kwargs):
         """`fit(x, y)` of a class-conditional model: the encoder takes
         `[x, one_hot(y)]`."""
