@@ -4,7 +4,8 @@
     keras-flows train fvae                 # offline: the MNIST stand-in, 32x32x1
     keras-flows train fvae --quick         # digits in a few minutes
 
-Writes the Glow recipe's files, `samples_T0.8.png`, and in `metrics.json` the
+Writes the Glow recipe's files, `samples_T0.8.png` (when `samples.png` is at
+another temperature), and in `metrics.json` the
 held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones).
 """
 
@@ -95,7 +96,8 @@ def train(
         verbose=verbose,
         on_divergence="reduce_lr",
     )
-    viz.sample_grid(model, grid, grid, 0.8, seed=0, path=out / "samples_T0.8.png")
+    if temperature != 0.8:  # else `samples.png` is that grid
+        viz.sample_grid(model, grid, grid, 0.8, seed=0, path=out / "samples_T0.8.png")
     write_pictures(model, x_train, x_val, out, grid)
     held_out = {}
     if x_val is not None:
