@@ -41,9 +41,9 @@ def main():
     args = parser.parse_args()
     record = Record(args.name, vars(args))
     rows, bpd = train(args)
-    print_table(rows, list(rows[0]))
-    print(f"held-out bits/dim: {bpd:.3f}")
     record.write({"checkpoints": rows, "test_bits_per_dim": bpd})
+    print_table(rows, dict.fromkeys(rows[0], ""))
+    print(f"held-out bits/dim: {bpd:.3f}")
 
 
 def train(args):
