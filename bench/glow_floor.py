@@ -31,16 +31,6 @@ from harness import Record, in_subprocess, print_table
 MODEL = dict(levels=3, depth=8, coupling="affine", actnorm_data_init=True)
 
 
-def timed(run, steps, repeats):
-    """Median seconds per step of `run(steps)` over `repeats` timings."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(steps)
-        times.append((time.perf_counter() - start) / steps)
-    return sorted(times)[len(times) // 2]
-
-
 def Offset():
     """`x + b`, one learned scalar `b`: asks for the gradient of its input."""
     import keras
