@@ -22,14 +22,11 @@ class to another and from thin to thick strokes (ink).
     python bench/conditional_glow.py --quick         # small nets, a smoke run
 """
 
-import argparse
-import os
-
-from harness import HERE, Contestant, Record, bench_glow, print_table, take_turns
+import harness
 
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=90.0)
 QUICK = dict(levels=2, depth=1, hidden=16, batch=64, lr=1e-3, chunk=5.0)
-IMAGES = HERE.parent / "docs" / "images"
+IMAGES = harness.HERE.parent / "docs" / "images"
 
 
 def contestant(name, size, train, held_out, num_classes=None):
@@ -38,38 +35,28 @@ def contestant(name, size, train, held_out, num_classes=None):
     `held_out` are `(images, labels)`."""
     import keras
 
-    from keras_flows.graph import initialize
-    from keras_flows.models.conditional import one_hot_labels
-
     keras.utils.set_random_seed(0)
-    model = bench_glow(
+    model = harness.bench_glow(
         train[0].shape[1:], size["lr"], size["levels"], size["depth"],
         size["hidden"], num_classes=num_classes,
     )  # fmt: skip
     (x, labels), (x_eval, y_eval) = train, held_out
-    one_hot = None if num_classes is None else one_hot_labels(labels, len(x), 10)
+    conditional = num_classes is not None
 
-    def inputs(index):
-        return x[index] if one_hot is None else [x[index], one_hot[index]]
+    def step(index):  # the first also initialises Actnorm, as `fit` does
+        return model.train_on_batch(x[index], labels[index] if conditional else None)
 
     def score(index):  # of x, or of x given its class
-        y = None if num_classes is None else y_eval[index]
+        y = y_eval[index] if conditional else None
         return model.bits_per_dim(x_eval[index], y, dequantize=False).mean()
 
-    first = range(size["batch"])
-    initialize(model.encoder, inputs(first))
-    model.train_on_batch(inputs(first))  # traces the step, outside the budget
-    step = lambda index: model.train_on_batch(inputs(index))  # noqa: E731
-    return Contestant(name, size["lr"], step, score, model)
+    step(list(range(size["batch"])))  # traces the step, outside the budget
+    return harness.Contestant(name, size["lr"], step, score, model)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, help="training seconds per model")
-    parser.add_argument("--quick", action="store_true", help="small nets, smoke run")
+    parser = harness.arguments(__doc__, quick=True, budget=True, backend="tensorflow")
     args = parser.parse_args()
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
     from keras_flows.data import load_mnist_images
@@ -79,41 +66,29 @@ def main():
     size["budget"] = args.budget or (10.0 if args.quick else 900.0)
     (x_train, y_train), (x_val, y_val) = load_mnist_images(with_labels=True)
     if args.quick:
-        x_train, y_train, x_val, y_val = x_train[:512], y_train[:512], x_val, y_val
+        x_train, y_train = x_train[:512], y_train[:512]
     x_eval = dequantize_data(x_val, (-1.0, 1.0), 8, seed=0)[0]  # one draw for both
     curve = np.arange(0, len(x_eval), 2)  # 500 digits, 50 of each class
     size["data"] = f"MNIST stand-in 32x32x1 with labels, {len(x_train)} train"
-    record = Record("conditional_glow", size)
+    record = harness.Record("conditional_glow", size)
     train, held_out = (x_train, y_train), (x_eval, y_val)
     plain = contestant("Glow", size, train, held_out)
     cond = contestant("Glow | class", size, train, held_out, num_classes=10)
     contestants = [plain, cond]
-    for c in contestants:
-        c.curve.append((0.0, 0, round(c.bits_per_dim(curve), 4)))
     train_index = np.arange(len(x_train))
-    take_turns(contestants, train_index, curve, size["batch"], size["budget"],
-               size["chunk"])  # fmt: skip
+    harness.take_turns(contestants, train_index, curve, size["batch"],
+                       size["budget"], size["chunk"])  # fmt: skip
     results = score(plain.model, cond.model, held_out, train, not args.quick)
-    rows = []
-    for c in contestants:
-        rows.append({
-            "model": c.name,
-            "parameters": c.model.count_params(),
-            "training_s": round(c.seconds, 1),
-            "steps": c.steps,
-            "s_per_step": round(c.seconds / max(c.steps, 1), 3),
-            "diverged_at_step": c.diverged_at,
-            "curve_seconds_steps_bpd": c.curve,
-        })  # fmt: skip
+    rows = [c.summary() for c in contestants]
     rows[0]["held_out_bpd"] = results["plain_bpd"]
     rows[1]["held_out_bpd_given_class"] = results["conditional_bpd_given_class"]
     rows[1]["held_out_bpd"] = results["conditional_bpd_marginal"]
     rows[1]["accuracy"] = results["accuracy"]
     rows[1]["own_samples_recognised"] = results["own_samples_recognised"]
-    print_table(rows, {"model": "", "parameters": ",", "steps": "d",
-                       "s_per_step": ".3f", "held_out_bpd": ".3f",
-                       "held_out_bpd_given_class": ".3f", "accuracy": ".3f",
-                       "own_samples_recognised": ".2f"})  # fmt: skip
+    harness.print_table(rows, {"model": "", "parameters": ",", "steps": "d",
+                               "s_per_step": ".3f", "held_out_bpd": ".3f",
+                               "held_out_bpd_given_class": ".3f", "accuracy": ".3f",
+                               "own_samples_recognised": ".2f"})  # fmt: skip
     record.write({"models": rows, **results}, quick=args.quick)
 
 

@@ -7,9 +7,7 @@ process ("Training in bfloat16" in docs/results.md).
     python bench/conv_bf16_probe.py --name conv_bf16_probe_avx2   # another CPU
 """
 
-import argparse
-
-from harness import Record, per_backend, print_table
+from harness import Record, arguments, per_backend, print_table
 
 
 def gradient_function(x, w):
@@ -61,8 +59,7 @@ def probe(repeats=10):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--name", default="conv_bf16_probe", help="result file name")
+    parser = arguments(__doc__, name="conv_bf16_probe")
     shape = {"shape": "x (64,16,16,256), w (3,3,256,256)"}
     record = Record(parser.parse_args().name, shape)
     rows = [r for rs in per_backend(probe, ["tensorflow", "jax"]).values() for r in rs]

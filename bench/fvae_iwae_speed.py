@@ -9,8 +9,6 @@ channels), untrained: the time does not depend on the weights.
 Writes `bench/results/<name>.json`; docs/results.md quotes it.
 """
 
-import argparse
-
 import harness
 
 SETTINGS = dict(images=500, ks=[1, 8, 64], encoder_levels=2, encoder_blocks=12,
@@ -41,10 +39,8 @@ def measure(images, ks, **sizes):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default="fvae_iwae_speed")
+    parser = harness.arguments(__doc__, quick=True, name="fvae_iwae_speed")
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     settings = QUICK if args.quick else SETTINGS
     record = harness.Record(args.name, settings)

@@ -19,9 +19,9 @@ shows that multi-device training runs and what its overhead is, not a speed-up.
     python bench/glow_devices.py --warmup 2 --steps 3 --rounds 1    # smoke
 """
 
-import argparse
+import functools
 
-from harness import Record, in_subprocess, print_table
+from harness import Record, arguments, in_subprocess, in_turns, print_table
 
 CONFIG = dict(input_shape=(32, 32, 1), levels=3, depth=4, hidden_channels=64, seed=0)
 BATCH = 32
@@ -76,7 +76,7 @@ def throughput(devices, warmup, steps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--backend", default="tensorflow,jax")
     parser.add_argument("--devices", default="1,2")
     parser.add_argument("--warmup", type=int, default=5)
@@ -88,18 +88,11 @@ def main():
     configs = [
         (b, int(d)) for b in args.backend.split(",") for d in args.devices.split(",")
     ]
-    runs = {config: [] for config in configs}
-    for r in range(args.rounds):
-        for backend, devices in configs[:: 1 if r % 2 == 0 else -1]:
-            runs[backend, devices].append(
-                in_subprocess(
-                    throughput,
-                    backend,
-                    devices=devices,
-                    warmup=args.warmup,
-                    steps=args.steps,
-                )
-            )
+    run = functools.partial(in_subprocess, warmup=args.warmup, steps=args.steps)
+    runs = {
+        (b, d): functools.partial(run, throughput, b, devices=d) for b, d in configs
+    }
+    runs = in_turns(runs, args.rounds)
     rows = []
     for config in configs:
         ordered = sorted(runs[config], key=lambda r: r["images_per_second"])
@@ -110,17 +103,9 @@ def main():
         rate = row["images_per_second"]
         row["relative_to_one_device"] = rate / one["images_per_second"]
         rows.append(row)
-    print_table(
-        rows,
-        {
-            "backend": "",
-            "devices": "d",
-            "images_per_second": ".1f",
-            "seconds_per_step": ".3f",
-            "relative_to_one_device": ".2f",
-            "cores_busy": ".2f",
-        },
-    )
+    columns = dict(backend="", devices="d", images_per_second=".1f")
+    columns |= dict(seconds_per_step=".3f", relative_to_one_device=".2f")
+    print_table(rows, columns | dict(cores_busy=".2f"))
     record.write(rows)
 
 

@@ -23,10 +23,9 @@ backward multiply-adds x 2 per second.
     python bench/glow_floor.py --hidden 128 --batch 32 --name glow_floor_quick
 """
 
-import argparse
 import time
 
-from harness import Record, in_subprocess, print_table
+from harness import Record, arguments, in_subprocess, print_table
 
 MODEL = dict(levels=3, depth=8, coupling="affine", actnorm_data_init=True)
 
@@ -133,14 +132,13 @@ COLUMNS |= {"step/nets": ".2f", "net_gflops": ".1f"}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__, name="glow_floor")
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--steps", type=int, default=10, help="per timing")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--name", default="glow_floor")
     args = parser.parse_args()
     settings = dict(vars(args), model=MODEL)
     record = Record(args.name, settings)

@@ -38,12 +38,11 @@ is not available here).
     python bench/glow_stability.py --only backend=jax,hidden=512 --name mine
 """
 
-import argparse
 import itertools
 import json
 import math
 
-from harness import Record, in_subprocess, print_table
+from harness import Record, arguments, in_subprocess, print_table
 
 # The stability issue's snippet, 200 steps in chunks of 50.
 BASE = dict(
@@ -224,30 +223,18 @@ def spikes(losses, window=20, factor=10.0):
                 worst_jump=round(jump, 3), blowup=blowup)  # fmt: skip
 
 
-COLUMNS = {
-    "model": "",
-    "backend": "",
-    "precision": "",
-    "coupling": "",
-    "permutation": "",
-    "data_init": "",
-    "hidden": "",
-    "fixed": "",
-    "seed": "",
-    "blowup": "",
-    "nonfinite_at": "",
-    "worst_ratio": ".2f",
-    "worst_jump": ".2f",
-    "held_out": ".3f",
-    "best_held_out": ".3f",
-    "seconds_per_step": ".2f",
-}
+COLUMNS = dict.fromkeys(
+    "model backend precision coupling permutation data_init hidden fixed seed "
+    "blowup nonfinite_at".split(),
+    "",
+)
+COLUMNS |= dict(worst_ratio=".2f", worst_jump=".2f", held_out=".3f")
+COLUMNS |= dict(best_held_out=".3f", seconds_per_step=".2f")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__, quick=True)
     parser.add_argument("--matrix", choices=MATRICES, default="core")
-    parser.add_argument("--quick", action="store_true", help="two tiny runs")
     parser.add_argument("--only", default="", help="key=value,... runs to keep")
     parser.add_argument("--seeds", default="0,1,2", help="seeds to run, e.g. 0")
     parser.add_argument("--name", default=None, help="of the record")

@@ -1,15 +1,11 @@
 """Glow against normflows' Glow (PyTorch): step time and held-out bits/dim after
 the same CPU time.
 
-Both at one architecture on the MNIST stand-in (`load_mnist_images(size=32)`:
-4,000 train / 1,000 held-out digits, 32x32x1 in [-1, 1] on the 8-bit grid):
-3 levels x 8 steps, 256 hidden channels, affine coupling, LU 1x1 convolution,
-Actnorm initialised from the first batch, batch 64, `Adam(1e-3)`, no guard.
-
-- Ours: `Glow((32, 32, 1), levels=3, depth=8, hidden_channels=256,
-  coupling="affine", permutation="conv1x1", actnorm_data_init=True)` (scale
-  `tanh`, learned priors at the splits conditioned on the kept half), trained
-  with `train_on_batch` (it dequantises with U[0, 2/256) noise itself).
+Both at one architecture on the MNIST stand-in (32x32x1 in [-1, 1], 4,000 train
+/ 1,000 held out): 3 levels x 8 steps, 256 hidden channels, affine coupling, LU
+1x1 convolution, Actnorm initialised from the first batch, batch 64,
+`Adam(1e-3)`, no guard. Ours: the harness's `glow_contestant` (scale `tanh`,
+learned priors at the splits conditioned on the kept half).
 - normflows: per level `K x nf.flows.GlowBlock(channels, 256)` (coupling with
   normflows' default `sigmoid` scale, LU `Invertible1x1Conv`, `ActNorm`) and
   `nf.flows.Squeeze()`, levels joined by `nf.flows.Merge()`, each factored-out
@@ -25,13 +21,9 @@ the same dequantised images (one seeded draw `x + u`). Since `p_y(y) = 2^D
 p_x(x)`, `NLL_y = NLL_x - D log 2`, and normflows' bits/dim
 `NLL_y / (D log 2) + 8` equals ours, `(NLL_x + D log 128) / (D log 2)`.
 
-The two train in turns (harness `take_turns`, `--budget` seconds each in
-`--chunk`-second turns, evaluated after each turn outside the budget), in one
-process, so both see the same load; ours on the TensorFlow backend unless
-KERAS_BACKEND says otherwise; `--precisions float32,bfloat16` adds ours
-trained in bfloat16 (`keras_flows.training.precision`, scored in float32).
-torch and normflows are not dependencies of keras_flows: `pip install
-torch==2.13.0 normflows` to run this.
+The two train in turns (harness `take_turns`) in one process; ours on
+TensorFlow unless KERAS_BACKEND says otherwise. `pip install torch==2.13.0
+normflows` to run this (not dependencies of keras_flows).
 
     python bench/glow_vs_normflows.py                # 600 s each, ~25 min
     python bench/glow_vs_normflows.py --precisions float32,bfloat16 \
@@ -39,10 +31,7 @@ torch==2.13.0 normflows` to run this.
     python bench/glow_vs_normflows.py --quick        # small nets, 10 s each
 """
 
-import argparse
-import os
-
-from harness import Contestant, Record, glow_contestant, print_table, take_turns
+import harness
 
 FULL = dict(levels=3, depth=8, hidden=256, batch=64, lr=1e-3, chunk=60.0)
 QUICK = dict(levels=3, depth=2, hidden=32, batch=64, lr=1e-3, chunk=5.0)
@@ -53,15 +42,8 @@ def ours(size, first_batch, precision):
 
     name = f"keras_flows Glow ({keras.backend.backend()}, {precision})"
     keras.utils.set_random_seed(0)
-    return glow_contestant(
-        name,
-        size["lr"],
-        first_batch,
-        size["levels"],
-        size["depth"],
-        size["hidden"],
-        precision,
-    )
+    sizes = size["levels"], size["depth"], size["hidden"]
+    return harness.glow_contestant(name, size["lr"], first_batch, *sizes, precision)
 
 
 def normflows_glow(size, first_batch):
@@ -110,73 +92,37 @@ def normflows_glow(size, first_batch):
         return float((-torch.cat(log_p) / (dims * np.log(2)) + 8).mean())
 
     step(first_batch)  # Actnorm's data init, outside the budget
-    return Contestant("normflows Glow (torch)", size["lr"], step, bits_per_dim, model)
-
-
-def count_params(c):
-    if hasattr(c.model, "count_params"):
-        return c.model.count_params()
-    return sum(p.numel() for p in c.model.parameters() if p.requires_grad)
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    name = "normflows Glow (torch)"
+    return harness.Contestant(name, size["lr"], step, bits_per_dim, model, params)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, help="training seconds per model")
-    parser.add_argument("--quick", action="store_true", help="small nets, smoke run")
-    parser.add_argument(
-        "--precisions",
-        default="float32",
-        help="ours in each of these (comma-separated: float32,bfloat16)",
+    parser = harness.arguments(
+        __doc__, quick=True, budget=True, name="glow_vs_normflows", backend="tensorflow"
     )
-    parser.add_argument("--name", default="glow_vs_normflows", help="of the record")
-    parser.add_argument(
-        "--without-normflows", action="store_true", help="ours only (its curves)"
-    )
+    parser.add_argument("--precisions", default="float32", help="ours in each of these")
+    parser.add_argument("--without-normflows", action="store_true", help="ours only")
     args = parser.parse_args()
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from keras_flows.data import load_mnist_images
-    from keras_flows.models.base import dequantize_data
-
     size = dict(QUICK if args.quick else FULL)
     size["budget"] = args.budget or (10.0 if args.quick else 600.0)
     size["precisions"] = args.precisions.split(",")
-    x_train, x_val = load_mnist_images(size=32)
-    if args.quick:
-        x_train, x_val = x_train[:512], x_val[:64]
-    x_eval = dequantize_data(x_val, (-1.0, 1.0), 8, seed=0)[0]  # one draw for both
+    x_train, x_eval = harness.stand_in(*((512, 64) if args.quick else ()))
     size["data"] = (
-        f"MNIST stand-in 32x32x1, {len(x_train)} train, {len(x_val)} held out"
+        f"MNIST stand-in 32x32x1, {len(x_train)} train, {len(x_eval)} held out"
     )
-    record = Record(args.name, size)
+    record = harness.Record(args.name, size)
     first = x_train[: size["batch"]]
     contestants = [ours(size, first, p) for p in size["precisions"]]
     if not args.without_normflows:
         contestants.append(normflows_glow(size, first))
-    for c in contestants:
-        c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
-    take_turns(
+    harness.take_turns(
         contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
     )
-    rows = [
-        {
-            "model": c.name,
-            "parameters": count_params(c),
-            "training_s": round(c.seconds, 1),
-            "steps": c.steps,
-            "s_per_step": round(c.seconds / max(c.steps, 1), 4),
-            "held_out_bpd": c.curve[-1][2],
-            # What a run that keeps its best weights (as `train` does) ends with.
-            "best_held_out_bpd": min(bpd for _, _, bpd in c.curve[1:]),
-            "diverged_at_step": c.diverged_at,
-            "curve_seconds_steps_bpd": c.curve,
-            # Its own loss (ours: nats on [-1, 1] images; normflows: on [0, 1]).
-            "training_loss_per_turn": [round(loss, 2) for loss in c.turn_losses],
-        }
-        for c in contestants
-    ]
+    # training_loss_per_turn: ours in nats on [-1, 1] images, normflows' on [0, 1].
+    rows = [c.summary() for c in contestants]
     columns = {"model": "", "parameters": ",", "steps": "d", "s_per_step": ".3f"}
-    print_table(rows, {**columns, "held_out_bpd": ".3f", "best_held_out_bpd": ".3f"})
+    harness.print_table(rows, columns | {"held_out": ".3f", "best_held_out": ".3f"})
     record.write(rows, quick=args.quick)
 
 

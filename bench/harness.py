@@ -1,26 +1,9 @@
-"""What every benchmark here shares: one record, one subprocess protocol, turns.
+"""What every bench shares, written once (bench/README.md describes it): the
+record a bench writes, the subprocess protocol, models trained in turns, the
+tables. Bench modules import Keras inside their functions, never at the top, so
+that a child process can load them before choosing a backend."""
 
-- `Record(name, settings)` notes the command line and the load average when a
-  bench starts; `record.write(results)` adds the machine's facts and writes
-  `bench/results/<name>.json` as `{"bench", "command", "machine", "settings",
-  "results"}` (to a temporary name first, then renamed); a smoke run's
-  (`write(results, quick=True)`) goes to `bench/results/quick/`, ignored by git.
-- `in_subprocess(fn, backend, **kwargs)` runs the module-level function `fn` of a
-  bench file in a fresh Python with `KERAS_BACKEND=backend` (Keras fixes its
-  backend at import); the child prints one line `BENCH_RESULT <json>`, which is
-  returned. `per_backend` does that for a list of backends.
-- `Contestant`, `batches_of`, `take_turns`: models trained in turns of a few
-  seconds each until each has had the same training time, so all of them see
-  the same background load on a shared machine (evaluation outside the budget).
-- `print_table(rows, columns)`: a plain-text table of dicts.
-- `glow_contestant(name, lr, first_batch, ...)`: our Glow as the benches train
-  it (affine coupling, LU 1x1 convolution, Actnorm initialised from the first
-  batch, Adam), its step traced before the clock starts.
-
-Bench modules import Keras inside their functions, never at the top, so that the
-child process can load them before choosing a backend.
-"""
-
+import argparse
 import importlib.metadata
 import json
 import math
@@ -38,6 +21,23 @@ PREFIX = "BENCH_RESULT "
 PACKAGES = ("keras", "tensorflow", "tensorflow-probability", "jax", "torch")
 PACKAGES += ("normflows",)
 BACKEND_SET_BY_USER = os.environ.get("KERAS_BACKEND")  # before a bench sets one
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def arguments(doc, quick=False, budget=False, name=None, backend=None):
+    """A parser described by `doc`'s first paragraph, with `--quick`, `--budget`
+    and `--name` (defaulting to `name`) when asked; `backend` is the default
+    `KERAS_BACKEND`."""
+    if backend:
+        os.environ.setdefault("KERAS_BACKEND", backend)
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if quick:
+        parser.add_argument("--quick", action="store_true", help="tiny, a smoke run")
+    if budget:
+        parser.add_argument("--budget", type=float, help="training seconds per model")
+    if name:
+        parser.add_argument("--name", default=name, help="of the record")
+    return parser
 
 
 def machine():
@@ -145,10 +145,13 @@ def print_table(rows, columns):
 class Contestant:
     """A model trained in turns: `step(batch) -> loss` is one training step,
     `bits_per_dim(x, **options) -> float` its held-out score; `model` is kept
-    for whatever comes after training."""
+    for whatever comes after training, `parameters` its count."""
 
-    def __init__(self, name, lr, step, bits_per_dim, model=None):
+    def __init__(self, name, lr, step, bits_per_dim, model=None, parameters=None):
         self.name, self.lr, self.model = name, lr, model
+        if parameters is None and hasattr(model, "count_params"):
+            parameters = model.count_params()
+        self.parameters = parameters
         self._step, self._bits_per_dim = step, bits_per_dim
         self.seconds, self.steps, self.diverged_at = 0.0, 0, None
         self.curve = []  # (training seconds, steps, held-out bits/dim)
@@ -170,13 +173,31 @@ class Contestant:
         """Held-out bits/dim, NaN once diverged."""
         return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
 
+    def summary(self):
+        """What a record keeps of a contestant: time, steps, the last and the best
+        held-out score after a turn, the curve and each turn's training loss."""
+        scores = [b for _, s, b in self.curve if s and math.isfinite(b)]
+        return {
+            "model": self.name,
+            "learning_rate": self.lr,
+            "parameters": self.parameters,
+            "training_s": round(self.seconds, 1),
+            "steps": self.steps,
+            "s_per_step": round(self.seconds / max(self.steps, 1), 4),
+            "diverged_at_step": self.diverged_at,
+            "held_out": self.curve[-1][2],
+            "best_held_out": min(scores, default=None),
+            "curve_seconds_steps_score": self.curve,
+            "training_loss_per_turn": [round(v, 2) for v in self.turn_losses],
+        }
+
 
 def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
-               num_classes=None):  # fmt: skip
+               **options):  # fmt: skip
     """The benches' Glow: `Glow(shape, levels, depth, hidden_channels,
-    coupling="affine", permutation="conv1x1", actnorm_data_init=True, seed=0)`
-    (class-conditional with `num_classes`) built and compiled with `Adam(lr)`
-    in `precision` (`keras_flows.training.precision`)."""
+    coupling="affine", permutation="conv1x1", actnorm_data_init=True, seed=0,
+    **options)` built and compiled with `Adam(lr)` in `precision`
+    (`keras_flows.training.precision`)."""
     import keras
 
     from keras_flows.models import Glow
@@ -191,8 +212,8 @@ def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
             coupling="affine",
             permutation="conv1x1",
             actnorm_data_init=True,
-            num_classes=num_classes,
             seed=0,
+            **options,
         )
         model.compile(keras.optimizers.Adam(lr))
     return model
@@ -242,7 +263,10 @@ def batches_of(x, batch, seed):
 def take_turns(contestants, x_train, x_eval, batch, budget, chunk):
     """Trains every contestant for `budget` seconds in turns of `chunk`
     seconds (the order reversed every round), each on its own stream of
-    shuffled batches (the same order for all), evaluating after each turn."""
+    shuffled batches (the same order for all), evaluating before training and
+    after each turn."""
+    for c in contestants:
+        c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
     streams = [batches_of(x_train, batch, seed=1) for _ in contestants]
     rounds = math.ceil(budget / chunk)
     for r in range(rounds):
@@ -257,3 +281,24 @@ def take_turns(contestants, x_train, x_eval, batch, budget, chunk):
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def in_turns(runs, rounds):
+    """`{name: [runs[name]() of each round]}`: every run once a round, the order
+    reversed every other round, so that all of them see the same load."""
+    results = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in list(runs)[:: 1 if r % 2 == 0 else -1]:
+            results[name].append(runs[name]())
+    return results
+
+
+def stand_in(n_train=None, n_eval=None):
+    """`(x_train, x_eval)`: the MNIST stand-in's training images (32x32x1 in
+    [-1, 1]) and its held-out ones dequantised once (seed 0), the first
+    `n_train` and `n_eval`."""
+    from keras_flows.data import load_mnist_images
+    from keras_flows.models.base import dequantize_data
+
+    x_train, x_val = load_mnist_images(size=32)
+    return x_train[:n_train], dequantize_data(x_val[:n_eval], (-1, 1), 8, seed=0)[0]

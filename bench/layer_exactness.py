@@ -12,10 +12,9 @@ reports for each layer:
     python bench/layer_exactness.py --seeds 1       # smoke run
 """
 
-import argparse
 import sys
 
-from harness import HERE, Record, per_backend, print_table
+from harness import HERE, Record, arguments, per_backend, print_table
 
 
 def measure_all(seeds, batch=8, jacobian_samples=2):
@@ -53,7 +52,7 @@ def measure_all(seeds, batch=8, jacobian_samples=2):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()

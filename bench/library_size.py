@@ -8,7 +8,6 @@ A docstring line counts as docstring even when blank; `total` is `wc -l` of ever
     python bench/library_size.py ecbe141 f19b08b WORKTREE
 """
 
-import argparse
 import ast
 import io
 import pathlib
@@ -16,7 +15,7 @@ import subprocess
 import tarfile
 import tokenize
 
-from harness import Record, print_table
+from harness import Record, arguments, print_table
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SKIP = {tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
@@ -65,7 +64,7 @@ def sources(revision):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("revisions", nargs="*", default=["ecbe141", "WORKTREE"])
     args = parser.parse_args()
     record = Record("library_size", {"revisions": args.revisions})

@@ -11,11 +11,10 @@ the fraction of the machine's practical peak its training loop reaches.
     python bench/matmul_peak.py --backends jax --n 2048
 """
 
-import argparse
 import itertools
 import time
 
-from harness import Record, per_backend, print_table
+from harness import Record, arguments, per_backend, print_table
 
 
 def dense_training_flops_per_sample(layer_sizes):
@@ -59,7 +58,7 @@ def measure_matmul_peak(n=1024, dtype="float32", repeats=20, warmup=3):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--n", type=int, default=1024)
     parser.add_argument("--dtype", default="float32")

@@ -16,10 +16,9 @@ the last `loss` / `val_loss`, and `test_nll`, nats per point on 2,000 fresh poin
     python bench/moons_vs_book.py --epochs 5       # smoke
 """
 
-import argparse
 import time
 
-from harness import HERE, Record, in_subprocess, print_table
+from harness import HERE, Record, arguments, in_subprocess, print_table
 
 BATCH = 256
 
@@ -101,7 +100,7 @@ def train(run, epochs, seed, budget_seconds=None, budget_lr=None):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-jax", action="store_true", help="skip ours_jax")
@@ -120,37 +119,17 @@ def main():
     book = rows[0]
     if not args.no_budget:
         fastest = min(rows[1:], key=lambda r: r["fit_seconds"])
-        planned = (book["fit_seconds"] - fastest["first_epoch_s"]) / fastest[
-            "s_per_epoch"
-        ]
-        rows.append(
-            in_subprocess(
-                train,
-                fastest["backend"],
-                run="budget",
-                epochs=max(int(planned), 1),
-                seed=args.seed,
-                budget_seconds=book["fit_seconds"],
-                budget_lr=args.budget_lr,
-            )
-        )
+        left = book["fit_seconds"] - fastest["first_epoch_s"]
+        epochs = max(int(left / fastest["s_per_epoch"]), 1)
+        budget = dict(budget_seconds=book["fit_seconds"], budget_lr=args.budget_lr)
+        row = in_subprocess(train, fastest["backend"], run="budget", epochs=epochs,
+                            seed=args.seed, **budget)  # fmt: skip
+        rows.append(row)
     for row in rows:
         row["time_vs_book"] = round(row["fit_seconds"] / book["fit_seconds"], 3)
-    print_table(
-        rows,
-        {
-            "run": "",
-            "backend": "",
-            "epochs": "d",
-            "fit_seconds": ".1f",
-            "time_vs_book": ".2f",
-            "first_epoch_s": ".1f",
-            "s_per_epoch": ".3f",
-            "loss": ".3f",
-            "val_loss": ".3f",
-            "test_nll": ".3f",
-        },
-    )
+    columns = dict(run="", backend="", epochs="d", fit_seconds=".1f")
+    columns |= dict(time_vs_book=".2f", first_epoch_s=".1f", s_per_epoch=".3f")
+    print_table(rows, columns | dict.fromkeys(["loss", "val_loss", "test_nll"], ".3f"))
     record.write(rows)
 
 

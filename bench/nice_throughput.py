@@ -16,12 +16,11 @@ in the same process before and after the timed fits (the best of the two).
     python bench/nice_throughput.py --epochs 1 --rounds 1 --samples 512   # smoke
 """
 
-import argparse
 import statistics
 import sys
 import time
 
-from harness import HERE, Record, per_backend, print_table
+from harness import HERE, Record, arguments, per_backend, print_table
 from matmul_peak import dense_training_flops_per_sample, measure_matmul_peak
 
 BATCH = 128
@@ -82,7 +81,7 @@ def throughput(epochs, rounds, samples, jit_compile, steps_per_execution):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--backend", default="tensorflow,jax", help="comma-separated")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per timed fit")
     parser.add_argument("--rounds", type=int, default=3, help="timed fits per model")

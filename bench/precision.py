@@ -8,14 +8,8 @@ float32 (`float32_copy`) on the same held-out data: exact bits/dim for the image
 flows, the ELBO's bits/dim for f-VAE, the NLL in nats for the moons. The same
 protocol runs under TensorFlow and JAX, each backend in its own process.
 
-- Glow: the MNIST stand-in (32x32x1), 3 levels x 8 steps, 256 channels, affine
-  coupling, LU 1x1 conv, data-initialised Actnorm, batch 64, Adam 1e-3.
-- f-VAE: the `keras-flows train fvae` stand-in model (E, G 2 levels x 12
-  blocks; F 4 levels x 12 steps, 256 channels), batch 32, Adam 1e-3.
-- NICE: `NICE()` (the blog's 5 x 1000 nets, dequantisation noise) on the
-  MNIST digits as 784-vectors in [0, 1], batch 128, Adam 1e-3.
-- RealNVP: `RealNVP()` (the book's) on standardised two moons, batch 256,
-  Adam 1e-4.
+The models, their data, batch and learning rate: `_build` (docs/results.md,
+"Training in bfloat16").
 
 Usage (prints a table, writes `bench/results/precision.json`)::
 
@@ -24,10 +18,7 @@ Usage (prints a table, writes `bench/results/precision.json`)::
     python bench/precision.py --quick                # tiny sizes, a smoke run
 """
 
-import argparse
-import os
-
-from harness import Contestant, Record, per_backend, print_table, take_turns
+import harness
 
 MODELS = ("glow", "fvae", "nice", "realnvp")
 # Training seconds per contestant, and turn length, in a full run.
@@ -39,13 +30,12 @@ def _build(name, quick):
     """(model, x_train, x_eval, batch, lr, unit) for one bench model."""
     import keras
 
-    from keras_flows.data import load_mnist, load_mnist_images, load_moons
+    from keras_flows.data import load_mnist, load_moons
     from keras_flows.models import FVAE, NICE, Glow, RealNVP
     from keras_flows.models.base import dequantize_data
 
     if name in ("glow", "fvae"):
-        x_train, x_val = load_mnist_images(size=32)
-        x_eval = dequantize_data(x_val[:500], (-1.0, 1.0), 8, seed=0)[0]
+        x_train, x_eval = harness.stand_in(n_eval=500)
         if name == "glow":
             model = Glow(
                 (32, 32, 1),
@@ -104,60 +94,44 @@ def run_model(name, budget, chunk, quick=False):
                 return float(-exact.log_prob(x).mean())
             return float(exact.bits_per_dim(x, dequantize=False).mean())
 
-        contestants.append(
-            Contestant(precision, lr, model.train_on_batch, score, model)
-        )
-    for c in contestants:
-        c.curve.append((0.0, 0, round(c.bits_per_dim(x_eval), 4)))
-    take_turns(contestants, x_train, x_eval, batch, budget, chunk)
+        step = model.train_on_batch
+        contestants.append(harness.Contestant(precision, lr, step, score, model))
+    harness.take_turns(contestants, x_train, x_eval, batch, budget, chunk)
+    facts = dict(model=name, backend=keras.backend.backend(), unit=unit)
     return [
-        {
-            "model": name,
-            "backend": keras.backend.backend(),
-            "precision": c.name,
-            "parameters": c.model.count_params(),
-            "unit": unit,
-            "training_s": round(c.seconds, 1),
-            "steps": c.steps,
-            "steps_per_s": round(c.steps / c.seconds, 3),
-            "held_out": c.curve[-1][2],
-            "diverged_at_step": c.diverged_at,
-            "curve_seconds_steps_score": c.curve,
-        }
+        c.summary()
+        | facts
+        | dict(precision=c.name, steps_per_s=round(c.steps / c.seconds, 3))
         for c in contestants
     ]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__, quick=True, budget=True, name="precision")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--budget", type=float, help="seconds per contestant")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    parser.add_argument("--name", default="precision", help="of the record")
     args = parser.parse_args()
     models, backends = args.models.split(","), args.backends.split(",")
     unknown = set(models) - set(MODELS)
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}; choose from {MODELS}")
     settings = {"models": models, "backends": backends, "budget": {}}
-    record = Record(args.name, settings)
+    record = harness.Record(args.name, settings)
     rows = []
     for name in models:
         budget = args.budget or (6.0 if args.quick else BUDGET[name])
         chunk = budget / (2 if args.quick else 5)
         settings["budget"][name] = budget
-        results = per_backend(
+        results = harness.per_backend(
             run_model, backends, name=name, budget=budget, chunk=chunk, quick=args.quick
         )
         for result in results.values():
             rows.extend(result)
     columns = {"model": "", "backend": "", "precision": "", "steps": "d"}
     columns.update(steps_per_s=".2f", held_out=".3f", unit="")
-    print_table(rows, columns)
+    harness.print_table(rows, columns)
     record.write(rows, quick=args.quick)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     main()

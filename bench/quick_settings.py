@@ -16,14 +16,13 @@ sample grid at T = 0.7 in `bench/results/<name>.png`.
     python bench/quick_settings.py --conditional --budget 600 --name quick_cond
 """
 
-import argparse
 import time
 
-from harness import RESULTS, Record, print_table
+from harness import RESULTS, Record, arguments, print_table
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__, name="quick_settings")
     parser.add_argument("--model", choices=("glow", "fvae"), default="glow")
     parser.add_argument("--levels", type=int, default=3, help="Glow's, or F's")
     parser.add_argument("--depth", type=int, default=8, help="Glow's, or F's")
@@ -37,7 +36,6 @@ def main():
     parser.add_argument("--budget", type=float, default=300, help="seconds")
     parser.add_argument("--every", type=float, default=100, help="seconds")
     parser.add_argument("--temperatures", default="0.7,0.8")
-    parser.add_argument("--name", default="quick_settings")
     args = parser.parse_args()
     record = Record(args.name, vars(args))
     rows, bpd = train(args)

@@ -14,7 +14,6 @@ size for a folder) to give the seconds per step at CelebA's size.
     python bench/recipe_cost.py --models nice,realnvp
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import Record, print_table
+from harness import Record, arguments, print_table
 
 MODELS = ("nice", "realnvp", "glow", "fvae")
 
@@ -52,7 +51,7 @@ def image_folder(path, count=256, size=64):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--folder-size", type=int, default=64)
     args = parser.parse_args()

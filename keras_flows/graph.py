@@ -9,25 +9,18 @@ import keras
 from keras import ops, tree
 
 from keras_flows.keras_internals import call_arguments, layer_calls
-from keras_flows.layers.base import InvertibleLayer
+from keras_flows.layers.base import InvertibleLayer, reject
 
 
 def _nodes(model):
     """The model's nodes (one per layer call) in topological order, inputs first."""
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except AttributeError:
-        raise ValueError(
-            "`keras_flows.graph` needs a functional model, `keras.Model(inputs, "
-            f"outputs)`. Received: model={model!r} of type {type(model).__name__}"
-        ) from None
-    if isinstance(model, keras.Sequential):
-        model = keras.Model(inputs, outputs)  # the same layer calls, as a Functional
+    bad = not (hasattr(model, "inputs") and hasattr(model, "outputs"))
+    needs = "a functional model, `keras.Model(inputs, outputs)`"
+    received = f"model={model!r} of type {type(model).__name__}"
+    reject(bad, "keras_flows.graph", needs, received)
+    if isinstance(model, keras.Sequential):  # the same layer calls, as a Functional
+        model = keras.Model(model.inputs, model.outputs)
     return layer_calls(model)
-
-
-def _is_invertible_node(node):
-    return isinstance(node.operation, InvertibleLayer)
 
 
 def _walk_forward(model, inputs, call_node):
@@ -51,7 +44,7 @@ def build_log_det_model(encoder, name=None):
 
     def call_node(node, args, kwargs):
         layer = node.operation
-        if not _is_invertible_node(node) or layer.volume_preserving:
+        if not isinstance(layer, InvertibleLayer) or layer.volume_preserving:
             return layer(*args, **kwargs)
         # A functional model reads a layer's output structure off its first call,
         # so the `(outputs, log_det)` calls go through a wrapper of their own.
@@ -60,17 +53,15 @@ def build_log_det_model(encoder, name=None):
         log_dets.append(log_det)
         return outputs
 
-    inputs = [keras.Input(batch_shape=x.shape, dtype=x.dtype) for x in encoder.inputs]
+    inputs = [_input_like(x) for x in encoder.inputs]
     outputs = _walk_forward(encoder, inputs, call_node)
     total = functools.reduce(ops.add, log_dets) if log_dets else _zeros(outputs[0])
-    return keras.Model(
-        _unwrap(inputs), [*outputs, total], name=name or f"{encoder.name}_log_det"
-    )
+    name = name or f"{encoder.name}_log_det"
+    return keras.Model(_unwrap(inputs), [*outputs, total], name=name)
 
 
 def _zeros(x):
-    # Symbolic (batch may be None), so zeros_like of one entry per sample rather
-    # than `ops.zeros(batch)`; float32 like every log-det.
+    # zeros_like of one entry per sample: `ops.zeros(batch)` needs a known batch.
     first = x[(slice(None),) + (0,) * (len(x.shape) - 1)]  # (B,)
     return ops.zeros_like(first, dtype="float32")
 
@@ -100,9 +91,8 @@ def initialize(encoder, x):
             count += 1
         return layer(*args, **kwargs)
 
-    _walk_forward(
-        encoder, [ops.convert_to_tensor(v) for v in tree.flatten(x)], call_node
-    )
+    tensors = [ops.convert_to_tensor(v) for v in tree.flatten(x)]
+    _walk_forward(encoder, tensors, call_node)
     return count
 
 
@@ -129,14 +119,15 @@ def build_decoder(encoder, name=None):
     inverses, values, inputs = {}, {}, []
     for i, z in enumerate(encoder.outputs):
         z_name = "z" if len(encoder.outputs) == 1 else f"z_{i}"
-        inputs.append(keras.Input(batch_shape=z.shape, dtype=z.dtype, name=z_name))
+        inputs.append(_input_like(z, z_name))
         values[id(z)] = inputs[-1]
 
     def plan(x):
         """How the decoder recovers `x`: `(kind, node, tensors it needs first)`."""
         for node, position in consumers[id(x)]:
             layer = node.operation
-            if _is_invertible_node(node) and position not in layer.condition_inputs:
+            invertible = isinstance(layer, InvertibleLayer)
+            if invertible and position not in layer.condition_inputs:
                 if position in layer.passthrough:
                     # Copied unchanged to an output: read it back from there.
                     y = node.outputs[layer.passthrough[position]]
@@ -177,9 +168,7 @@ def build_decoder(encoder, name=None):
         missing = [y for y in needed if id(y) not in values]
         if not missing:
             if kind == "condition":
-                values[id(x)] = keras.Input(
-                    batch_shape=x.shape, dtype=x.dtype, name=x.name
-                )
+                values[id(x)] = _input_like(x, x.name)
                 conditions.append(x)
             elif kind == "copy":
                 values[id(x)] = values[id(source)]
@@ -200,10 +189,13 @@ def build_decoder(encoder, name=None):
     inputs += [values[id(x)] for x in conditions]
     given = {id(x) for x in conditions}
     outputs = [values[id(x)] for x in encoder.inputs if id(x) not in given]
-    return keras.Model(
-        _unwrap(inputs), _unwrap(outputs), name=name or f"{encoder.name}_decoder"
-    )
+    name = name or f"{encoder.name}_decoder"
+    return keras.Model(_unwrap(inputs), _unwrap(outputs), name=name)
 
 
 def _unwrap(tensors):
     return tensors[0] if len(tensors) == 1 else tensors
+
+
+def _input_like(x, name=None):
+    return keras.Input(batch_shape=x.shape, dtype=x.dtype, name=name)

@@ -1,23 +1,14 @@
-"""The private Keras 3 APIs keras_flows reads, each in one place, with what it
-is for and a clear error where a Keras version lacks it.
-
-Keras 3 has no public API for a functional model's layer calls, the schedule
-behind an optimizer's learning rate, or the epoch a resumed `fit` starts from;
-these four reads are the package's only contact with Keras internals
-(`tests/test_graph.py` and `tests/test_training.py` exercise each one; the fast
-tier passes with the oldest Keras `setup.cfg` allows: 3.8.0 on TensorFlow 2.19,
-3.10.0 on JAX 0.10, as well as with the newest).
-"""
+"""The private Keras 3 APIs keras_flows reads, each in one place with a clear
+error where a Keras version lacks it: Keras has no public API for a functional
+model's layer calls, an optimizer's schedule, or a resumed `fit`'s first epoch."""
 
 import keras
-
-SUPPORTED = "keras>=3.8,<4 (with JAX: >=3.10)"
 
 
 def _missing(what):
     return RuntimeError(
         f"keras_flows reads {what}, which Keras {keras.__version__} does not have; "
-        f"it supports {SUPPORTED}"
+        "it supports keras>=3.8,<4 (with JAX: >=3.10)"
     )
 
 

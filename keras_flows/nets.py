@@ -4,6 +4,7 @@ scale. The coupling layers own the maths; these only produce numbers."""
 import keras
 from keras import ops
 
+from keras_flows.layers.base import reject
 from keras_flows.serialization import deserialize_layers, named, register
 
 
@@ -18,16 +19,14 @@ def mlp(
 ):
     """`hidden_layers` x Dense(hidden_units, relu) -> Dense(output_dim, activation).
 
-    NICE's `m` and the two-moons s/t towers. The last layer keeps Keras' Glorot
-    init: both models train from a random start.
+    NICE's `m` and the two-moons s/t towers; the last layer keeps Keras' Glorot
+    init (both models train from a random start).
     """
 
     def dense(units, activation, part):
+        regularizer = kernel_regularizer
         return keras.layers.Dense(
-            units,
-            activation=activation,
-            kernel_regularizer=kernel_regularizer,
-            name=named(name, part),
+            units, activation, kernel_regularizer=regularizer, name=named(name, part)
         )
 
     hidden = [dense(hidden_units, "relu", f"dense_{i}") for i in range(hidden_layers)]
@@ -48,12 +47,7 @@ def conv_net(
     images of any height and width.
 
     The last convolution starts at zero, so its coupling starts as the identity
-    and a stack of dozens of steps trains from the first step instead of
-    exploding (Glow, section 3.3). With `input_bound`, the net reads its input
-    through `SoftClamp`, so its output stays within what it gives on the values
-    it was trained on, however far out its input lands. With `output_scale`,
-    an `OutputScale` starting at that factor follows, so one optimiser step
-    cannot move the output far.
+    and a deep stack trains from the first step (Glow, section 3.3).
 
     Args:
         input_channels: channels of the conditioning half `x1`.
@@ -69,39 +63,24 @@ def conv_net(
             filters, size, padding="same", name=named(name, part), **kwargs
         )
 
-    clamp = (
-        []
-        if input_bound is None
-        else [SoftClamp(input_bound, name=named(name, "clamp"))]
-    )
-    return keras.Sequential(
-        [
-            keras.Input((None, None, input_channels)),
-            *clamp,
-            conv(hidden_channels, 3, "0", activation="relu"),
-            conv(hidden_channels, 1, "1", activation="relu"),
-            conv(output_channels, 3, "out", kernel_initializer="zeros"),
-            *(
-                []
-                if output_scale is None
-                else [OutputScale(output_scale, name=named(name, "scale"))]
-            ),
-        ],
-        name=name,
-    )
+    layers = [keras.Input((None, None, input_channels))]
+    if input_bound is not None:
+        layers.append(SoftClamp(input_bound, name=named(name, "clamp")))
+    layers += [
+        conv(hidden_channels, 3, "0", activation="relu"),
+        conv(hidden_channels, 1, "1", activation="relu"),
+        conv(output_channels, 3, "out", kernel_initializer="zeros"),
+    ]
+    if output_scale is not None:
+        layers.append(OutputScale(output_scale, name=named(name, "scale")))
+    return keras.Sequential(layers, name=name)
 
 
 @register
 class SoftClamp(keras.layers.Layer):
     """`bound * tanh(x / bound)`: close to `x` well inside `(-bound, bound)`,
-    never beyond it.
-
-    A conditioner net's first layer. A ReLU net's output grows linearly with its
-    input, so without it an activation far outside the trained range (a value
-    an expansion learned elsewhere has inflated) makes the net's log-scale hit
-    its bound and scale the next half up, whose nets then see still larger
-    inputs: a runaway through the steps. The coupling stays exactly invertible,
-    since `x1` passes through it unchanged; only what the net reads is clamped.
+    never beyond it. A conditioner net's first layer: a far-out input cannot
+    drive the net's output (and the next coupling's scale) ever further.
 
     Args:
         bound: the largest magnitude the net reads.
@@ -109,8 +88,7 @@ class SoftClamp(keras.layers.Layer):
 
     def __init__(self, bound, **kwargs):
         super().__init__(**kwargs)
-        if not bound > 0:
-            raise ValueError(f"`SoftClamp` needs bound > 0. Received: bound={bound}")
+        reject(not bound > 0, "SoftClamp", "bound > 0", f"bound={bound}")
         self.bound = float(bound)
 
     def call(self, x):
@@ -127,16 +105,8 @@ class SoftClamp(keras.layers.Layer):
 class OutputScale(keras.layers.Layer):
     """`g * x` with one learned factor `g` per channel, starting at `initial`:
     the last layer of a coupling net, after its zero-initialised convolution
-    (openai/glow's `conv2d_zeros` has such a factor, `exp(3 * logs)`, starting
-    at 1).
-
-    Adam moves each of the convolution's `9 * hidden` weights by about the
-    learning rate per step, all in the same direction while the loss keeps
-    asking for more scale (every hidden feature is >= 0 after a ReLU): the
-    net's output then moves by the learning rate times the sum of its
-    features, about 1 per step at 512 channels, in every coupling at once.
-    Starting at 0.1, the factor makes that step ten times smaller until the
-    net has learned to need a larger one.
+    (as openai/glow's `conv2d_zeros`). A small start makes each optimiser step
+    move the net's output less.
 
     Args:
         initial: the starting factor.
@@ -144,10 +114,7 @@ class OutputScale(keras.layers.Layer):
 
     def __init__(self, initial, **kwargs):
         super().__init__(**kwargs)
-        if not initial > 0:
-            raise ValueError(
-                f"`OutputScale` needs initial > 0. Received: initial={initial}"
-            )
+        reject(not initial > 0, "OutputScale", "initial > 0", f"initial={initial}")
         self.initial = float(initial)
 
     def build(self, input_shape):
@@ -172,9 +139,8 @@ class Checkpointed(keras.layers.Layer):
     """Runs `net` with gradient checkpointing (Keras' `RematScope`): the backward
     pass recomputes the net's activations instead of storing them.
 
-    A wrapper rather than `RematScope` around the net itself, because a Keras
-    model's `call` takes `training`/`mask` keywords, which TensorFlow's
-    recompute-gradient does not accept in graph mode.
+    A wrapper, because a Keras model's `call` takes `training`/`mask` keywords,
+    which TensorFlow's recompute-gradient does not accept in graph mode.
 
     Args:
         net: the layer or model to checkpoint.
@@ -196,9 +162,8 @@ class Checkpointed(keras.layers.Layer):
         return self.net.compute_output_shape(input_shape)
 
     def get_config(self):
-        config = super().get_config()
-        config["net"] = keras.saving.serialize_keras_object(self.net)
-        return config
+        net = keras.saving.serialize_keras_object(self.net)
+        return {**super().get_config(), "net": net}
 
     @classmethod
     def from_config(cls, config):

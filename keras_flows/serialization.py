@@ -1,6 +1,4 @@
-"""How the package's objects are named and saved: `register` (Keras'
-serialisation under the package name), `named` (layer names from a prefix) and
-`deserialize_layers` (nested layers in a config)."""
+"""How the package's objects are named and saved."""
 
 import keras
 

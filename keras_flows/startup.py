@@ -1,32 +1,11 @@
-"""Starting the Keras backend without TensorFlow's start-up lines.
+"""Starting the Keras backend without TensorFlow's start-up lines (CUDA probing,
+oneDNN notices) and retracing warnings: `quiet_start()`, which the command line
+calls unless `--verbose`, and the notebooks before `import keras`."""
 
-Importing TensorFlow prints a dozen lines before it reads its own log level
-(CUDA probing on a machine without a GPU -- "failed call to cuInit", which is
-not an error -- oneDNN notices), and later Python warnings such as "N out of the
-last M calls ... triggered tf.function retracing" when `predict` meets batches of
-new sizes. `quiet_start()` hides both; the command line calls it unless
-`--verbose`, the notebooks before `import keras`. No Keras import here.
-"""
-
-import contextlib
 import os
 import sys
 
 from keras_flows.training.devices import backend_name
-
-
-@contextlib.contextmanager
-def stderr_to_devnull():
-    """File descriptor 2 to /dev/null for a while (C++ writes included)."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def quiet_start():
@@ -35,6 +14,14 @@ def quiet_start():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if backend_name() != "tensorflow" or "tensorflow" in sys.modules:
         return
-    with stderr_to_devnull():  # TF 2.21 logs before it reads its log level
+    # TF 2.21 logs (from C++ too) before it reads its log level: fd 2 to /dev/null.
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
         import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
     tensorflow.get_logger().setLevel("ERROR")

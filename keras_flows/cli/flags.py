@@ -62,39 +62,21 @@ def devices(text):
 
 positive_int = positive(int)
 
-# How the command line parses each recipe option (what it means: the
-# registry's `HELP`).
+# How the command line parses each recipe option (what it means: the registry's
+# `HELP`); any other takes a whole number > 0.
 FLAGS = {
-    "epochs": dict(type=positive_int),
-    "batch_size": dict(type=positive_int),
     "out": dict(metavar="DIR"),
     "data": dict(metavar="PATH"),
-    "limit": dict(type=positive_int),
     "learning_rate": dict(type=positive(float)),
-    "warmup_steps": dict(type=positive_int),
     "decay": dict(action="store_true"),
-    "patience": dict(type=positive_int),
     "seed": dict(type=int),
     "precision": dict(choices=("auto", "float32", "bfloat16", "float16")),
     "temperature": dict(type=temperature),
-    "grid": dict(type=positive_int),
     "noise": dict(choices=("blog", "dequantize")),
-    "hidden_units": dict(type=positive_int),
-    "hidden_layers": dict(type=positive_int),
-    "n": dict(type=positive_int),
-    "coupling_layers": dict(type=positive_int),
-    "coupling_dim": dict(type=positive_int),
-    "image_size": dict(type=positive_int),
-    "levels": dict(type=positive_int),
-    "depth": dict(type=positive_int),
-    "hidden_channels": dict(type=positive_int),
     "coupling": dict(choices=("additive", "affine")),
     "permutation": dict(choices=("random", "reverse", "conv1x1")),
     "actnorm_data_init": dict(action="store_true"),
-    "n_bits": dict(type=positive_int),
-    "encoder_blocks": dict(type=positive_int),
     "conditional": dict(action="store_true"),
-    "iwae_samples": dict(type=positive_int),
 }
 # Where a flag parses differently for one recipe.
 PER_RECIPE = {("fvae", "depth"): dict(type=count)}
@@ -133,11 +115,14 @@ def add_train_commands(train):
         for key, default in recipe.defaults.items():
             if key in NOT_FLAGS:
                 continue
-            options = {**FLAGS[key], **PER_RECIPE.get((name, key), {})}
-            options.update(default=None, help=recipe.flag_help(key))
-            if default is not None and options.get("action") != "store_true":
-                options["help"] = f"{options.get('help', '')} (default: {default})"
-            group.add_argument("--" + key.replace("_", "-"), dest=key, **options)
+            parse = PER_RECIPE.get((name, key)) or FLAGS.get(
+                key, {"type": positive_int}
+            )
+            text = recipe.flag_help(key)
+            if default is not None and parse.get("action") != "store_true":
+                text += f" (default: {default})"
+            flag = "--" + key.replace("_", "-")
+            group.add_argument(flag, dest=key, default=None, help=text, **parse)
 
 
 def as_flags(options):

@@ -4,6 +4,7 @@ one line and exit status 2; Keras starts only once a command runs.
 """
 
 import argparse
+import importlib
 import sys
 import warnings
 
@@ -149,10 +150,7 @@ def _main(argv):
                 )
             if not args.verbose:
                 quiet_start()  # TensorFlow's start-up lines and retracing notes
-            from keras_flows.cli import manipulate, sample, train
-
-            run = {"train": train, "sample": sample, "manipulate": manipulate}
-            run[args.command].run(args)
+            importlib.import_module(f"keras_flows.cli.{args.command}").run(args)
         except (UserError, FileNotFoundError) as error:  # e.g. no run folder there
             parser.exit(2, f"keras-flows: error: {error}\n")
 

@@ -6,7 +6,6 @@ import pathlib
 
 from keras_flows import files
 from keras_flows.cli.flags import NOT_FLAGS, UserError, as_flags
-from keras_flows.files import IMAGE_EXTENSIONS
 from keras_flows.recipes.registry import LEGEND, declared
 from keras_flows.training import devices as device_setup
 from keras_flows.training import run_folder
@@ -46,7 +45,7 @@ def _train_options(args):
         raise UserError(f"--data {data}: no such folder (an image folder)")
     elif not files.has_images(data):
         raise UserError(
-            f"--data {data}: no images in it ({', '.join(IMAGE_EXTENSIONS)}, "
+            f"--data {data}: no images in it ({', '.join(files.IMAGE_EXTENSIONS)}, "
             "searched recursively)"
         )
     elif options.get("conditional"):
@@ -158,17 +157,12 @@ def _resume_hint(out, name, options):
     if state is None:
         return (
             "No epoch had finished, so there is nothing to resume: start again "
-            f"with {_command(name, options)} --overwrite"
+            f"with keras-flows train {name} {as_flags(options)} --overwrite"
         )
     return (
         f"{state['epoch']} epoch(s) are saved; go on with: "
         f"keras-flows train --resume {out}"
     )
-
-
-def _command(name, options):
-    """The `keras-flows train` command line of a run's `options`."""
-    return f"keras-flows train {name} {as_flags(options)}".rstrip()
 
 
 def _describe(strategy):

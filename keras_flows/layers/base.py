@@ -13,9 +13,17 @@ from keras import ops
 
 from keras_flows.serialization import deserialize_layers, register
 
-# Log-dets are float32 whatever the compute dtype: under mixed precision a float16
-# sum of thousands of log-scales keeps no significant digit (and overflows at 65504).
+# Log-dets are float32 whatever the compute dtype: a float16 sum of thousands of
+# log-scales keeps no significant digit.
 LOG_DET_DTYPE = "float32"
+
+
+def reject(bad, owner, needs, received):
+    """Raises "`Owner` needs {needs}. Received: {received}" if `bad`; `owner` is a
+    layer (named by its class) or a name."""
+    if bad:
+        name = owner if isinstance(owner, str) else type(owner).__name__
+        raise ValueError(f"`{name}` needs {needs}. Received: {received}")
 
 
 def per_sample(value, x):
@@ -45,18 +53,15 @@ def channel_log_det(log_scales, x):
 
 
 class InvertibleLayer(keras.layers.Layer):
-    """Base class of the invertible layers: `_forward` and `_inverse` side by side.
-
-    Each returns `(outputs, log_det)`. `call` runs `_forward`, adds `-mean(log_det)`
-    to the losses when `add_logdet_to_loss` is true (so `fit` minimises the exact
-    negative log-likelihood) and returns the outputs, or `(outputs, log_det)` with
-    `return_log_det=True`.
+    """Base class of the invertible layers: `_forward` and `_inverse` side by side,
+    each returning `(outputs, log_det)`. `call` runs `_forward`, adds
+    `-mean(log_det)` to the losses if `add_logdet_to_loss`, and returns the
+    outputs (`(outputs, log_det)` with `return_log_det=True`).
 
     Class attributes: `condition_inputs`, positions of inputs that only condition
-    the map (the inverse takes them again, unchanged); `passthrough`,
-    `{input_position: output_position}` of inputs copied unchanged, so a decoder
-    can read them back; `volume_preserving`, the log-det is identically zero (no
-    loss is added); `config_args`, the constructor arguments `get_config` returns.
+    the map (the inverse takes them again); `passthrough`, `{input_position:
+    output_position}` of inputs copied unchanged; `volume_preserving`, a log-det
+    of zero (no loss added); `config_args`, the arguments `get_config` returns.
 
     Args:
         add_logdet_to_loss: add `-mean(log_det)` to the model's losses on each call.
@@ -114,10 +119,8 @@ class InvertibleLayer(keras.layers.Layer):
 
 @register
 class Inverse(InvertibleLayer):
-    """The inverse of an invertible layer, reading the forward layer's variables.
-
-    It owns no variables (`inverse.weights` are the forward layer's) and its config
-    holds the forward layer, so a saved decoder reloads on its own.
+    """The inverse of an invertible layer, reading the forward layer's variables;
+    its config holds the forward layer, so a saved decoder reloads on its own.
 
     Args:
         layer: the forward `InvertibleLayer`.
@@ -127,20 +130,16 @@ class Inverse(InvertibleLayer):
     config_args = ("layer",)
 
     def __init__(self, layer, add_logdet_to_loss=None, **kwargs):
-        if not isinstance(layer, InvertibleLayer):
-            raise ValueError(
-                "`Inverse` needs an `InvertibleLayer`. "
-                f"Received: layer={layer!r} of type {type(layer).__name__}"
-            )
+        received = f"layer={layer!r} of type {type(layer).__name__}"
+        bad = not isinstance(layer, InvertibleLayer)
+        reject(bad, "Inverse", "an `InvertibleLayer`", received)
         if add_logdet_to_loss is None:
             add_logdet_to_loss = layer.add_logdet_to_loss
         kwargs.setdefault("name", f"inverse_{layer.name}")
-        # Compute in the forward layer's dtype (it reads that layer's variables).
-        kwargs.setdefault("dtype", layer.dtype_policy)
+        kwargs.setdefault("dtype", layer.dtype_policy)  # it reads layer's variables
         super().__init__(add_logdet_to_loss=add_logdet_to_loss, **kwargs)
         self.layer = layer
-        # The inverse takes the forward layer's outputs followed by its conditions
-        # (conditions always come last) and returns the transformed inputs.
+        # It takes the forward layer's outputs, then its conditions (always last).
         self.volume_preserving = layer.volume_preserving
         self.condition_inputs = layer.condition_inputs
         self.passthrough = {out: inp for inp, out in layer.passthrough.items()}

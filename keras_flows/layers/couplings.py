@@ -5,18 +5,23 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.layers.base import InvertibleLayer, sum_per_sample, zeros_per_sample
+from keras_flows.layers.base import (
+    InvertibleLayer,
+    reject,
+    sum_per_sample,
+    zeros_per_sample,
+)
 from keras_flows.serialization import register
 
 SCALES = ("tanh", "sigmoid", "exp")
 
 
 def _checked_net(layer, role, net):
-    if net is not None and not isinstance(net, keras.layers.Layer):
-        raise ValueError(
-            f"`{type(layer).__name__}` needs its {role} to be a Keras layer or model "
-            f"(`from_config` deserialises a config). Received: {role}={net!r}"
-        )
+    bad = net is not None and not isinstance(net, keras.layers.Layer)
+    needs = (
+        f"its {role} to be a Keras layer or model (`from_config` deserialises a config)"
+    )
+    reject(bad, layer, needs, f"{role}={net!r}")
     return net
 
 
@@ -26,13 +31,10 @@ def _check_net_output(layer, role, x1_shape, x2_shape, factor=1):
     if not net.built:
         net.build(x1_shape)
     out = tuple(net.compute_output_shape(x1_shape))
-    if out[1:] != (*x2_shape[1:-1], factor * x2_shape[-1]):
-        target = "the shape of x2" if factor == 1 else "twice the channels of x2"
-        raise ValueError(
-            f"`{type(layer).__name__}` needs its {role} to map x1 to {target}. "
-            f"Received: x1 shape={x1_shape}, x2 shape={x2_shape}, "
-            f"{role} output shape={out}"
-        )
+    target = "the shape of x2" if factor == 1 else "twice the channels of x2"
+    shapes = f"x1 shape={x1_shape}, x2 shape={x2_shape}, {role} output shape={out}"
+    bad = out[1:] != (*x2_shape[1:-1], factor * x2_shape[-1])
+    reject(bad, layer, f"its {role} to map x1 to {target}", shapes)
 
 
 def _log_scale_of(raw, scale, bound):
@@ -42,9 +44,7 @@ def _log_scale_of(raw, scale, bound):
         return ops.log_sigmoid(raw + 2.0)
     if scale == "exp" or bound is None:
         return raw
-    # A soft clamp: identity near 0 (so a zero-initialised net still starts at the
-    # identity map), but |log-scale| < bound, so one step can never scale by more
-    # than exp(bound) and a deep stack stays invertible in float32.
+    # Identity near 0, but |s| < bound: a deep stack stays invertible in float32.
     return bound * ops.tanh(raw / bound)
 
 
@@ -56,7 +56,6 @@ class AddCouple(InvertibleLayer):
     Inverse: `[y1, y2, m] -> [y1, y2 + m]`. log|det J| = 0.
 
     Example:
-
     >>> import numpy as np
     >>> x1, x2, m = (np.random.rand(2, 3).astype("float32") for _ in range(3))
     >>> y1, y2 = AddCouple()([x1, x2, m])  # m = net(x1), computed outside
@@ -64,8 +63,7 @@ class AddCouple(InvertibleLayer):
     >>> np.allclose(x2_back, x2)
     True
 
-    Reference:
-        Dinh et al., NICE (2014), section 3.2.
+    Reference: Dinh et al., NICE (2014), section 3.2.
     """
 
     condition_inputs = (2,)
@@ -73,11 +71,9 @@ class AddCouple(InvertibleLayer):
     volume_preserving = True
 
     def build(self, input_shape):
-        if len(input_shape) != 3 or tuple(input_shape[1]) != tuple(input_shape[2]):
-            raise ValueError(
-                "`AddCouple` needs `[x1, x2, m]` with `x2` and `m` of the same shape. "
-                f"Received: input_shape={input_shape}"
-            )
+        bad = len(input_shape) != 3 or tuple(input_shape[1]) != tuple(input_shape[2])
+        needs = "`[x1, x2, m]` with `x2` and `m` of the same shape"
+        reject(bad, self, needs, f"input_shape={input_shape}")
 
     def _forward(self, inputs):
         x1, x2, m = inputs
@@ -98,9 +94,7 @@ class AffineCouple(InvertibleLayer):
 
     Additive: `AffineCouple(t_net)`; two nets (RealNVP): `AffineCouple(t_net,
     s_net)`; one shared net (Glow): `AffineCouple(net, scale="sigmoid")`, whose
-    output `[t, raw]` has twice the channels of `x2`. Give the nets' last layer a
-    zero initialiser (as `keras_flows.nets` does), so every coupling starts as the
-    identity and a deep stack trains from the first step (Glow, section 3.3).
+    output `[t, raw]` has twice the channels of `x2`.
 
     Args:
         shift_model: net `t` from `x1` to the shape of `x2`, or the shared net.
@@ -111,7 +105,6 @@ class AffineCouple(InvertibleLayer):
             with a `log_scale_model`, additive without.
 
     Example:
-
     >>> import keras, numpy as np
     >>> couple = AffineCouple(keras.layers.Dense(3), keras.layers.Dense(3))
     >>> x1, x2 = (np.random.rand(2, 3).astype("float32") for _ in range(2))
@@ -119,8 +112,7 @@ class AffineCouple(InvertibleLayer):
     >>> np.allclose(couple.inverse()([y1, y2])[1], x2, atol=1e-5)
     True
 
-    Reference:
-        Dinh et al., RealNVP (2016), section 3.3; Su, "细水长flow之RealNVP与Glow".
+    Reference: Dinh et al., RealNVP (2016), sec. 3.3; Su, "细水长flow之RealNVP与Glow".
     """
 
     passthrough = {0: 0}
@@ -151,10 +143,7 @@ class AffineCouple(InvertibleLayer):
         self.volume_preserving = scale is None
 
     def build(self, input_shape):
-        if len(input_shape) != 2:
-            raise ValueError(
-                f"`AffineCouple` needs `[x1, x2]`. Received: input_shape={input_shape}"
-            )
+        reject(len(input_shape) != 2, self, "`[x1, x2]`", f"input_shape={input_shape}")
         factor = 2 if self.shared else 1
         _check_net_output(self, "shift_model", *input_shape, factor=factor)
         if self.log_scale_model is not None:
@@ -163,18 +152,14 @@ class AffineCouple(InvertibleLayer):
     def _shift_and_log_scale(self, x1):
         """`(t, s)` in this layer's compute dtype (a net may compute in a lower
         one); `s` is `None` for additive coupling."""
-
-        def net(model):
-            return ops.cast(model(x1), self.compute_dtype)
-
+        shift = ops.cast(self.shift_model(x1), self.compute_dtype)
         if self.scale is None:
-            return net(self.shift_model), None
+            return shift, None
         if self.shared:
-            h = net(self.shift_model)
-            channels = h.shape[-1] // 2
-            shift, raw = h[..., :channels], h[..., channels:]
+            channels = shift.shape[-1] // 2
+            shift, raw = shift[..., :channels], shift[..., channels:]
         else:
-            shift, raw = net(self.shift_model), net(self.log_scale_model)
+            raw = ops.cast(self.log_scale_model(x1), self.compute_dtype)
         return shift, _log_scale_of(raw, self.scale, self.log_scale_bound)
 
     def _forward(self, inputs):
@@ -182,16 +167,14 @@ class AffineCouple(InvertibleLayer):
         shift, log_scale = self._shift_and_log_scale(x1)
         if log_scale is None:
             return [x1, x2 + shift], zeros_per_sample(x1)
-        y2 = x2 * ops.exp(log_scale) + shift
-        return [x1, y2], sum_per_sample(log_scale)
+        return [x1, x2 * ops.exp(log_scale) + shift], sum_per_sample(log_scale)
 
     def _inverse(self, inputs):
         y1, y2 = inputs
         shift, log_scale = self._shift_and_log_scale(y1)
         if log_scale is None:
             return [y1, y2 - shift], zeros_per_sample(y1)
-        x2 = (y2 - shift) * ops.exp(-log_scale)
-        return [y1, x2], -sum_per_sample(log_scale)
+        return [y1, (y2 - shift) * ops.exp(-log_scale)], -sum_per_sample(log_scale)
 
 
 @register
@@ -209,9 +192,8 @@ class MaskedCouple(InvertibleLayer):
         log_scale_model: net `s` from `b * x` to the shape of `x`, or `None`.
         log_scale_bound: soft bound on `|s|`, or `None`.
 
-    Reference:
-        Dinh et al., RealNVP (2016), section 3.4; Foster, *Generative Deep Learning*
-        2nd ed., chapter 6.
+    Reference: Dinh et al., RealNVP (2016), section 3.4; Foster, *Generative Deep
+    Learning* 2nd ed., chapter 6.
     """
 
     config_args = ("mask", "shift_model", "log_scale_model", "log_scale_bound")
@@ -221,21 +203,17 @@ class MaskedCouple(InvertibleLayer):
     ):
         super().__init__(**kwargs)
         self.mask = np.asarray(mask, dtype="float32")
-        if not np.isin(self.mask, (0.0, 1.0)).all():
-            raise ValueError(
-                f"`MaskedCouple` needs a binary mask. Received: mask={mask!r}"
-            )
+        bad = not np.isin(self.mask, (0.0, 1.0)).all()
+        reject(bad, self, "a binary mask", f"mask={mask!r}")
         self.shift_model = _checked_net(self, "shift_model", shift_model)
         self.log_scale_model = _checked_net(self, "log_scale_model", log_scale_model)
         self.log_scale_bound = log_scale_bound
         self.volume_preserving = self.log_scale_model is None
 
     def build(self, input_shape):
-        if tuple(input_shape[1:])[-self.mask.ndim :] != self.mask.shape:
-            raise ValueError(
-                "`MaskedCouple` needs inputs whose trailing shape matches the mask. "
-                f"Received: mask shape={self.mask.shape}, input_shape={input_shape}"
-            )
+        bad = tuple(input_shape[1:])[-self.mask.ndim :] != self.mask.shape
+        shapes = f"mask shape={self.mask.shape}, input_shape={input_shape}"
+        reject(bad, self, "inputs whose trailing shape matches the mask", shapes)
         for role in ("shift_model", "log_scale_model"):
             if getattr(self, role) is not None:
                 _check_net_output(self, role, input_shape, input_shape)
@@ -247,17 +225,14 @@ class MaskedCouple(InvertibleLayer):
         shift = self.shift_model(kept) * free
         if self.log_scale_model is None:
             return kept, free, ops.zeros_like(shift), shift
-        log_scale = _log_scale_of(
-            self.log_scale_model(kept), "tanh", self.log_scale_bound
-        )
+        bound = self.log_scale_bound
+        log_scale = _log_scale_of(self.log_scale_model(kept), "tanh", bound)
         return kept, free, log_scale * free, shift
 
     def _forward(self, x):
-        kept, free, log_scale, shift = self._nets(x)
-        y = kept + free * (x * ops.exp(log_scale) + shift)
-        return y, sum_per_sample(log_scale)
+        kept, free, s, t = self._nets(x)
+        return kept + free * (x * ops.exp(s) + t), sum_per_sample(s)
 
     def _inverse(self, y):
-        kept, free, log_scale, shift = self._nets(y)
-        x = kept + free * (y - shift) * ops.exp(-log_scale)
-        return x, -sum_per_sample(log_scale)
+        kept, free, s, t = self._nets(y)
+        return kept + free * (y - t) * ops.exp(-s), -sum_per_sample(s)

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_flows import replicas
 from keras_flows.checks import check_n_bits
-from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
+from keras_flows.layers.base import InvertibleLayer, reject, zeros_per_sample
 from keras_flows.serialization import register
 
 _SEED_STATE = "seed_state_"
@@ -23,9 +23,8 @@ class SavesRandomState:
 
     def load_own_variables(self, store):
         keys = list(store.keys())
-        super().load_own_variables(
-            {k: store[k] for k in keys if not k.startswith(_SEED_STATE)}
-        )
+        own = {k: store[k] for k in keys if not k.startswith(_SEED_STATE)}
+        super().load_own_variables(own)
         for i, generator in enumerate(self._seed_generators):
             if f"{_SEED_STATE}{i}" in keys:
                 generator.state.assign(store[f"{_SEED_STATE}{i}"])
@@ -48,25 +47,18 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
 
     def __init__(self, low=0.0, high=1.0 / 256, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not low < high:
-            raise ValueError(
-                f"`UniformNoise` needs low < high. Received: low={low}, high={high}"
-            )
+        reject(not low < high, "UniformNoise", "low < high", f"low={low}, high={high}")
         self.low, self.high, self.seed = float(low), float(high), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None, return_log_det=False):
         outputs = inputs
-        if training:
-            # Under tf.distribute: this replica's rows of one global draw.
-            outputs = inputs + replicas.draw_global(
-                keras.random.uniform,
-                ops.shape(inputs),
-                minval=self.low,
-                maxval=self.high,
-                dtype=inputs.dtype,
-                seed=self.seed_generator,
+        if training:  # under tf.distribute: this replica's rows of one global draw
+            kw = dict(minval=self.low, maxval=self.high, seed=self.seed_generator)
+            noise = replicas.draw_global(
+                keras.random.uniform, ops.shape(inputs), dtype=inputs.dtype, **kw
             )
+            outputs = inputs + noise
         log_det = zeros_per_sample(inputs)
         return (outputs, log_det) if return_log_det else outputs
 
@@ -81,13 +73,10 @@ def quantize(x, data_range, n_bits, xp=ops):
     `K = 2**n_bits` levels of width `w = (high - low) / K` tiling `data_range`:
     `q(x) = low + w * clip(floor((x - low) / w + 1e-4), 0, K - 1)`.
 
-    8-bit values `k` scaled any of the usual ways land in level `k` (at 8 bits),
-    so `q(x) + U[0, w)` fills each level and stays inside `data_range`:
-    `k / 127.5 - 1` and `k / 128 - 1` in (-1, 1); `k / 255` and
-    `(k + 0.5) / 256` in (0, 1). (`k / 127.5 - 1` is not on the grid: its
-    levels sit `2/255` apart and 255 is 1.0, so unsnapped noise would leave
-    gaps and push the top level out of range.) The `1e-4` keeps a value on a
-    level's edge there despite float error. `xp` is `keras.ops` or `numpy`.
+    8-bit values `k` scaled any of the usual ways (`k / 127.5 - 1`, `k / 128 - 1`,
+    `k / 255`, `(k + 0.5) / 256`) land in level `k`, so `q(x) + U[0, w)` fills
+    each level and stays inside `data_range`; the `1e-4` keeps a value on a
+    level's edge despite float error. `xp` is `keras.ops` or `numpy`.
     """
     low, high = data_range
     width = (high - low) / 2**n_bits
@@ -97,21 +86,17 @@ def quantize(x, data_range, n_bits, xp=ops):
 
 @register
 class Dequantize(UniformNoise):
-    """Quantises data to `n_bits` and adds noise of one level's width, while
-    training; the identity otherwise. Glow's data-side preprocessing.
-
-    Training computes `quantize(x) + u`, `u ~ U[0, w)` with `w` the width of a
-    level (see `quantize`), as `models.base.dequantize_data` does for held-out
-    data, so the loss and `bits_per_dim` measure the same density.
+    """Glow's data-side preprocessing: while training, `quantize(x) + u` with
+    `u ~ U[0, w)`, `w` the width of a level (as `models.base.dequantize_data`
+    does for held-out data); the identity otherwise.
 
     Args:
         n_bits: bits per value, 1 to 8.
         data_range: `(low, high)` of the data.
         seed: seed of the noise stream.
 
-    Reference:
-        Kingma & Dhariwal, Glow (2018), `preprocess` in the official code; Theis
-        et al., "A note on the evaluation of generative models" (2016).
+    Reference: Kingma & Dhariwal, Glow (2018), `preprocess` in the official code;
+    Theis et al., "A note on the evaluation of generative models" (2016).
     """
 
     config_args = ("n_bits", "data_range", "seed")
@@ -119,11 +104,8 @@ class Dequantize(UniformNoise):
     def __init__(self, n_bits=8, data_range=(-1.0, 1.0), seed=None, **kwargs):
         n_bits = check_n_bits(n_bits, "Dequantize")
         low, high = (float(v) for v in data_range)
-        if not low < high:
-            raise ValueError(
-                "`Dequantize` needs data_range=(low, high) with low < high. "
-                f"Received: data_range={data_range}"
-            )
+        needs = "data_range=(low, high) with low < high"
+        reject(not low < high, "Dequantize", needs, f"data_range={data_range}")
         super().__init__(0.0, (high - low) / 2**n_bits, seed=seed, **kwargs)
         self.n_bits = n_bits
         self.data_range = (low, high)

@@ -8,6 +8,7 @@ from keras_flows.layers.base import (
     InvertibleLayer,
     channel_log_det,
     per_sample,
+    reject,
     sum_per_sample,
 )
 from keras_flows.serialization import register
@@ -21,7 +22,6 @@ class Scale(InvertibleLayer):
     `s` has a `glorot_normal` init, as in the blog.
 
     Example:
-
     >>> import numpy as np
     >>> x = np.random.rand(3, 4).astype("float32")
     >>> scale = Scale()
@@ -31,18 +31,14 @@ class Scale(InvertibleLayer):
     >>> np.allclose(scale.inverse()(y), x, atol=1e-6)
     True
 
-    Reference:
-        Dinh et al., NICE (2014), section 3.3; Su, "细水长flow之NICE" (2018).
+    Reference: Dinh et al., NICE (2014), section 3.3; Su, "细水长flow之NICE" (2018).
     """
 
     def build(self, input_shape):
-        # Not autocast: under mixed precision the log-det is summed from the float32
-        # kernel, and only the scale applied to `x` is cast to the compute dtype.
+        # Not autocast: the log-det sums the float32 kernel; only `x`'s scale is cast.
+        shape = (1, input_shape[-1])
         self.kernel = self.add_weight(
-            name="kernel",
-            shape=(1, input_shape[-1]),
-            initializer="glorot_normal",
-            autocast=False,
+            name="kernel", shape=shape, initializer="glorot_normal", autocast=False
         )
 
     def _forward(self, x):
@@ -72,7 +68,6 @@ class Actnorm(InvertibleLayer):
         data_init: use the data-dependent initialisation.
 
     Example:
-
     >>> import numpy as np
     >>> x = np.random.rand(2, 4, 4, 3).astype("float32")
     >>> actnorm = Actnorm(data_init=True)
@@ -81,8 +76,7 @@ class Actnorm(InvertibleLayer):
     >>> np.allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-5)
     True
 
-    Reference:
-        Kingma & Dhariwal, Glow (2018), section 3.1.
+    Reference: Kingma & Dhariwal, Glow (2018), section 3.1.
     """
 
     config_args = ("use_shift", "data_init")
@@ -94,17 +88,9 @@ class Actnorm(InvertibleLayer):
 
     def build(self, input_shape):
         # Not autocast, as in `Scale`.
-        shape = (input_shape[-1],)
-        self.log_scale = self.add_weight(
-            name="log_scale", shape=shape, initializer="zeros", autocast=False
-        )
-        self.shift = self.add_weight(
-            name="shift",
-            shape=shape,
-            initializer="zeros",
-            trainable=self.use_shift,
-            autocast=False,
-        )
+        kw = dict(shape=(input_shape[-1],), initializer="zeros", autocast=False)
+        self.log_scale = self.add_weight(name="log_scale", **kw)
+        self.shift = self.add_weight(name="shift", trainable=self.use_shift, **kw)
         self.initialized = self.add_weight(
             name="initialized", shape=(), initializer="zeros", trainable=False
         )
@@ -147,32 +133,24 @@ class CondActnorm(InvertibleLayer):
     `ls, sh` come from one zero-initialised 3x3 convolution of `cond` `(batch, H,
     W, C')`, so the layer starts as the identity (a standard normal prior).
 
-    Reference:
-        Su, "细水长flow之RealNVP与Glow" (2018), the multi-scale conditional prior;
-        Kingma & Dhariwal, Glow (2018), `split2d` in the official code.
+    Reference: Su, "细水长flow之RealNVP与Glow" (2018), the multi-scale conditional
+    prior; Kingma & Dhariwal, Glow (2018), `split2d` in the official code.
     """
 
     condition_inputs = (1,)
 
     def build(self, input_shape):
-        if (
+        bad = (
             len(input_shape) != 2
             or any(len(s) != 4 for s in input_shape)
             or tuple(input_shape[0][1:3]) != tuple(input_shape[1][1:3])
-        ):
-            raise ValueError(
-                "`CondActnorm` needs `[x, cond]`, two images (batch, H, W, C) of the "
-                f"same height and width. Received: input_shape={input_shape}"
-            )
+        )
+        needs = "`[x, cond]`, two images (batch, H, W, C) of the same height and width"
+        reject(bad, "CondActnorm", needs, f"input_shape={input_shape}")
         x_shape, cond_shape = (tuple(s) for s in input_shape)
         self.channels = x_shape[-1]
-        self.conv = keras.layers.Conv2D(
-            2 * self.channels,
-            3,
-            padding="same",
-            kernel_initializer="zeros",
-            dtype=self.dtype_policy,
-        )
+        kw = dict(padding="same", kernel_initializer="zeros", dtype=self.dtype_policy)
+        self.conv = keras.layers.Conv2D(2 * self.channels, 3, **kw)
         self.conv.build(cond_shape)
 
     def _scale_and_shift(self, cond):

@@ -35,14 +35,12 @@ class Shuffle(InvertibleLayer):
         seed: seed of the random permutation; drawn and stored when `None`.
 
     Example:
-
     >>> import numpy as np
     >>> y = Shuffle("reverse")(np.arange(6, dtype="float32").reshape(2, 3))
     >>> np.asarray(y)[0].tolist()
     [2.0, 1.0, 0.0]
 
-    Reference:
-        Dinh et al., NICE (2014), arXiv:1410.8516; Su, "细水长flow之NICE" (2018).
+    Reference: Dinh et al., NICE (2014), arXiv:1410.8516; Su, "细水长flow之NICE" (2018).
     """
 
     volume_preserving = True
@@ -81,35 +79,28 @@ class Shuffle(InvertibleLayer):
 
 @register
 class Permute(Shuffle):
-    """Permutes the channels (last axis) of images, as Glow's `Permute` layer.
+    """Permutes the channels (last axis) of images, as Glow's `Permute` layer (not
+    `keras.layers.Permute`, which reorders axes). As `Shuffle` otherwise.
 
-    Unlike `keras.layers.Permute`, which reorders axes, this reorders the entries
-    of the channel axis, identically at every pixel. As `Shuffle` otherwise.
-
-    Reference:
-        Kingma & Dhariwal, Glow (2018), arXiv:1807.03039.
+    Reference: Kingma & Dhariwal, Glow (2018), arXiv:1807.03039.
     """
 
 
 @register
 class InvConv1x1(InvertibleLayer):
-    """Glow's invertible 1x1 convolution, LU-parameterised.
-
+    """Glow's invertible 1x1 convolution, LU-parameterised:
     `W = P @ (L + I) @ (U + diag(sign * exp(log_s)))` with `P` and `sign` fixed from
     the LU decomposition of a random rotation, `L` strictly lower and `U` strictly
-    upper triangular; `W` is recomputed from its factors on every call.
+    upper triangular.
 
-    Forward: `y = W x` at each pixel (`y = x @ W.T`). Inverse: `x = W^-1 y`.
+    Forward: `y = W x` at each pixel of `(batch, H, W, C)`, or of `(batch, C)`.
+    Inverse: `x = W^-1 y`.
     log|det J| = `H * W * sum(log_s)`.
 
     Args:
         seed: seed of the initial random rotation; drawn and stored when `None`.
 
-    Input shape:
-        `(batch, H, W, C)` or `(batch, C)`.
-
-    Reference:
-        Kingma & Dhariwal, Glow (2018), arXiv:1807.03039, section 3.2.
+    Reference: Kingma & Dhariwal, Glow (2018), arXiv:1807.03039, section 3.2.
     """
 
     config_args = ("seed",)
@@ -126,9 +117,8 @@ class InvConv1x1(InvertibleLayer):
         p, lower, upper = scipy.linalg.lu(rotation)  # rotation = p @ lower @ upper
         diag = np.diag(upper)
 
-        # No factor is autocast: the kernel and its inverse are computed from the
-        # float32 factors (an LU product or inverse in float16 is not invertible to
-        # float16 precision) and only then cast to the compute dtype of `x`.
+        # Not autocast: the kernel and its inverse are computed in float32 (in
+        # float16 they are not inverses to float16 precision), then cast.
         def factor(name, value, trainable=True):
             return self.add_weight(
                 name=name,

@@ -5,7 +5,7 @@ import math
 
 from keras import ops
 
-from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
+from keras_flows.layers.base import InvertibleLayer, reject, zeros_per_sample
 from keras_flows.serialization import register
 
 
@@ -32,22 +32,18 @@ class SplitVector(_Rearrangement):
     Forward: `x -> [x[:, 0::2], x[:, 1::2]]`. Inverse: `ConcatVector`'s map.
 
     Example:
-
     >>> import numpy as np
     >>> x1, x2 = SplitVector()(np.arange(6, dtype="float32")[None])
     >>> np.asarray(x1).tolist(), np.asarray(x2).tolist()
     ([[0.0, 2.0, 4.0]], [[1.0, 3.0, 5.0]])
 
-    Reference:
-        Su, "细水长flow之NICE" (2018): the interleaved partition.
+    Reference: Su, "细水长flow之NICE" (2018): the interleaved partition.
     """
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or input_shape[-1] is None or input_shape[-1] % 2:
-            raise ValueError(
-                "`SplitVector` needs vectors of even length. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        bad = len(input_shape) != 2 or input_shape[-1] is None or input_shape[-1] % 2
+        shape = f"input_shape={tuple(input_shape)}"
+        reject(bad, "SplitVector", "vectors of even length", shape)
 
     def forward_input_shape(self, output_shape):
         return (output_shape[0][0], 2 * output_shape[0][-1])
@@ -67,11 +63,9 @@ class ConcatVector(_Rearrangement):
     map of `SplitVector`."""
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or tuple(input_shape[0]) != tuple(input_shape[1]):
-            raise ValueError(
-                "`ConcatVector` needs two vectors of the same shape. "
-                f"Received: input_shape={input_shape}"
-            )
+        bad = len(input_shape) != 2 or tuple(input_shape[0]) != tuple(input_shape[1])
+        needs = "two vectors of the same shape"
+        reject(bad, "ConcatVector", needs, f"input_shape={input_shape}")
 
     def forward_input_shape(self, output_shape):
         half = (output_shape[0], output_shape[-1] // 2)
@@ -86,11 +80,8 @@ class Split(_Rearrangement):
     the inverse concatenates them."""
 
     def build(self, input_shape):
-        if input_shape[-1] is None or input_shape[-1] < 2:
-            raise ValueError(
-                "`Split` needs at least 2 channels. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        bad = input_shape[-1] is None or input_shape[-1] < 2
+        reject(bad, "Split", "at least 2 channels", f"input_shape={tuple(input_shape)}")
 
     def forward_input_shape(self, output_shape):
         return (*output_shape[0][:-1], output_shape[0][-1] + output_shape[1][-1])
@@ -113,7 +104,6 @@ class Concat(_Rearrangement):
             so a reloaded decoder can split).
 
     Example:
-
     >>> import numpy as np
     >>> concat = Concat()
     >>> y = concat([np.ones((2, 3), "float32"), np.zeros((2, 5), "float32")])
@@ -128,12 +118,10 @@ class Concat(_Rearrangement):
         self.sizes = None if sizes is None else [int(s) for s in sizes]
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not isinstance(
-            input_shape[0], (list, tuple)
-        ):
-            raise ValueError(
-                f"`Concat` needs a list of tensors. Received: input_shape={input_shape}"
-            )
+        bad = not all(
+            isinstance(s, (list, tuple)) for s in (input_shape, input_shape[0])
+        )
+        reject(bad, "Concat", "a list of tensors", f"input_shape={input_shape}")
         if len({tuple(s)[:-1] for s in input_shape}) != 1:
             raise ValueError(
                 "`Concat` inputs must agree on all but the last axis. "
@@ -156,11 +144,8 @@ class Concat(_Rearrangement):
 
 def _image_shape(layer, input_shape):
     """`input_shape` as a tuple, after checking it is `(batch, H, W, C)`."""
-    if len(input_shape) != 4:
-        raise ValueError(
-            f"`{type(layer).__name__}` needs images of shape (batch, H, W, C). "
-            f"Received: input_shape={tuple(input_shape)}"
-        )
+    shape = f"input_shape={tuple(input_shape)}"
+    reject(len(input_shape) != 4, layer, "images of shape (batch, H, W, C)", shape)
     return tuple(input_shape)
 
 
@@ -173,35 +158,28 @@ class Squeeze(_Rearrangement):
         factor: block size `f`.
 
     Example:
-
     >>> import numpy as np
     >>> y = Squeeze()(np.random.rand(2, 4, 6, 3).astype("float32"))
     >>> tuple(y.shape)
     (2, 2, 3, 12)
 
-    Reference:
-        Dinh et al., RealNVP (2016), arXiv:1605.08803, section 3.6.
+    Reference: Dinh et al., RealNVP (2016), arXiv:1605.08803, section 3.6.
     """
 
     config_args = ("factor",)
 
     def __init__(self, factor=2, **kwargs):
         super().__init__(**kwargs)
-        if int(factor) != factor or factor < 1:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a positive integer `factor`. "
-                f"Received: factor={factor!r}"
-            )
+        bad = int(factor) != factor or factor < 1
+        reject(bad, self, "a positive integer `factor`", f"factor={factor!r}")
         self.factor = int(factor)
 
     def build(self, input_shape):
         shape = _image_shape(self, input_shape)
         _, h, w, _ = shape
-        if h is None or w is None or h % self.factor or w % self.factor:
-            raise ValueError(
-                "`Squeeze` needs height and width divisible by `factor`. "
-                f"Received: factor={self.factor}, input_shape={shape}"
-            )
+        bad = h is None or w is None or h % self.factor or w % self.factor
+        needs = "height and width divisible by `factor`"
+        reject(bad, "Squeeze", needs, f"factor={self.factor}, input_shape={shape}")
 
     def forward_input_shape(self, output_shape):
         b, h, w, c = output_shape
@@ -228,11 +206,9 @@ class UnSqueeze(Squeeze):
 
     def build(self, input_shape):
         shape = _image_shape(self, input_shape)
-        if shape[-1] is None or shape[-1] % self.factor**2:
-            raise ValueError(
-                "`UnSqueeze` needs channels divisible by `factor**2`. "
-                f"Received: factor={self.factor}, input_shape={shape}"
-            )
+        bad = shape[-1] is None or shape[-1] % self.factor**2
+        needs = "channels divisible by `factor**2`"
+        reject(bad, "UnSqueeze", needs, f"factor={self.factor}, input_shape={shape}")
 
     def forward_input_shape(self, output_shape):
         b, h, w, c = output_shape
@@ -259,11 +235,9 @@ class Flatten(_Rearrangement):
         self.event_shape = None if event_shape is None else tuple(event_shape)
 
     def build(self, input_shape):
-        if any(d is None for d in input_shape[1:]):
-            raise ValueError(
-                "`Flatten` needs a fully known shape besides the batch axis. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        bad = any(d is None for d in input_shape[1:])
+        needs = "a fully known shape besides the batch axis"
+        reject(bad, "Flatten", needs, f"input_shape={tuple(input_shape)}")
         self.event_shape = tuple(int(d) for d in input_shape[1:])
 
     def forward_input_shape(self, output_shape):

@@ -11,6 +11,7 @@ from keras import ops
 
 from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
+from keras_flows.layers.base import reject
 from keras_flows.layers.noise import quantize
 from keras_flows.models.conditional import one_hot_labels
 from keras_flows.serialization import deserialize_layers, register
@@ -19,12 +20,11 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def constructor_arguments(local_vars):
-    """A model constructor's arguments from its `locals()`, for the checks, the
-    builders and `get_config`; a `seed` of `None` is drawn once and stored, so a
-    reloaded model rebuilds the same random permutations."""
-    config = {
-        k: v for k, v in local_vars.items() if k not in ("self", "kwargs", "__class__")
-    }
+    """A model constructor's arguments from its `locals()`, for `get_config`; a
+    `seed` of `None` is drawn once and stored, so a reloaded model rebuilds the
+    same random permutations."""
+    skip = ("self", "kwargs", "__class__")
+    config = {k: v for k, v in local_vars.items() if k not in skip}
     if "input_shape" in config:
         config["input_shape"] = tuple(config["input_shape"])
     if config.get("seed", 0) is None:
@@ -36,8 +36,7 @@ def gaussian_nll(z):
     """Per-sample `-log N(z; 0, I) = 0.5 |z|^2 + 0.5 D log(2 pi)`, in float32
     whatever the compute dtype (a float16 sum over thousands of dimensions would
     lose the likelihood)."""
-    # Sum over the event axes instead of reshaping to (batch, -1): in a TensorFlow
-    # graph with an unknown batch size that reshape loses the static D.
+    # No reshape to (batch, -1): a TF graph with an unknown batch loses the static D.
     z = ops.cast(z, "float32")
     axes = tuple(range(1, len(z.shape)))
     dims = math.prod(ops.shape(z)[1:])
@@ -47,15 +46,12 @@ def gaussian_nll(z):
 class GenerativeModel(keras.Model):
     """What every model shares: data in, a latent out, and back (numpy API).
 
-    The contract: `__init__` here takes and owns the data facts (`image_shape`,
-    `data_range`, `n_bits`, `num_classes`) and the `config` a built-in model
-    was made from (its constructor arguments, what `get_config` returns); a
-    subclass sets `encoder` (data -> latent, functional) and `decoder`
-    (latent -> data) and implements `log_prob`. An override keeps the base
-    method's positional parameters (`x`, then `labels`); what it adds is
-    keyword-only. `exact_likelihood` says whether `log_prob` is exact (a flow)
-    or a lower bound (a VAE); `weights_model` is the uncompiled model holding
-    every weight, which a run folder saves (without the optimizer state).
+    A subclass sets `encoder` (data -> latent, functional) and `decoder`
+    (latent -> data) and implements `log_prob`; an override keeps the base
+    method's positional parameters (`x`, then `labels`) and adds keyword-only
+    ones. `exact_likelihood` says whether `log_prob` is exact (a flow) or a
+    lower bound (a VAE); `weights_model` is the uncompiled model holding every
+    weight, which a run folder saves.
 
     Args:
         image_shape: `(H, W, C)` of one sample for image data, else `None`.
@@ -109,14 +105,31 @@ class GenerativeModel(keras.Model):
         return tuple(self.encoder.inputs[0].shape[1:])
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`keras.Model.fit` on `x` alone, after checking it and running any
+        """`keras.Model.fit` on `x` alone (`fit(x, y)`, with integer labels, for a
+        class-conditional model), after checking the data and running any
         data-dependent initialisation (Actnorm `data_init=True`) on the first
         batch of an array, `tf.data.Dataset`, `PyDataset` or generator."""
-        if self.num_classes is not None:
-            return self._fit_labelled(x, y, batch_size, **kwargs)
+        validation = kwargs.get("validation_data")
+        if self.num_classes is not None:  # the encoder takes `[x, one_hot(y)]`
+            if not isinstance(x, np.ndarray) or y is None:
+                raise ValueError(
+                    f"A class-conditional `{type(self).__name__}` trains with "
+                    "`fit(x, y)`: an array of samples and one integer label each."
+                )
+            x, y = self._inputs(x, y, labels_name="y"), None
+            if validation is not None:
+                if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                    raise ValueError(
+                        "`validation_data` of a class-conditional model is "
+                        "`(x_val, y_val)`, the samples and their integer labels."
+                    )
+                validation = self._inputs(*validation, "x_val", "y_val")
+                kwargs["validation_data"] = (validation,)
+            if self.needs_initialization:
+                initialize(self.encoder, [part[: batch_size or 32] for part in x])
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
         if isinstance(x, np.ndarray):
             self._check_data(x)
-        validation = kwargs.get("validation_data")
         if isinstance(validation, np.ndarray):
             self._check_data(validation, "validation_data")
         if self.needs_initialization:
@@ -129,34 +142,12 @@ class GenerativeModel(keras.Model):
         any data-dependent initialisation on it, as `fit` does on its first
         batch (a hand-written loop gets the same start as `fit`)."""
         if self.num_classes is not None:
-            x = self._inputs(x, y, labels_name="y")
-            y = None
+            x, y = self._inputs(x, y, labels_name="y"), None
         else:
             x = self._check_data(x, "the batch")
         if self.needs_initialization:
             initialize(self.encoder, x)
         return super().train_on_batch(x, y, **kwargs)
-
-    def _fit_labelled(self, x, y, batch_size, **kwargs):
-        """`fit(x, y)` of a class-conditional model: the encoder takes
-        `[x, one_hot(y)]`."""
-        if not isinstance(x, np.ndarray) or y is None:
-            raise ValueError(
-                f"A class-conditional `{type(self).__name__}` trains with "
-                "`fit(x, y)`: an array of samples and one integer label each."
-            )
-        x = self._inputs(x, y, labels_name="y")
-        validation = kwargs.get("validation_data")
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise ValueError(
-                    "`validation_data` of a class-conditional model is "
-                    "`(x_val, y_val)`, the samples and their integer labels."
-                )
-            kwargs["validation_data"] = (self._inputs(*validation, "x_val", "y_val"),)
-        if self.needs_initialization:
-            initialize(self.encoder, [part[: batch_size or 32] for part in x])
-        return super().fit(x, None, batch_size=batch_size, **kwargs)
 
     def _inputs(self, x, labels=None, name="x", labels_name="labels"):
         """The encoder's input: `x` (checked), or `[x, one_hot(labels)]`."""
@@ -218,16 +209,11 @@ class GenerativeModel(keras.Model):
     def bits_per_dim(
         self, x, labels=None, *, batch_size=256, dequantize=True, seed=0, **options
     ):
-        """Per-sample bits/dim of `n_bits` data in `data_range`.
-
-        With levels of width `w = (high - low) / 2**n_bits`, it is
-        `(-log_prob(q(x) + u) - D log w) / (D log 2)`: with `dequantize`, `x`
-        is snapped to its level (`layers.noise.quantize`) and given one seeded
-        draw `u ~ U[0, w)`, as in training, an unbiased estimate of the bound on
-        the discrete NLL; with `dequantize=False`, `x` are points already
-        dequantised (`dequantize_data`), scored as given.
-        `labels` and `options` go to `log_prob`.
-        """
+        """Per-sample bits/dim of `n_bits` data in `data_range`:
+        `(-log_prob(x') - D log w) / (D log 2)` with `w = (high - low) / 2**n_bits`.
+        With `dequantize`, `x'` is one seeded draw of `dequantize_data(x)`, as in
+        training (an unbiased estimate of the bound on the discrete NLL); else
+        `x' = x`, already dequantised. `labels` and `options` go to `log_prob`."""
         if self.data_range is None:
             raise ValueError("`bits_per_dim` needs a model with a `data_range`.")
         x = self._check_data(x)
@@ -288,11 +274,9 @@ class GenerativeModel(keras.Model):
         single = x.shape == self.sample_shape
         z = self.encode(x[None] if single else x, batch_size=batch_size)
         direction = np.asarray(direction, "float32")
-        if direction.shape != z.shape[1:]:
-            raise ValueError(
-                f"`manipulate` needs a direction of the latent's shape {z.shape[1:]}. "
-                f"Received: direction.shape={direction.shape}"
-            )
+        needs = f"a direction of the latent's shape {z.shape[1:]}"
+        bad = direction.shape != z.shape[1:]
+        reject(bad, "manipulate", needs, f"direction.shape={direction.shape}")
         s = np.asarray(strengths, "float32").reshape(1, -1, *[1] * direction.ndim)
         moved = z[:, None] + s * direction  # (n, len(strengths), ...)
         x = self.decode(moved.reshape(-1, *z.shape[1:]), batch_size=batch_size)
@@ -311,10 +295,8 @@ class GenerativeModel(keras.Model):
             `(steps, steps, ...)` for one sample per corner, `(n, steps, steps,
             ...)` for batches `(n, ...)`.
         """
-        if not is_int(steps) or steps < 2:
-            raise ValueError(
-                f"`interpolate_corners` needs steps >= 2. Received: steps={steps!r}"
-            )
+        bad = not is_int(steps) or steps < 2
+        reject(bad, "interpolate_corners", "steps >= 2", f"steps={steps!r}")
         t = np.linspace(0.0, 1.0, steps, dtype="float32")
         a, b = t[:, None, None], t[None, :, None]  # rows, columns
         weights = np.concatenate(
@@ -328,11 +310,9 @@ class GenerativeModel(keras.Model):
         sample or one batch `(n, ...)` each, `weights` `(*grid, len(samples))`.
         Returns `(*grid, ...)` for single samples, `(n, *grid, ...)` for batches."""
         samples = [np.asarray(x) for x in samples]
-        if any(x.shape != samples[0].shape for x in samples):
-            raise ValueError(
-                f"`{name}` needs samples of the same shape. "
-                f"Received: shapes {[x.shape for x in samples]}"
-            )
+        bad = any(x.shape != samples[0].shape for x in samples)
+        shapes = f"shapes {[x.shape for x in samples]}"
+        reject(bad, name, "samples of the same shape", shapes)
         single = samples[0].shape == self.sample_shape
         if single:
             samples = [x[None] for x in samples]
@@ -352,8 +332,7 @@ class FlowModel(GenerativeModel):
 
     `fit(x)` minimises the exact negative log-likelihood in nats per sample: each
     call adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to the losses, and each
-    volume-changing layer adds `-mean(log_det)`. Keras sums `model.losses`
-    itself, so its per-replica loss scaling under `tf.distribute` applies.
+    volume-changing layer adds `-mean(log_det)`.
 
     Args:
         encoder: a functional `keras.Model` from data to latent, built from
@@ -424,30 +403,23 @@ class FlowModel(GenerativeModel):
     def predict_class(self, x, class_prior=None, *, batch_size=256):
         """The generative classifier: per sample, the class `y` with the largest
         `log p(x | y) + log p(y)`."""
-        return np.argmax(
-            self.class_log_posterior(x, class_prior, batch_size=batch_size), axis=1
-        )
+        log_posterior = self.class_log_posterior(x, class_prior, batch_size=batch_size)
+        return np.argmax(log_posterior, axis=1)
 
     def get_config(self):
         if self.config is not None:  # a built-in model: its constructor arguments
             return super().get_config()
         config = keras.Model.get_config(self)
-        config.update(
-            encoder=keras.saving.serialize_keras_object(self.encoder),
-            image_shape=self.image_shape,
-            data_range=self.data_range,
-            n_bits=self.n_bits,
-            num_classes=self.num_classes,
-        )
+        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+        for key in ("image_shape", "data_range", "n_bits", "num_classes"):
+            config[key] = getattr(self, key)
         return config
 
 
 def dequantize_data(x, data_range, n_bits=8, seed=0):
-    """`(quantize(x) + u, w)` as float32: `x` snapped to the lower edge of its
-    level (`2**n_bits` levels of width `w` in `data_range`, see
-    `layers.noise.quantize`) plus one seeded draw `u ~ U[0, w)`, as
-    `layers.Dequantize` trains: a validation loss on such data is the same
-    bound as `bits_per_dim`."""
+    """`(quantize(x) + u, w)` as float32, `u ~ U[0, w)` one seeded draw with `w`
+    the width of a level (see `layers.noise.quantize`), as `layers.Dequantize`
+    trains: a validation loss on such data is the same bound as `bits_per_dim`."""
     x = quantize(np.asarray(x, "float64"), data_range, n_bits, xp=np)
     width = (data_range[1] - data_range[0]) / 2**n_bits
     x = x + np.random.default_rng(seed).uniform(0, width, x.shape)

@@ -12,9 +12,8 @@ from keras_flows.serialization import named
 
 def label_embedding(labels, height, width, channels=8, name=None):
     """A learned `(batch, height, width, channels)` map of a one-hot label
-    `(batch, K)` (`Dense`, then `Reshape`): a prior reading it can depend on the
-    class differently at every pixel, which a label repeated at every pixel
-    could not. The decoder recomputes it from the label it is given."""
+    `(batch, K)` (`Dense`, then `Reshape`), so a prior can depend on the class
+    differently at every pixel."""
     dense = keras.layers.Dense(height * width * channels, name=named(name, "dense"))
     reshape = keras.layers.Reshape((height, width, channels), name=named(name, "map"))
     return reshape(dense(labels))

@@ -5,10 +5,9 @@
     x ~ N(G(z), sigma2^2)                         likelihood p(x|z)
     F(z) ~ N(0, I)                                prior p(z), an exact flow
 
-E, a plain convolutional net, needs no log-det, so it carries most of the
-non-linearity and F can be much smaller than a Glow of the same quality. The loss
-per image is the single-draw -ELBO in nats, `-E_q[log p(x|z) + log p(z) -
-log q(z|x)]`, with D data and D_z latent dims:
+E needs no log-det, so it carries most of the non-linearity and F can be small.
+The loss per image is the single-draw -ELBO in nats,
+`-E_q[log p(x|z) + log p(z) - log q(z|x)]`, with D data and D_z latent dims:
 
     log p(x|z) = -|x - G(z)|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)
     log p(z)   = -|F(z)|^2 / 2 - D_z/2 log(2 pi) + log|det dF/dz|
@@ -25,8 +24,9 @@ from keras import ops
 
 from keras_flows import layers as L
 from keras_flows import replicas
-from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
+from keras_flows.checks import check_image_shape, check_sizes
 from keras_flows.graph import build_decoder, build_log_det_model
+from keras_flows.layers.base import reject
 from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
 from keras_flows.models.glow import (
@@ -45,13 +45,8 @@ def residual_block(x, width=None, name=None):
     the 3x3 convolution has no bias, which the batch normalisation would
     cancel."""
     channels = x.shape[-1]
-    h = keras.layers.Conv2D(
-        width or channels,
-        3,
-        padding="same",
-        use_bias=False,
-        name=named(name, "conv3x3"),
-    )(x)
+    conv3x3 = dict(padding="same", use_bias=False, name=named(name, "conv3x3"))
+    h = keras.layers.Conv2D(width or channels, 3, **conv3x3)(x)
     h = keras.layers.BatchNormalization(
         synchronized=keras.backend.backend() == "tensorflow", name=named(name, "bn")
     )(h)
@@ -95,15 +90,8 @@ def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
     `glow_flow`."""
     if depth == 0:
         return [L.Flatten(name=named(name, "flatten"))(z)]
-    part, rest = flow_level(
-        z,
-        depth,
-        split=levels > 1,
-        squeeze=False,
-        seed=seed,
-        name=named(name, "level0"),
-        **step_kwargs,
-    )
+    level = dict(split=levels > 1, squeeze=False, seed=seed, name=named(name, "level0"))
+    part, rest = flow_level(z, depth, **level, **step_kwargs)
     upper_seed = None if seed is None else seed + depth
     upper = named(name, "upper")
     return [part, *glow_flow(rest, levels - 1, depth, upper_seed, upper, **step_kwargs)]
@@ -121,9 +109,8 @@ class LogSigma(keras.layers.Layer):
 
 @register
 class PosteriorSample(LogSigma):
-    """`[mean, u] -> [z, log q(z|x)]` for `q(z|x) = N(mean, sigma1^2 I)`:
-    `z = mean + sigma1 u` and `log q = -|u|^2/2 - D_z log sigma1
-    - D_z/2 log(2 pi)` per sample, in float32."""
+    """`[mean, u] -> [z, log q(z|x)]`: `z = mean + sigma1 u` and `log q(z|x)` as
+    in the module's docstring, per sample, in float32."""
 
     def call(self, inputs):
         mean, u = inputs
@@ -135,8 +122,7 @@ class PosteriorSample(LogSigma):
 
 @register
 class GaussianLikelihood(LogSigma):
-    """`[x, mean] -> log N(x; mean, sigma2^2 I)` per sample, in float32:
-    `-|x - mean|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)`."""
+    """`[x, mean] -> log p(x|z) = log N(x; mean, sigma2^2 I)` per sample, float32."""
 
     def call(self, inputs):
         x, mean = (ops.cast(v, "float32") for v in inputs)
@@ -173,7 +159,6 @@ class FVAE(SavesRandomState, GenerativeModel):
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
-
     >>> import keras, numpy as np
     >>> model = FVAE((8, 8, 1), encoder_levels=1, encoder_blocks=1, flow_levels=2,
     ...              flow_depth=1, hidden_channels=8, seed=0)
@@ -183,9 +168,8 @@ class FVAE(SavesRandomState, GenerativeModel):
     >>> model.log_prob(x[:2], num_samples=4).shape
     (2,)
 
-    Reference:
-        Su & Wu, "f-VAEs: Improve VAEs with Conditional Flows" (2018),
-        arXiv:1809.05861; Su, "细水长flow之f-VAEs：Glow与VAEs的联姻" (2018).
+    Reference: Su & Wu, "f-VAEs: Improve VAEs with Conditional Flows" (2018),
+    arXiv:1809.05861; Su, "细水长flow之f-VAEs：Glow与VAEs的联姻" (2018).
     """
 
     exact_likelihood = False
@@ -215,14 +199,11 @@ class FVAE(SavesRandomState, GenerativeModel):
         check_sizes("FVAE", minimum=0, **sizes)
         if block_channels is not None:
             check_sizes("FVAE", block_channels=block_channels)
-        check_n_bits(n_bits, "FVAE")
         height, width, channels = input_shape
         factor = 2**encoder_levels
-        if height % factor or width % factor:
-            raise ValueError(
-                "`FVAE` needs height and width divisible by 2**encoder_levels. "
-                f"Received: input_shape={input_shape}, encoder_levels={encoder_levels}"
-            )
+        needs = "height and width divisible by 2**encoder_levels"
+        shapes = f"input_shape={input_shape}, encoder_levels={encoder_levels}"
+        reject(height % factor or width % factor, "FVAE", needs, shapes)
         latent_shape = (height // factor, width // factor, channels * factor**2)
         factor = 2 ** (flow_levels - 1)
         if flow_depth and (latent_shape[0] % factor or latent_shape[1] % factor):
@@ -231,30 +212,17 @@ class FVAE(SavesRandomState, GenerativeModel):
                 "and width must be divisible by 2**(flow_levels - 1). Received: "
                 f"latent shape {latent_shape}, flow_levels={flow_levels}"
             )
-        super().__init__(
-            image_shape=input_shape,
-            data_range=(-1.0, 1.0),
-            n_bits=n_bits,
-            config=config,
-            **kwargs,
-        )
+        data = dict(image_shape=input_shape, data_range=(-1.0, 1.0), n_bits=n_bits)
+        super().__init__(**data, config=config, **kwargs)
         self.latent_shape = latent_shape
-
-        self.inference_net = build_inference_net(
-            input_shape, encoder_levels, encoder_blocks, block_channels
-        )
-        self.generator = build_generator(
-            latent_shape, encoder_levels, encoder_blocks, block_channels
-        )
+        blocks = (encoder_levels, encoder_blocks, block_channels)
+        self.inference_net = build_inference_net(input_shape, *blocks)
+        self.generator = build_generator(latent_shape, *blocks)
         z_in = keras.Input(latent_shape, name="z")
         # The network adds log|det dF/dz| to the ELBO itself, not to the losses.
-        step_kwargs = dict(
-            hidden_channels=hidden_channels,
-            net_input_bound=net_input_bound,
-            net_output_scale=net_output_scale,
-            add_logdet_to_loss=False,
-        )
-        parts = fvae_flow(z_in, flow_levels, flow_depth, seed, "F", **step_kwargs)
+        steps = dict(hidden_channels=hidden_channels, add_logdet_to_loss=False)
+        steps.update(net_input_bound=net_input_bound, net_output_scale=net_output_scale)
+        parts = fvae_flow(z_in, flow_levels, flow_depth, seed, "F", **steps)
         eps = L.Concat(name="F_z")(parts) if len(parts) > 1 else parts[0]
         self.flow = keras.Model(z_in, eps, name="F")
         self.posterior = PosteriorSample(name="posterior")  # sigma1
@@ -271,14 +239,11 @@ class FVAE(SavesRandomState, GenerativeModel):
         self.network = keras.Model([x_in, u_in], log_weight, name="fvae_network")
 
         x_in = keras.Input(input_shape, name="x")
-        self.encoder = keras.Model(
-            x_in, self.flow(self.inference_net(x_in)), name="fvae_encoder"
-        )
+        encoded = self.flow(self.inference_net(x_in))
+        self.encoder = keras.Model(x_in, encoded, name="fvae_encoder")
         eps_in = keras.Input(eps.shape[1:], name="z")
-        flow_inverse = build_decoder(self.flow, name="F_inverse")
-        self.decoder = keras.Model(
-            eps_in, self.generator(flow_inverse(eps_in)), name="fvae_decoder"
-        )
+        decoded = self.generator(build_decoder(self.flow, name="F_inverse")(eps_in))
+        self.decoder = keras.Model(eps_in, decoded, name="fvae_decoder")
         # Its own stream, not the dequantisation noise's.
         self.noise = keras.random.SeedGenerator(seed + 1)
         self.built = True
@@ -289,11 +254,9 @@ class FVAE(SavesRandomState, GenerativeModel):
 
     def call(self, x, training=None):
         """The per-image single-draw ELBO `log p(x, z) - log q(z|x)`."""
+        shape = (ops.shape(x)[0], *self.latent_shape)
         u = replicas.draw_global(  # this replica's rows of one global draw
-            keras.random.normal,
-            (ops.shape(x)[0], *self.latent_shape),
-            seed=self.noise,
-            dtype="float32",
+            keras.random.normal, shape, seed=self.noise, dtype="float32"
         )
         return self.network([x, u], training=training)
 

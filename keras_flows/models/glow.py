@@ -1,14 +1,13 @@
 """Glow: a multi-scale flow of Actnorm, channel mixing and coupling steps, as in the
-second post of the "细水长flow" series and its Keras 2 `glow.py`.
-
-The builders read like the paper's Figure 2 (`flow_step`, `flow_level`,
-`glow_flow`). They are functions on Keras tensors, so f-VAE's flow F calls them too.
-"""
+second post of the "细水长flow" series and its Keras 2 `glow.py`. The builders
+(`flow_step`, `flow_level`, `glow_flow`, the paper's Figure 2) work on Keras
+tensors, so f-VAE's flow F calls them too."""
 
 import keras
 
 from keras_flows import layers as L
 from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
+from keras_flows.layers.base import reject
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel, constructor_arguments
 from keras_flows.models.conditional import label_embedding
@@ -16,19 +15,13 @@ from keras_flows.nets import Checkpointed, conv_net
 from keras_flows.serialization import named, register
 
 COUPLINGS = ("additive", "affine")
-# The flow itself computes in float32 under any precision policy; only the
-# coupling nets (`nets.conv_net`, most of the compute) take the global policy, so
-# bfloat16 training speeds up the convolutions without rounding the invertible
-# maps, their log-dets or the priors.
+# The invertible maps compute in float32 under any policy; only the coupling nets
+# (most of the compute) take the global one.
 FLOW_DTYPE = "float32"
 PERMUTATIONS = ("random", "reverse", "conv1x1")
 CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCALES)
-# The coupling nets read their input through `nets.SoftClamp(4)`: Actnorm keeps
-# activations near unit scale, so 4 leaves the values they train on nearly as
-# they are and bounds what an outlier can make them output.
+# Actnorm keeps activations near unit scale, which a clamp at 4 leaves nearly as is.
 NET_INPUT_BOUND = 4.0
-# ... and end in `nets.OutputScale(0.1)`: the step Adam takes on their output
-# starts ten times smaller, so the couplings cannot all race at once.
 NET_OUTPUT_SCALE = 0.1
 
 
@@ -49,33 +42,23 @@ def flow_step(
     """One step of flow on `x` `(batch, H, W, C)`: Actnorm -> permutation ->
     Split -> coupling -> Concat. Arguments as in `Glow`; `name` prefixes the
     layer names."""
-    to_loss = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
-    x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **to_loss)(
-        x
-    )
+    kw = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
+    x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **kw)(x)
     if permutation == "conv1x1":
-        x = L.InvConv1x1(seed=seed, name=named(name, "conv1x1"), **to_loss)(x)
+        x = L.InvConv1x1(seed=seed, name=named(name, "conv1x1"), **kw)(x)
     else:
-        x = L.Permute(
-            permutation, seed=seed, name=named(name, "permute"), dtype=FLOW_DTYPE
-        )(x)
+        options = dict(seed=seed, name=named(name, "permute"), dtype=FLOW_DTYPE)
+        x = L.Permute(permutation, **options)(x)
     x1, x2 = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
-    c1, c2 = x1.shape[-1], x2.shape[-1]
     additive = coupling == "additive"
-    net = conv_net(
-        c1,
-        c2 if additive else 2 * c2,
-        hidden_channels,
-        named(name, "net"),
-        input_bound=net_input_bound,
-        output_scale=net_output_scale,
-    )
+    channels = x2.shape[-1] * (1 if additive else 2)
+    bounds = (net_input_bound, net_output_scale)
+    net = conv_net(x1.shape[-1], channels, hidden_channels, named(name, "net"), *bounds)
     if remat:
         net = Checkpointed(net, name=named(name, "checkpointed"))
     scale = None if additive else coupling_scale
-    couple = L.AffineCouple(net, scale=scale, name=named(name, "couple"), **to_loss)
-    x1, x2 = couple([x1, x2])
-    return L.Concat(name=named(name, "concat"), dtype=FLOW_DTYPE)([x1, x2])
+    couple = L.AffineCouple(net, scale=scale, name=named(name, "couple"), **kw)
+    return L.Concat(name=named(name, "concat"), dtype=FLOW_DTYPE)(couple([x1, x2]))
 
 
 def flow_level(
@@ -99,26 +82,23 @@ def flow_level(
     for k in range(depth):
         step_seed = None if seed is None else seed + k
         x = flow_step(x, seed=step_seed, name=named(name, f"step{k}"), **step_kwargs)
-    to_loss = dict(
-        add_logdet_to_loss=step_kwargs.get("add_logdet_to_loss", True), dtype=FLOW_DTYPE
-    )
-    x_next = condition = None
+    add = step_kwargs.get("add_logdet_to_loss", True)
+    prior = dict(add_logdet_to_loss=add, dtype=FLOW_DTYPE, name=named(name, "prior"))
+    x_next, conditions = None, []
     if split:
         x_next, x = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
-        condition = x_next
+        conditions.append(x_next)
     if labels is not None:
-        label_map = label_embedding(labels, *x.shape[1:3], name=named(name, "label"))
-        condition = label_map
-        if split:
-            concat = keras.layers.Concatenate(
-                name=named(name, "condition"), dtype=FLOW_DTYPE
-            )
-            condition = concat([x_next, label_map])
-    if condition is None:
-        data_init = step_kwargs.get("actnorm_data_init", False)
-        z = L.Actnorm(data_init=data_init, name=named(name, "prior"), **to_loss)(x)
+        label = label_embedding(labels, *x.shape[1:3], name=named(name, "label"))
+        conditions.append(label)
+    if len(conditions) == 2:
+        both = keras.layers.Concatenate(name=named(name, "condition"), dtype=FLOW_DTYPE)
+        conditions = [both(conditions)]
+    if conditions:
+        z = L.CondActnorm(**prior)([x, *conditions])
     else:
-        z = L.CondActnorm(name=named(name, "prior"), **to_loss)([x, condition])
+        data_init = step_kwargs.get("actnorm_data_init", False)
+        z = L.Actnorm(data_init=data_init, **prior)(x)
     return L.Flatten(name=named(name, "flatten"), dtype=FLOW_DTYPE)(z), x_next
 
 
@@ -130,15 +110,10 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_k
     parts = []
     for i in range(levels):
         level_seed = None if seed is None else seed + i * depth
-        z, x = flow_level(
-            x,
-            depth,
-            split=i < levels - 1,
-            labels=labels,
-            seed=level_seed,
-            name=named(name, f"level{i}"),
-            **step_kwargs,
+        level = dict(
+            split=i < levels - 1, seed=level_seed, name=named(name, f"level{i}")
         )
+        z, x = flow_level(x, depth, labels=labels, **level, **step_kwargs)
         parts.append(z)
     return parts
 
@@ -147,10 +122,6 @@ def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_k
 class Glow(FlowModel):
     """Glow on images in [-1, 1]: `Dequantize`, then the multi-scale flow of
     `glow_flow`; `z` is its parts concatenated, `(batch, H * W * C)`.
-
-    The coupling nets are `nets.conv_net` (zero-initialised last layer, so each
-    step starts as the identity). The loss is the exact NLL in nats per image,
-    `0.5 |z|^2 + 0.5 D log(2 pi) - log|det J|`.
 
     Args:
         input_shape: `(H, W, C)`, `H` and `W` divisible by `2**levels`.
@@ -166,13 +137,10 @@ class Glow(FlowModel):
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
         net_input_bound: the coupling nets read their input through
-            `nets.SoftClamp(net_input_bound)`, which keeps one far-out
-            activation from running away through the steps that follow;
-            `None`: no clamp (how models saved before this option were built).
-        net_output_scale: the coupling nets end in a learned per-channel
-            factor starting here (`nets.OutputScale`), so that one Adam step
-            cannot move every coupling's scale far at once; `None`: no factor
-            (how models saved before this option were built).
+            `nets.SoftClamp(net_input_bound)`; `None`: no clamp (how models
+            saved before this option were built).
+        net_output_scale: the coupling nets end in a `nets.OutputScale`
+            starting here; `None`: none (as for `net_input_bound`).
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
         num_classes: `K` for a class-conditional Glow: it trains with
@@ -182,7 +150,6 @@ class Glow(FlowModel):
         **kwargs: `keras.Model` arguments (`name`).
 
     Example:
-
     >>> import keras, numpy as np
     >>> model = Glow((8, 8, 1), levels=2, depth=1, hidden_channels=8, seed=0)
     >>> model.compile(keras.optimizers.Adam(1e-3))
@@ -193,9 +160,8 @@ class Glow(FlowModel):
     >>> bool(np.allclose(model.reconstruct(x[:2]), x[:2], atol=1e-4))
     True
 
-    Reference:
-        Kingma & Dhariwal, Glow (2018), arXiv:1807.03039;
-        Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
+    Reference: Kingma & Dhariwal, Glow (2018), arXiv:1807.03039;
+    Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
     added_arguments = {"net_input_bound": None, "net_output_scale": None}
@@ -224,11 +190,9 @@ class Glow(FlowModel):
         check_sizes("Glow", levels=levels, depth=depth, hidden_channels=hidden_channels)
         if num_classes is not None:
             check_sizes("Glow", minimum=2, num_classes=num_classes)
-        if input_shape[0] % 2**levels or input_shape[1] % 2**levels:
-            raise ValueError(
-                "`Glow` needs height and width divisible by 2**levels (one squeeze "
-                f"per level). Received: input_shape={input_shape}, levels={levels}"
-            )
+        bad = input_shape[0] % 2**levels or input_shape[1] % 2**levels
+        needs = "height and width divisible by 2**levels (one squeeze per level)"
+        reject(bad, "Glow", needs, f"input_shape={input_shape}, levels={levels}")
         for arg, values in CHOICES.items():
             if (value := config[arg]) not in values:
                 raise ValueError(
@@ -236,10 +200,8 @@ class Glow(FlowModel):
                 )
         check_n_bits(n_bits, "Glow")
         x_in = keras.Input(input_shape, name="x")
-        inputs, labels = x_in, None
-        if num_classes is not None:
-            labels = keras.Input((num_classes,), name="y")  # one-hot
-            inputs = [x_in, labels]
+        labels = None if num_classes is None else keras.Input((num_classes,), name="y")
+        inputs = x_in if labels is None else [x_in, labels]  # y one-hot
         x = L.Dequantize(
             n_bits, (-1.0, 1.0), seed=seed, name="dequantize", dtype=FLOW_DTYPE
         )(x_in)
@@ -248,12 +210,8 @@ class Glow(FlowModel):
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
+        facts = dict(image_shape=input_shape, data_range=(-1.0, 1.0), n_bits=n_bits)
+        encoder = keras.Model(inputs, z, name="glow_encoder")
         super().__init__(
-            keras.Model(inputs, z, name="glow_encoder"),
-            image_shape=input_shape,
-            data_range=(-1.0, 1.0),
-            n_bits=n_bits,
-            num_classes=num_classes,
-            config=config,
-            **kwargs,
+            encoder, **facts, num_classes=num_classes, config=config, **kwargs
         )

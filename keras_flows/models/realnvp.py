@@ -26,25 +26,17 @@ def build_encoder(
     """The book's encoder `f = g^-1` (data -> latent), see `RealNVP`."""
     regularizer = keras.regularizers.L2(regularization)
     regularizer = regularizer if optimize_regularization else None
-    # Created in the book's order (coupling k: s tower, then t tower), so that
-    # under the same seed the initial weights are the book's. Glorot init on the
-    # last layers too, as the book: the tanh-bounded log-scale trains without a
-    # zero-init start.
+    # In the book's order (s tower, then t tower), so a seed gives the book's initial
+    # weights; Glorot init on the last layers too, as the book.
     couplings = []
     for k, mask in enumerate(checkerboard_masks(input_dim, coupling_layers)):
         s_net, t_net = (
             mlp(input_dim, input_dim, coupling_dim, 4, activation, regularizer, name)
             for activation, name in (("tanh", f"s_{k}"), (None, f"t_{k}"))
         )
-        couplings.append(
-            MaskedCouple(
-                mask.tolist(),
-                shift_model=t_net,
-                log_scale_model=s_net,
-                log_scale_bound=None,  # the tanh already bounds |s| < 1
-                name=f"coupling_{k}",
-            )
-        )
+        # No log_scale_bound: the tanh already bounds |s| < 1.
+        coupling = MaskedCouple(mask.tolist(), t_net, s_net, None, name=f"coupling_{k}")
+        couplings.append(coupling)
     x_in = keras.Input((input_dim,), name="x")
     x = x_in
     for coupling in reversed(couplings):
@@ -57,22 +49,19 @@ class RealNVP(FlowModel):
     """RealNVP with masked affine couplings and a standard normal prior.
 
     As in the book, the decoder `g` (latent -> data) is `coupling_layers`
-    `MaskedCouple`s with the masks of `checkerboard_masks`, and the encoder
-    `f = g^-1` runs their inverses from last to first. Unlike the book, the
-    direction is chosen by `encode` / `decode`, not by `call(x, training=...)`,
-    and the book's L2 penalties, which its `train_step` never optimises, are left
-    out unless `optimize_regularization`.
+    `MaskedCouple`s with the masks of `checkerboard_masks`; the encoder `f = g^-1`
+    runs their inverses from last to first.
 
     Args:
         input_dim: dimension of one data point (2 for two moons).
         coupling_layers: number of affine couplings (book: 6).
         coupling_dim: width of the hidden layers of the s and t nets (book: 256).
         regularization: L2 factor on every kernel (book: 0.01).
-        optimize_regularization: whether the L2 penalties are part of the loss.
+        optimize_regularization: whether the L2 penalties are part of the loss
+            (the book's `train_step` never optimises them).
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Example:
-
     >>> import numpy as np
     >>> model = RealNVP(coupling_layers=2, coupling_dim=8)
     >>> x = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
@@ -81,10 +70,9 @@ class RealNVP(FlowModel):
     >>> model.log_prob(x).shape
     (5,)
 
-    Reference:
-        Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP" (2016);
-        Foster, *Generative Deep Learning* 2nd ed., chapter 6; Mandolini et al.,
-        keras-io "Density estimation using Real NVP".
+    Reference: Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real
+    NVP" (2016); Foster, *Generative Deep Learning* 2nd ed., chapter 6;
+    Mandolini et al., keras-io "Density estimation using Real NVP".
     """
 
     def __init__(

@@ -6,7 +6,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_flows import viz
+from keras_flows import quality, viz
 from keras_flows.data import (
     ImageFolder,
     MNISTFallbackWarning,
@@ -16,6 +16,7 @@ from keras_flows.data import (
 )
 from keras_flows.labelled import load_class_folders
 from keras_flows.models.base import dequantize_data
+from keras_flows.training import rate_schedule
 from keras_flows.training import train as train_run
 from keras_flows.training.precision import float32_copy, policy_scope
 from keras_flows.training.run_folder import write_json
@@ -63,7 +64,7 @@ def load_digits(load, limit, batch_size, note=""):
     return x_train, x_val
 
 
-def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
+def load_labelled(data, image_size, batch_size, limit, seed):
     """`((x_train, y_train), (x_val, y_val), class_names)`: the labelled stand-in, or
     a folder with a sub-folder of images per class, in RAM, of which the last
     `VALIDATION_SIZE` (at most a tenth) after a seeded shuffle are held out."""
@@ -83,7 +84,7 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
         return x_train, x_val
 
     note = (
-        f"Training a class-conditional {model} on the labelled MNIST stand-in "
+        "Training a class-conditional Glow on the labelled MNIST stand-in "
         "(digits padded to 32x32, in [-1, 1])."
     )
     x_train, x_val = load_digits(load, limit, batch_size, note)
@@ -93,8 +94,10 @@ def load_labelled(data, image_size, batch_size, limit, seed, model="Glow"):
 
 def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
     """`test_nll_nats` and `test_bits_per_dim` at `x` dequantised once, as `val_loss`
-    sees it; with `labels`, given the class, plus `test_accuracy` (a confusion
-    matrix to the PNG `confusion`) and `samples_recognised`."""
+    sees it (`{}` without `x`); with `labels`, given the class, plus `test_accuracy`
+    (a confusion matrix to the PNG `confusion`) and `samples_recognised`."""
+    if x is None:
+        return {}
     x = dequantize_data(x, model.data_range, model.n_bits)[0]
     numbers = dict(
         test_nll_nats=float(-model.log_prob(x, labels).mean()),
@@ -112,17 +115,6 @@ def held_out_likelihood(model, x, labels=None, confusion=None, names=None):
     return numbers
 
 
-def fit_data(model, x_train, x_val, batch_size, y_val=None):
-    """`training.train`'s `batch_size` (`None` for a folder: it batches itself) and
-    `validation_data`: `x_val` dequantised once (so `val_loss` is the held-out
-    bound), with `y_val` if any."""
-    if x_val is not None:
-        x_val = dequantize_data(x_val, model.data_range, model.n_bits)[0]
-        x_val = x_val if y_val is None else (x_val, y_val)
-    batch_size = batch_size if isinstance(x_train, np.ndarray) else None
-    return dict(batch_size=batch_size, validation_data=x_val)
-
-
 def compiled(build, seed, precision, learning_rate):
     """`build()`'s model, its weights drawn from `seed`, under the `precision`
     policy, compiled with Adam at `learning_rate` (a rate or a schedule)."""
@@ -133,18 +125,26 @@ def compiled(build, seed, precision, learning_rate):
     return model
 
 
-def run_steps(x_train, batch_size, epochs):
-    """The optimiser steps of `epochs` on `x_train`, an array or a batched
-    image folder."""
-    batches = len(x_train)
+def schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs):
+    """`rate_schedule` with, if `decay`, the run's steps on `x_train` (an array
+    or a batched image folder) as the decay steps."""
+    steps = len(x_train)
     if isinstance(x_train, np.ndarray):
-        batches = -(-batches // batch_size)
-    return epochs * batches
+        steps = -(-steps // batch_size)
+    return rate_schedule(learning_rate, warmup_steps, epochs * steps if decay else None)
 
 
-def train_and_draw(model, x, out, grid, temperature, names=None, **options):
-    """`training.train` with a `grid x grid` sample grid (one row per class of
-    `names`) each epoch, then `samples.png`; returns the float32 model and result."""
+def train_and_draw(model, x, x_val, out, grid, temperature, names=None, **options):
+    """`training.train` validated on `x_val` (labels: `y_val` in `options`)
+    dequantised once, so `val_loss` is the held-out bound, with a `grid x grid` sample
+    grid (one row per class of `names`) each epoch, then `samples.png`; returns the
+    float32 model and result."""
+    y_val = options.pop("y_val", None)
+    if x_val is not None:
+        x_val = dequantize_data(x_val, model.data_range, model.n_bits)[0]
+        x_val = x_val if y_val is None else (x_val, y_val)
+    if not isinstance(x, np.ndarray):
+        options["batch_size"] = None  # an image folder batches itself
 
     def picture(model, path):
         if names is not None:
@@ -152,7 +152,7 @@ def train_and_draw(model, x, out, grid, temperature, names=None, **options):
         else:
             viz.sample_grid(model, grid, grid, temperature, seed=0, path=path)
 
-    result = train_run(model, x, out, picture=picture, **options)
+    result = train_run(model, x, out, picture=picture, validation_data=x_val, **options)
     model = float32_copy(model)
     picture(model, out / "samples.png")
     return model, result
@@ -177,11 +177,16 @@ def write_pictures(model, x_train, x_val, out, grid=9):
         )
 
 
-def write_metrics(out, model, result, x_train, **held_out):
+def write_metrics(out, model, result, x_train, x_val, judge_at=None, **held_out):
     """Writes and returns `metrics.json`: the backend, the sizes, the `held_out`
-    numbers and `result.summary()`."""
+    numbers if there is an `x_val`, with `quality.judge_samples` against those
+    digits at temperature `judge_at` if given, and `result.summary()`."""
     metrics = {"backend": keras.backend.backend(), "parameters": model.count_params()}
     metrics["train_size"] = len(getattr(x_train, "files", x_train))  # files: a folder
-    metrics.update(held_out, **result.summary())
+    if x_val is not None:
+        metrics.update(held_out, test_size=len(x_val))
+        if judge_at is not None:
+            metrics.update(quality.judge_samples(model, x_val, judge_at))
+    metrics.update(result.summary())
     write_json(out / "metrics.json", metrics)
     return metrics

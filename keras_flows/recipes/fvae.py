@@ -1,74 +1,37 @@
-"""The f-VAE recipe (settings: `registry.RECIPES["fvae"]`).
-
-    keras-flows train fvae --data ~/data/celeba_hq_128 --image-size 128
-    keras-flows train fvae                 # offline: the MNIST stand-in, 32x32x1
-    keras-flows train fvae --quick         # digits in a few minutes
-
-Writes the Glow recipe's files, `samples_T0.8.png` (when `samples.png` is at
-another temperature), and in `metrics.json` the
-held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones).
-"""
+"""The f-VAE recipe: `keras-flows train fvae [--data FOLDER] [--quick]` (settings:
+`registry.RECIPES["fvae"]`): the Glow recipe's files, `samples_T0.8.png`, and the
+held-out ELBO and importance-weighted bits/dim (upper bounds on the true ones)."""
 
 import pathlib
 
-from keras_flows import quality, viz
+from keras_flows import viz
 from keras_flows.models import FVAE
 from keras_flows.recipes.common import (
     compiled,
-    fit_data,
     load_data,
-    run_steps,
+    schedule,
     train_and_draw,
     write_metrics,
     write_pictures,
 )
 from keras_flows.recipes.registry import takes_defaults
-from keras_flows.training import rate_schedule
 
 
 @takes_defaults("fvae")
-def train(
-    *,
-    epochs,
-    batch_size,
-    out,
-    data,
-    image_size,
-    limit,
-    levels,
-    depth,
-    hidden_channels,
-    encoder_blocks,
-    n_bits,
-    learning_rate,
-    warmup_steps,
-    decay,
-    temperature,
-    grid,
-    iwae_samples,
-    seed,
-    resume,
-    verbose,
-    precision,
-):
-    """Trains f-VAE and writes the run folder `out`; returns the metrics dict.
-
-    Args:
-        levels: encoder levels (default 3, the original script's; 2 on the
-            stand-in, so its 8x8x16 latent has room for F's levels: 4, the
-            original script's, or as many as fit).
-        depth: steps per level of the flow F (0: a plain VAE).
-        iwae_samples: `k` of the importance-weighted held-out bound.
-        Others: as in `glow.train` and `FVAE`.
-    """
+def train(*, epochs, batch_size, out, data, image_size, limit, levels,
+          depth, hidden_channels, encoder_blocks, n_bits, learning_rate,
+          warmup_steps, decay, temperature, grid, iwae_samples, seed,
+          resume, verbose, precision):  # fmt: skip
+    """Trains f-VAE (see `FVAE`) and writes the run folder `out`; returns the
+    metrics dict. `data`: an image folder, streamed (`None`: the MNIST stand-in)."""
     out = pathlib.Path(out)
     x_train, x_val, image_shape = load_data(
         data, image_size, batch_size, limit, seed, model="f-VAE"
     )
+    # 2 on the stand-in leaves its 8x8 latent room for F's levels (4, or as many fit).
     encoder_levels = levels or (2 if data is None else 3)
     latent_side = image_shape[0] // 2**encoder_levels
     flow_levels = min(4, max(1, latent_side.bit_length() - 1))  # side / 2**(L-1) >= 1
-    decay_steps = run_steps(x_train, batch_size, epochs) if decay else None
     model = compiled(
         lambda: FVAE(
             image_shape,
@@ -82,16 +45,17 @@ def train(
         ),
         seed,
         precision,
-        rate_schedule(learning_rate, warmup_steps, decay_steps),
+        schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs),
     )
     model, result = train_and_draw(
         model,
         x_train,
+        x_val,
         out,
         grid,
         temperature,
         epochs=epochs,
-        **fit_data(model, x_train, x_val, batch_size),
+        batch_size=batch_size,
         resume=resume,
         verbose=verbose,
         on_divergence="reduce_lr",
@@ -99,16 +63,14 @@ def train(
     if temperature != 0.8:  # else `samples.png` is that grid
         viz.sample_grid(model, grid, grid, 0.8, seed=0, path=out / "samples_T0.8.png")
     write_pictures(model, x_train, x_val, out, grid)
-    held_out = {}
+    numbers = {}
     if x_val is not None:
-        held_out = dict(
+        numbers = dict(
             test_elbo_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
             test_iwae_bits_per_dim=float(
                 model.bits_per_dim(x_val, num_samples=iwae_samples).mean()
             ),
             iwae_samples=iwae_samples,
-            test_size=len(x_val),
         )
-        if data is None:  # digits: how much the samples look like them
-            held_out.update(quality.judge_samples(model, x_val, temperature))
-    return write_metrics(out, model, result, x_train, **held_out)
+    judge_at = temperature if data is None else None  # the stand-in's digits
+    return write_metrics(out, model, result, x_train, x_val, judge_at, **numbers)

@@ -1,10 +1,5 @@
-"""The RealNVP two-moons recipe (settings: `registry.RECIPES["realnvp"]`).
-
-    keras-flows train realnvp --epochs 300 --out runs/realnvp
-
-Writes `loss.png`, `moons.png`, `density.png`, `temperatures.png` and `metrics.json`
-(held-out NLL on 2,000 fresh points) into the run folder.
-"""
+"""The RealNVP two-moons recipe: `keras-flows train realnvp` (settings:
+`registry.RECIPES["realnvp"]`); its held-out NLL is on 2,000 fresh points."""
 
 import json
 import pathlib
@@ -48,33 +43,11 @@ def held_out_points(stats, seed, n=TEST_SIZE):
 
 
 @takes_defaults("realnvp")
-def train(
-    *,
-    epochs,
-    batch_size,
-    out,
-    data,
-    seed,
-    verbose,
-    resume,
-    limit,
-    n,
-    learning_rate,
-    coupling_layers,
-    coupling_dim,
-    precision,
-):
-    """Trains RealNVP on two moons and writes the run folder `out`; returns the metrics.
-
-    Args:
-        data: `None` for `make_moons(n, noise=0.05, random_state=seed)`, or an
-            `(n, 2)` array / `.npy` path of points in original units.
-        seed: seed of the data, the weights and the held-out set (`seed + 1`).
-        limit: use only the first `limit` points (smoke runs).
-        n: number of moons points to draw when `data` is `None`.
-        coupling_layers, coupling_dim: see `RealNVP`.
-        resume, precision: as in `nice.train`.
-    """
+def train(*, epochs, batch_size, out, data, limit, n, coupling_layers, coupling_dim,
+          learning_rate, seed, resume, verbose, precision):  # fmt: skip
+    """Trains RealNVP (see `RealNVP`) and writes the run folder `out`; returns the
+    metrics. `data`: `None` for fresh moons, or an `(n, 2)` array or `.npy` path of
+    points in original units; the held-out moons are drawn with `seed + 1`."""
     out = pathlib.Path(out)
     x, stats = _load(data, n, seed)
     x = x[: limit or None]

@@ -1,12 +1,7 @@
-"""The recipes, declared once as data: what each one is, its settings, the
-flags' help, its data, its cost, its quick preset, and what its numbers mean.
-
-Keras-free, so the command line's `--help` answers at once. A recipe's `train`
-takes its keyword defaults from here (`takes_defaults`).
-"""
+"""The recipes, declared once as data: settings, flag help, data, cost, quick
+preset and what their numbers mean. Keras-free, so `--help` answers at once."""
 
 import dataclasses
-import functools
 import inspect
 
 # What a flag means, for every recipe that has it (`Recipe.help` overrides it).
@@ -52,8 +47,7 @@ HELP = {
     "conditional": "class-conditional Glow on the labelled MNIST stand-in or, with "
     "--data, on a folder with one sub-folder of images per class: the priors read "
     "the class, the sample grids have one row per class, and the held-out "
-    "accuracy of its generative classifier is reported. A step costs about what "
-    "a plain Glow's does; the held-out scoring costs one likelihood pass per class",
+    "accuracy of its generative classifier is reported",
     "iwae_samples": "k of the importance-weighted held-out bound",
 }
 
@@ -61,14 +55,12 @@ HELP = {
 # What each number a recipe prints means, said once, for a newcomer.
 LEGEND = {
     "test_nll_nats": "negative log-likelihood of held-out data in nats per "
-    "sample (lower is better; the loss `fit` minimises), at the held-out data "
-    "plus one seeded draw of the training noise, the same points as bits/dim",
+    "sample (lower is better; the loss `fit` minimises)",
     "test_blog_loss": "the same NLL without the constant 0.5*D*log(2*pi): "
     "the number the NICE blog prints",
     "test_bits_per_dim": "the same NLL in bits per pixel of the 8-bit data, "
-    "(NLL + D*ln 256/(high-low)) / (D*ln 2), the unit of the papers (NICE 4.36, "
-    "RealNVP 1.06, Glow 1.05 on full MNIST); a valid bound only with "
-    "dequantisation noise",
+    "(NLL + D*ln 256/(high-low)) / (D*ln 2), the unit of the papers; a valid "
+    "bound only with dequantisation noise",
     "test_nll_nats_original_units": "the held-out NLL for the moons in their "
     "original (unstandardised) coordinates",
     "test_elbo_bits_per_dim": "f-VAE's bits/dim from its evidence lower bound: "
@@ -76,9 +68,8 @@ LEGEND = {
     "test_iwae_bits_per_dim": "the same from the importance-weighted bound with "
     "iwae_samples draws: tighter (lower) than the ELBO's",
     "test_accuracy": "share of held-out images whose class the model's "
-    "generative classifier gets right: the class y with the largest "
-    "log p(x | y) (a class-conditional model's NLL and bits/dim are of x given "
-    "its class)",
+    "generative classifier (the class y with the largest log p(x | y)) gets "
+    "right; a class-conditional model's NLL and bits/dim are of x given its class",
     "samples_recognised": "share of the model's own samples (10 a class, "
     "T = 0.7) that the same classifier takes for the class they were drawn as",
     "sample_recognised": "share of the samples a small digit classifier "
@@ -100,21 +91,10 @@ LEGEND = {
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """One recipe.
-
-    Attributes:
-        name: the `keras-flows train` sub-command and module
-            `keras_flows.recipes.<name>`.
-        summary: one paragraph on what it trains.
-        defaults: its `train`'s keyword arguments and their defaults.
-        cost: how long its defaults take, and on what that was measured.
-        data: what `--data` names: "file" or "folder" (of images).
-        help: flag help that differs from `HELP` for this recipe.
-        quick: the options `--quick` sets (`None`: no quick preset), and
-            `quick_cost`, what they take.
-        quick_with: per flag of the recipe, what `--quick` sets differently
-            when that flag is given too (e.g. a conditional Glow's epochs).
-    """
+    """One recipe: `name` is its `train` sub-command and module, `defaults` its
+    `train`'s keyword defaults, `cost` what they take, `data` "file" or "folder",
+    `help` flag help that differs from `HELP`, `quick` what `--quick` sets
+    (`None`: no preset; `quick_with`: what it sets differently with a flag)."""
 
     name: str
     summary: str
@@ -139,8 +119,49 @@ class Recipe:
         return {**preset, **options}
 
 
-# Where the costs were measured (`bench/recipe_cost.py`: training time at the
-# recipe's defaults); a run prints and records its own seconds per epoch.
+# Each recipe's `train` options, in the order of its flags, and their defaults:
+# option: (nice, realnvp, glow, fvae), `...` where a recipe has no such option.
+DEFAULTS = {
+    "epochs": (30, 300, 10, 10),
+    "batch_size": (128, 256, 64, 32),
+    "out": ("runs/nice", "runs/realnvp", "runs/glow", "runs/fvae"),
+    "data": (None, None, None, None),
+    "image_size": (..., ..., None, None),
+    "limit": (None, None, None, None),
+    "n": (..., 3000, ..., ...),
+    "noise": ("blog", ..., ..., ...),
+    "hidden_units": (1000, ..., ..., ...),
+    "hidden_layers": (5, ..., ..., ...),
+    "coupling_layers": (..., 6, ..., ...),
+    "coupling_dim": (..., 256, ..., ...),
+    "levels": (..., ..., 3, None),
+    "depth": (..., ..., 10, 12),
+    "hidden_channels": (..., ..., 512, 256),
+    "coupling": (..., ..., "additive", ...),
+    "permutation": (..., ..., "random", ...),
+    "actnorm_data_init": (..., ..., False, ...),
+    "encoder_blocks": (..., ..., ..., 12),
+    "n_bits": (..., ..., 8, 8),
+    "learning_rate": (1e-3, 1e-4, 1e-4, 1e-4),
+    "warmup_steps": (..., ..., None, None),
+    "decay": (..., ..., False, False),
+    "temperature": (0.75, ..., 0.9, 1.0),
+    "grid": (15, ..., 9, 9),
+    "iwae_samples": (..., ..., ..., 16),
+    "patience": (None, ..., ..., ...),
+    "seed": (0, 0, 0, 0),
+    "conditional": (..., ..., False, ...),
+    "resume": (False, False, False, False),
+    "verbose": (1, 1, 1, 1),
+    "precision": ("float32", "float32", "auto", "auto"),
+}
+
+
+def _defaults(column):
+    return {key: row[column] for key, row in DEFAULTS.items() if row[column] is not ...}
+
+
+# Where `bench/recipe_cost.py` measured the costs.
 MACHINE = "a 2-core Intel Xeon with AMX, TensorFlow, precision auto"
 
 IMAGE_FOLDER_HELP = {"data": "an image folder (unset: the MNIST stand-in)"}
@@ -150,26 +171,8 @@ RECIPES = {
     for recipe in (
         Recipe(
             "nice",
-            "NICE on MNIST: Adam 1e-3, batch 128, 30 epochs, best val_loss weights, "
-            "15x15 sample grids at T = 0.75.",
-            dict(
-                epochs=30,
-                batch_size=128,
-                out="runs/nice",
-                data=None,
-                noise="blog",
-                hidden_units=1000,
-                hidden_layers=5,
-                learning_rate=1e-3,
-                temperature=0.75,
-                grid=15,
-                limit=None,
-                patience=None,
-                seed=0,
-                resume=False,
-                verbose=1,
-                precision="float32",
-            ),
+            "NICE on MNIST (the blog's settings), keeping the best val_loss weights.",
+            _defaults(0),
             f"about 3 min on the 4,000-digit offline sample (30 epochs of 5 s on "
             f"{MACHINE}; the full MNIST is 15x more per epoch)",
             help={
@@ -179,56 +182,17 @@ RECIPES = {
         ),
         Recipe(
             "realnvp",
-            "RealNVP on two moons (the book's chapter 6): 3,000 standardised "
-            "points, Adam 1e-4, batch 256, 300 epochs, validation_split 0.2.",
-            dict(
-                epochs=300,
-                batch_size=256,
-                out="runs/realnvp",
-                data=None,
-                seed=0,
-                verbose=1,
-                resume=False,
-                limit=None,
-                n=3000,
-                learning_rate=1e-4,
-                coupling_layers=6,
-                coupling_dim=256,
-                precision="float32",
-            ),
+            "RealNVP on standardised two moons (the book's chapter 6), "
+            "validation_split 0.2.",
+            _defaults(1),
             f"about 5 min (300 epochs of 0.9 s on {MACHINE})",
             help={"data": "a .npy of 2-D points (unset: fresh two-moons points)"},
         ),
         Recipe(
             "glow",
-            "Glow (the original script): Adam 1e-4, batch 64, a 9x9 sample grid at "
-            "T = 0.9 every epoch, the divergence guard (restore the best weights, "
-            "learning rate x 0.1, go on).",
-            dict(
-                epochs=10,
-                batch_size=64,
-                out="runs/glow",
-                data=None,
-                image_size=None,
-                limit=None,
-                levels=3,
-                depth=10,
-                hidden_channels=512,
-                coupling="additive",
-                permutation="random",
-                actnorm_data_init=False,
-                n_bits=8,
-                learning_rate=1e-4,
-                warmup_steps=None,
-                decay=False,
-                temperature=0.9,
-                grid=9,
-                seed=0,
-                conditional=False,
-                resume=False,
-                verbose=1,
-                precision="auto",
-            ),
+            "Glow (the original script): a sample grid every epoch, the divergence "
+            "guard (restore the best weights, learning rate x 0.1, go on).",
+            _defaults(2),
             f"about 27 min on the offline stand-in (10 epochs of 2.6 min on "
             f"{MACHINE}); on 64x64 images about 10 s a step of 64, so one epoch of "
             "CelebA (202,599 images) is about 9 hours",
@@ -256,32 +220,9 @@ RECIPES = {
         ),
         Recipe(
             "fvae",
-            "f-VAE (the blog's `f-VAEs.py`): Adam 1e-4, batch 32, 9x9 sample grids "
-            "at T = 1 and 0.8, the temperature sweep, interpolations and "
-            "reconstructions.",
-            dict(
-                epochs=10,
-                batch_size=32,
-                out="runs/fvae",
-                data=None,
-                image_size=None,
-                limit=None,
-                levels=None,
-                depth=12,
-                hidden_channels=256,
-                encoder_blocks=12,
-                n_bits=8,
-                learning_rate=1e-4,
-                warmup_steps=None,
-                decay=False,
-                temperature=1.0,
-                grid=9,
-                iwae_samples=16,
-                seed=0,
-                resume=False,
-                verbose=1,
-                precision="auto",
-            ),
+            "f-VAE (the blog's `f-VAEs.py`): sample grids at T = 1 and 0.8, the "
+            "temperature sweep, interpolations and reconstructions.",
+            _defaults(3),
             f"about 14 min on the offline stand-in (10 epochs of 67 s on "
             f"{MACHINE}); on 64x64 images about 2 s a step of 32, so one epoch of "
             "CelebA is about 3.5 hours",
@@ -319,7 +260,7 @@ def declared(name):
 
 def takes_defaults(name):
     """Decorates recipe `name`'s `train(*, ...)`, whose keyword-only parameters
-    are the recipe's `defaults`: a call may leave any out, and gets the default."""
+    must be the recipe's `defaults`, giving them those defaults."""
     defaults = declared(name).defaults
 
     def decorate(train):
@@ -329,23 +270,7 @@ def takes_defaults(name):
                 f"{name}.train takes {parameters}; the registry declares "
                 f"{list(defaults)}"
             )
-
-        @functools.wraps(train)
-        def with_defaults(**options):
-            unknown = sorted(set(options) - set(defaults))
-            if unknown:
-                raise TypeError(
-                    f"{name}.train() got unexpected keyword argument(s) "
-                    f"{', '.join(unknown)}"
-                )
-            return train(**{**defaults, **options})
-
-        with_defaults.__signature__ = inspect.Signature(
-            [
-                inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=value)
-                for key, value in defaults.items()
-            ]
-        )
-        return with_defaults
+        train.__kwdefaults__ = dict(defaults)
+        return train
 
     return decorate

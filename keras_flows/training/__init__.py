@@ -1,24 +1,17 @@
 """Training: the one training path (`train`, `load_run`), its callbacks, its
 precision and its devices. Attributes are imported on first use, so that
-`keras_flows.training.devices` loads without Keras (the command line needs it).
-"""
+`keras_flows.training.devices` loads without Keras (the command line needs it)."""
 
 import importlib
 
 _LAZY = {
-    "CtrlCStops": "callbacks",
-    "EpochCallback": "callbacks",
-    "EpochTimer": "callbacks",
-    "KeepBestWeights": "callbacks",
-    "LinearWarmup": "callbacks",
-    "ResumeState": "callbacks",
-    "rate_schedule": "callbacks",
-    "float32_copy": "precision",
-    "policy_scope": "precision",
-    "TrainResult": "loop",
-    "load_run": "loop",
-    "save_model_config": "loop",
-    "train": "loop",
+    **dict.fromkeys(
+        "CtrlCStops EpochCallback EpochTimer KeepBestWeights LinearWarmup "
+        "ResumeState rate_schedule".split(),
+        "callbacks",
+    ),
+    **dict.fromkeys(["float32_copy", "policy_scope"], "precision"),
+    **dict.fromkeys(["TrainResult", "load_run", "save_model_config", "train"], "loop"),
 }
 
 __all__ = [*_LAZY, "batches", "devices", "precision", "run_folder"]

@@ -54,9 +54,7 @@ class EvenDataset(keras.utils.PyDataset):
 
     def __init__(self, dataset, replicas):
         super().__init__(
-            workers=dataset.workers,
-            use_multiprocessing=dataset.use_multiprocessing,
-            max_queue_size=dataset.max_queue_size,
+            dataset.workers, dataset.use_multiprocessing, dataset.max_queue_size
         )
         self.dataset, self.replicas = dataset, replicas
         # Only the last batch of a folder is partial: it is read once, here.

@@ -54,11 +54,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return LinearWarmup(self.rate * factor, self.warmup_steps, self.decay_steps)
 
     def get_config(self):
-        return {
-            "rate": self.rate,
-            "warmup_steps": self.warmup_steps,
-            "decay_steps": self.decay_steps,
-        }
+        return {k: getattr(self, k) for k in ("rate", "warmup_steps", "decay_steps")}
 
 
 def rate_schedule(rate, warmup_steps=None, decay_steps=None):
@@ -104,8 +100,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.warmup_epochs, self.restore_at_end = warmup_epochs, restore_at_end
         self.best = self.best_loss = math.inf  # best_loss: for the jump rule
         self.best_epoch = self.best_weights = None
-        self.diverged = False
-        self.events = []  # (epoch, why, action), also printed
+        self.diverged, self.events = False, []  # events: (epoch, why, action)
 
     def on_train_begin(self, logs=None):
         schedule = learning_rate_schedule(self.model.optimizer)
@@ -143,9 +138,8 @@ class KeepBestWeights(keras.callbacks.Callback):
             self._best_is_in_memory = True
             if self.path is not None:
                 run_folder.save_weights(self.model.weights_model, self.path)
-        # The jump rule reads the training loss, as the original script's
-        # divergence guard: a validation loss also moves with the model's fit
-        # to the held-out set.
+        # The jump rule reads the training loss: a validation loss also moves
+        # with the model's fit to the held-out set.
         loss = float(logs.get("loss", math.nan))
         if (
             self.on_divergence == "reduce_lr"
@@ -178,7 +172,6 @@ class KeepBestWeights(keras.callbacks.Callback):
         print(f"\nKeepBestWeights: {why}; {action}.")
 
     def _lower_learning_rate(self):
-        """Multiplies the learning rate by `lr_factor`; returns the new rate."""
         optimizer = self.model.optimizer
         schedule = learning_rate_schedule(optimizer)
         if isinstance(schedule, LinearWarmup):
@@ -272,9 +265,7 @@ class CtrlCStops(keras.callbacks.Callback):
     also remembered, and the next batch, epoch or `check()` raises it again.
     """
 
-    def __init__(self):
-        super().__init__()
-        self.pressed = False
+    pressed = False
 
     @contextlib.contextmanager
     def installed(self):
@@ -291,7 +282,7 @@ class CtrlCStops(keras.callbacks.Callback):
             if ours:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    def _pressed(self, signum, frame):
+    def _pressed(self, *_):
         self.pressed = True
         raise KeyboardInterrupt
 

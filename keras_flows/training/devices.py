@@ -1,7 +1,6 @@
 """Data-parallel training: `tf.distribute`'s mirrored strategies on TensorFlow
 (across hosts from `TF_CONFIG`), `keras.distribution.DataParallel` on JAX.
-Backends are imported lazily: the command line reads this before Keras starts.
-"""
+Backends are imported lazily: the command line reads this before Keras starts."""
 
 import contextlib
 import functools
@@ -115,15 +114,11 @@ def choose_devices(requested, available):
     if requested == "all":
         return list(available)
     if requested > len(available):
-        hint = ""
-        if all("cpu" in str(d).lower() for d in available):
-            hint = (
-                " (on a CPU-only machine, `use_virtual_cpus` must run before the "
-                "backend starts)"
-            )
+        cpus = all("cpu" in str(d).lower() for d in available)
+        hint = " (CPU-only: `use_virtual_cpus` must run before the backend starts)"
         raise ValueError(
             f"asked for {requested} devices, but the {backend_name()} backend has "
-            f"{len(available)}: {', '.join(map(str, available))}{hint}"
+            f"{len(available)}: {', '.join(map(str, available))}{hint if cpus else ''}"
         )
     return list(available)[:requested]
 
@@ -146,10 +141,8 @@ def distribution_scope(devices=None):
         listed = isinstance(devices, (list, tuple))
         names = devices if listed else choose_devices(devices, available_devices())
         if listed or len(names) > 1:
-            if backend == "tensorflow":
-                scope = mirrored_strategy(tuple(names))
-            else:
-                scope = data_parallel(names)
+            tf = backend == "tensorflow"
+            scope = mirrored_strategy(tuple(names)) if tf else data_parallel(names)
     with contextlib.nullcontext() if scope is None else scope.scope():
         yield scope
 

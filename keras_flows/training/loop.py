@@ -1,9 +1,7 @@
-"""The one training path of every recipe and of the command line.
-
-`train` runs `model.fit` and writes the run folder: `model.json` (the Keras
-config), `model.weights.h5` (the best weights), `best.json`, `history.csv` /
-`history.json`, `samples/epoch_NNN.png` and `resume/`. `load_run` reads it back.
-"""
+"""The one training path of every recipe and of the command line: `train` runs
+`model.fit` and writes the run folder: `model.json` (the Keras config),
+`model.weights.h5` (the best weights), `best.json`, `history.csv` /
+`history.json`, `samples/epoch_NNN.png` and `resume/`. `load_run` reads it back."""
 
 import dataclasses
 import json
@@ -75,7 +73,7 @@ def train(
     **guard_options,
 ):
     """Fits a compiled `FlowModel` on `x` into the run folder `out` (only the
-    chief worker writes it); the model then holds its best weights.
+    chief worker writes it); returns a `TrainResult`, the model its best weights.
 
     Args:
         model: a compiled `FlowModel`.
@@ -92,9 +90,6 @@ def train(
         callbacks: more Keras callbacks.
         verbose: `fit` verbosity.
         **guard_options: `KeepBestWeights` options (`on_divergence`, ...).
-
-    Returns:
-        A `TrainResult`.
     """
     with run_folder.for_this_worker(out, devices.is_chief(), resume) as out:
         replicas = batches.replicas_of(model)
@@ -128,22 +123,16 @@ def train(
             best = json.loads((out / "best.json").read_text())
             guard.best, guard.best_epoch = best["loss"], best["epoch"] - 1
         timer, resume_state = EpochTimer(), ResumeState(out, restore=resume)
-        # The guard first: at an epoch's end its verdict (new best weights,
-        # the best ones restored after a divergence) comes before the resume
-        # state is saved; it copies the weights when the first epoch begins,
-        # after the resume state has restored them.
+        # The guard first: its verdict at an epoch's end comes before the resume
+        # state is saved; it copies the weights after the resume state restored them.
         write_best = EpochCallback(lambda model, epoch: _write_best(out, guard))
         all_callbacks = [guard, write_best, resume_state, timer]
         if picture is not None:
-            samples = out / "samples"
-            samples.mkdir(exist_ok=True)
-            name = "epoch_{:03d}.png"
-            draw = EpochCallback(lambda m, e: picture(m, samples / name.format(e + 1)))
-            all_callbacks.append(draw)
+            (out / "samples").mkdir(exist_ok=True)
+            draw = lambda m, e: picture(m, out / f"samples/epoch_{e + 1:03d}.png")
+            all_callbacks.append(EpochCallback(draw))
         if patience:
-            all_callbacks.append(
-                keras.callbacks.EarlyStopping(monitor=monitor, patience=patience)
-            )
+            all_callbacks += [keras.callbacks.EarlyStopping(monitor, patience=patience)]
         ctrl_c = CtrlCStops()
         with ctrl_c.installed():
             history = model.fit(
@@ -184,9 +173,7 @@ def load_run(out):
     if not out.is_dir():
         raise FileNotFoundError(f"No run folder at {out}.")
     if not config_path.exists():
-        raise FileNotFoundError(
-            f"{out} is not a keras_flows run folder: no model.json in it."
-        )
+        raise FileNotFoundError(f"{out} is not a keras_flows run folder: no model.json")
     if not weights_path.exists():
         raise FileNotFoundError(
             f"The run in {out} has no saved weights yet (model.weights.h5 is "

@@ -1,10 +1,7 @@
-"""Training in low precision, evaluating in float32.
-
-"bfloat16" and "float16" are Keras' mixed policies: float32 weights, layers
-computing in the low precision, every log-det and the loss kept in float32.
-Build a model inside `policy_scope(precision)`; `float32_copy(model)` computes
-in float32 with the same weights, for exact likelihoods and samples.
-"""
+"""Training in low precision, evaluating in float32: "bfloat16" and "float16" are
+Keras' mixed policies (float32 weights; every log-det and the loss in float32).
+Build a model inside `policy_scope(precision)`; `float32_copy(model)` computes in
+float32 with the same weights, for exact likelihoods and samples."""
 
 import contextlib
 
@@ -19,9 +16,8 @@ _LOW = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
 
 
 def bfloat16_units():
-    """The bfloat16 units this CPU has: `"amx"` (AMX tiles, which oneDNN uses
-    for bfloat16 convolutions and matmuls), `"avx512_bf16"` (dot-product
-    instructions only), or `None` (none, or /proc/cpuinfo cannot be read)."""
+    """The bfloat16 units this CPU has: `"amx"` (AMX tiles), `"avx512_bf16"`
+    (dot-product instructions only), or `None` (or no /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             flags = next((line for line in cpuinfo if line.startswith("flags")), "")
@@ -39,10 +35,8 @@ def resolve_precision(precision):
     (with AVX-512 BF16 alone, or on JAX's CPU backend, it is not)."""
     units = bfloat16_units()
     if precision == "bfloat16" and units != "amx":
-        return "bfloat16", (
-            "as asked, though this CPU has no AMX bfloat16 tiles: there a "
-            "bfloat16 step is measured no faster than a float32 one"
-        )
+        why = "as asked, though this CPU has no AMX tiles, where bfloat16 is no faster"
+        return "bfloat16", why
     if precision in PRECISIONS:
         return precision, "as asked"
     if precision != "auto":
@@ -54,10 +48,7 @@ def resolve_precision(precision):
     if units is None:
         return "float32", "auto: this CPU has no bfloat16 units"
     if units == "avx512_bf16":
-        return "float32", (
-            "auto: this CPU has AVX-512 BF16 but no AMX tiles, where a bfloat16 "
-            "step is measured no faster than a float32 one"
-        )
+        return "float32", "auto: AVX-512 BF16 but no AMX tiles: bfloat16 is no faster"
     return "bfloat16", "auto: TensorFlow on a CPU with AMX bfloat16 tiles"
 
 
@@ -75,9 +66,7 @@ def policy_scope(precision):
 
 def precision_of(model):
     """The precision `model` computes in: "float32", "bfloat16" or "float16"."""
-    policy = model.weights_model.dtype_policy.name
-    names = {policy_name: name for name, policy_name in PRECISIONS.items()}
-    return names.get(policy, policy)
+    return model.weights_model.dtype_policy.name.removeprefix("mixed_")
 
 
 def float32_copy(model):

@@ -1,12 +1,9 @@
-"""The run folder: the one owner of a run's files, from its creation (or
-refusal, replacement, reopening for resume) to every write.
-
-Every file is written to a temporary name and renamed (`write_atomic`), so a
-kill loses at most the epoch in progress. Epoch `n`'s resume state is
-`resume/epoch_n.weights.h5`, then `resume/state.json` (`{"epoch": n, "weights":
-..., "history": [...]}`), the commit point naming its one weights file. No Keras
-import here: the command line uses this module before Keras starts.
-"""
+"""The run folder: the one owner of a run's files, from its creation (or refusal,
+replacement, reopening for resume) to every write. Every file is written to a
+temporary name and renamed (`write_atomic`), so a kill loses at most the epoch in
+progress. Epoch `n`'s resume state is `resume/epoch_n.weights.h5`, then the commit
+point `resume/state.json` (`{"epoch": n, "weights": ..., "history": [...]}`). No
+Keras import: the command line uses this module before Keras starts."""
 
 import contextlib
 import csv
@@ -78,11 +75,9 @@ def write_history(out, history):
     text = io.StringIO()
     writer = csv.DictWriter(text, ["epoch", *keys], restval="NA")
     writer.writeheader()
-    rows = enumerate(history, start=1)
-    writer.writerows({"epoch": epoch, **row} for epoch, row in rows)
+    writer.writerows({"epoch": e, **row} for e, row in enumerate(history, start=1))
     write_atomic(out / "history.csv", lambda tmp: tmp.write_text(text.getvalue()))
-    columns = {k: [row.get(k) for row in history] for k in keys}
-    write_json(out / "history.json", columns)
+    write_json(out / "history.json", {k: [row.get(k) for row in history] for k in keys})
 
 
 def check_new(out, overwrite=False):

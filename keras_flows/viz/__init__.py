@@ -1,41 +1,26 @@
-"""Pictures: sample grids, two-moons figures, a classifier's confusion matrix."""
+"""Pictures: sample grids, two-moons figures, a classifier's confusion matrix.
+Attributes are imported on first use, as in `keras_flows.training`."""
 
-from keras_flows.viz.classifier import confusion_figure
-from keras_flows.viz.grids import (
-    class_grid,
-    corner_interpolation_grid,
-    images_to_grid,
-    interpolation_grid,
-    label_grid,
-    manipulation_grid,
-    reconstruction_grid,
-    sample_grid,
-    temperature_sweep,
-    tile,
-    to_uint8,
-)
-from keras_flows.viz.moons import (
-    density_figure,
-    moons_figure,
-    plot_loss,
-    temperature_figure,
-)
+import importlib
 
-__all__ = [
-    "class_grid",
-    "confusion_figure",
-    "corner_interpolation_grid",
-    "density_figure",
-    "images_to_grid",
-    "interpolation_grid",
-    "label_grid",
-    "manipulation_grid",
-    "moons_figure",
-    "plot_loss",
-    "reconstruction_grid",
-    "sample_grid",
-    "temperature_figure",
-    "temperature_sweep",
-    "tile",
-    "to_uint8",
-]
+_LAZY = {
+    "confusion_figure": "classifier",
+    **dict.fromkeys(
+        "class_grid corner_interpolation_grid images_to_grid interpolation_grid "
+        "label_grid manipulation_grid reconstruction_grid sample_grid "
+        "temperature_sweep tile to_uint8".split(),
+        "grids",
+    ),
+    **dict.fromkeys(
+        ["density_figure", "moons_figure", "plot_loss", "temperature_figure"], "moons"
+    ),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"keras_flows.viz.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_flows.viz' has no attribute {name!r}")

@@ -8,7 +8,6 @@ import numpy as np
 
 from keras_flows.checks import check_temperature
 
-FONT_SIZE = 14
 MIN_WIDTH = 400  # grids narrower than this are enlarged...
 MAX_CELL = 128  # ...but no image beyond this many pixels
 _PAD = 6
@@ -31,7 +30,7 @@ def tile(images, rows, cols):
     return grid.reshape(rows * h, cols * w, c)  # (rows*H, cols*W, C)
 
 
-def _font(size=FONT_SIZE):
+def _font(size=14):
     from PIL import ImageFont
 
     try:
@@ -58,15 +57,15 @@ def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
     from PIL import Image, ImageDraw
 
     grid = np.asarray(grid)
-    if grid.ndim == 3 and grid.shape[-1] == 1:
-        grid = grid[..., 0]
+    grid = grid[..., 0] if grid.ndim == 3 and grid.shape[-1] == 1 else grid
     cell_h, cell_w = grid.shape[0] // rows, grid.shape[1] // cols
     factor = upscale_factor(grid.shape[1], max(cell_h, cell_w))
     grid = grid.repeat(factor, axis=0).repeat(factor, axis=1)
     cell_h, cell_w = cell_h * factor, cell_w * factor
 
     font = _font()
-    line = _text_size(font, "Tg")[1] + 2 * _PAD  # height of one text line
+    _, ascent, _, descent = font.getbbox("Tg")
+    line = descent - ascent + 2 * _PAD  # height of one text line
     left = max((_text_size(font, t)[0] + 2 * _PAD for t in row_labels or ()), default=0)
     top = line + (line if col_labels else 0)
     width = max(left + grid.shape[1], _text_size(font, title)[0] + 2 * _PAD)
@@ -77,10 +76,9 @@ def label_grid(grid, rows, cols, title, row_labels=None, col_labels=None):
     draw = ImageDraw.Draw(canvas)
 
     def write(text, x, y, align):
-        # Places `text` with its left / centre / right at `x` and the middle of a
-        # "Tg" line at `y` (by hand: bitmap fonts take no `anchor`).
+        # `text` with its left / centre / right at `x`, a "Tg" line's middle at
+        # `y` (by hand: bitmap fonts take no `anchor`).
         left_, _, right, _ = font.getbbox(text)
-        _, ascent, _, descent = font.getbbox("Tg")
         x -= {"left": left_, "centre": (left_ + right) // 2, "right": right}[align]
         draw.text((x, y - (ascent + descent) // 2), text, font=font, fill="black")
 
@@ -104,10 +102,9 @@ def images_to_grid(
         )
     images = np.asarray(x).reshape(-1, *model.image_shape)
     grid = tile(to_uint8(images, model.data_range or (0.0, 1.0)), rows, cols)
+    grid = grid[..., 0] if grid.shape[-1] == 1 else grid
     if title is not None:
         grid = label_grid(grid, rows, cols, title, row_labels, col_labels)
-    if grid.shape[-1] == 1:
-        grid = grid[..., 0]
     if path is not None:
         iio.imwrite(path, grid)
     return grid
