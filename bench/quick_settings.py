@@ -32,6 +32,7 @@ def main():
     parser.add_argument("--permutation", default="conv1x1")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--n-bits", type=int, default=8, help="Glow's data")
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument("--budget", type=float, default=300, help="seconds")
     parser.add_argument("--every", type=float, default=100, help="seconds")
@@ -63,6 +64,7 @@ def train(args):
             coupling=args.coupling,
             permutation=args.permutation,
             actnorm_data_init=True,
+            n_bits=args.n_bits,
             num_classes=10 if args.conditional else None,
             seed=0,
         )

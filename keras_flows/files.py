@@ -8,7 +8,7 @@ from keras_flows.checks import check_sizes
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def list_images(path, extensions, start=0, limit=None):
+def list_images(path, start=0, limit=None):
     """Returns the sorted image files under `path` (recursively), as strings."""
     check_sizes("list_images", 0, start=start)
     if limit is not None:
@@ -19,32 +19,28 @@ def list_images(path, extensions, start=0, limit=None):
             f"Image folder not found: '{folder}'. Pass the folder holding the "
             "images (see data/README.md for how to get CelebA)."
         )
-    extensions = tuple(e.lower() for e in extensions)
-    files = sorted(
-        f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in extensions
-    )
+    files = sorted(filter(_is_image, folder.rglob("*")))
     stop = None if limit is None else start + limit
     if not files[start:stop]:
         raise ValueError(
             f"No image files found in '{folder}' (searched recursively for "
-            f"extensions {extensions}; {len(files)} found, start={start}, "
+            f"extensions {IMAGE_EXTENSIONS}; {len(files)} found, start={start}, "
             f"limit={limit})."
         )
     return [str(f) for f in files[start:stop]]
 
 
-def has_images(folder, extensions=IMAGE_EXTENSIONS):
-    """Whether `folder` holds at least one image file (searched recursively,
-    stopping at the first)."""
-    return any(
-        f.suffix.lower() in extensions and f.is_file()
-        for f in pathlib.Path(folder).expanduser().rglob("*")
-    )
+def _is_image(file):
+    return file.suffix.lower() in IMAGE_EXTENSIONS and file.is_file()
+
+
+def has_images(folder):
+    """Whether `folder` holds an image file (searched recursively, up to the first)."""
+    return any(map(_is_image, pathlib.Path(folder).expanduser().rglob("*")))
 
 
 def class_folders(folder):
-    """The sorted sub-folders of `folder` that hold images (at least two): the
-    classes of a labelled image folder."""
+    """The sorted sub-folders of `folder` with images: a labelled folder's classes."""
     folder = pathlib.Path(folder).expanduser()
     classes = [d for d in sorted(folder.iterdir()) if d.is_dir() and has_images(d)]
     if len(classes) < 2:

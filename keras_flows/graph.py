@@ -8,8 +8,9 @@ from collections import defaultdict
 import keras
 from keras import ops, tree
 
+from keras_flows.checks import reject
 from keras_flows.keras_internals import call_arguments, layer_calls
-from keras_flows.layers.base import InvertibleLayer, reject
+from keras_flows.layers.base import InvertibleLayer
 
 
 def _nodes(model):
@@ -27,12 +28,9 @@ def _walk_forward(model, inputs, call_node):
     """Evaluates `model`'s graph on `inputs` with `call_node(node, args, kwargs)`."""
     values = {id(x): v for x, v in zip(model.inputs, tree.flatten(inputs))}
     for node in _nodes(model):
-        if node.is_input:
-            continue
-        args, kwargs = call_arguments(node, values)
-        outputs = call_node(node, args, kwargs)
-        for x, y in zip(node.outputs, tree.flatten(outputs)):
-            values[id(x)] = y
+        if not node.is_input:
+            outputs = call_node(node, *call_arguments(node, values))
+            values.update(zip(map(id, node.outputs), tree.flatten(outputs)))
     return [values[id(x)] for x in model.outputs]
 
 
@@ -91,8 +89,7 @@ def initialize(encoder, x):
             count += 1
         return layer(*args, **kwargs)
 
-    tensors = [ops.convert_to_tensor(v) for v in tree.flatten(x)]
-    _walk_forward(encoder, tensors, call_node)
+    _walk_forward(encoder, tree.map_structure(ops.convert_to_tensor, x), call_node)
     return count
 
 
@@ -106,8 +103,7 @@ def build_decoder(encoder, name=None):
     takes it after the latents and does not return it.
 
     Args:
-        encoder: A functional `keras.Model` of `InvertibleLayer`s (plus layers
-            that compute their conditions).
+        encoder: A functional `keras.Model` of `InvertibleLayer`s (and condition nets).
         name: The decoder's name.
     """
     producers, consumers = {}, defaultdict(list)
@@ -151,8 +147,8 @@ def build_decoder(encoder, name=None):
 
     def recompute(node):
         args, kwargs = call_arguments(node, values)
-        for x, y in zip(node.outputs, tree.flatten(node.operation(*args, **kwargs))):
-            values[id(x)] = y
+        outputs = node.operation(*args, **kwargs)
+        values.update(zip(map(id, node.outputs), tree.flatten(outputs)))
 
     # A depth-first walk with an explicit stack (a deep flow would overflow
     # Python's recursion limit): a tensor is computed once all the tensors its

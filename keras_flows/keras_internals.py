@@ -13,15 +13,12 @@ def _missing(what):
 
 
 def layer_calls(model):
-    """A functional model's nodes (one per layer call) in topological order,
-    inputs first: the private `_nodes_by_depth` (depth 0 = the outputs), as
-    Keras' own `Functional._run_through_graph` reads it."""
+    """A functional model's nodes (one per layer call) in topological order, inputs
+    first, from `_nodes_by_depth` (0: the outputs) as `Functional` reads it."""
     by_depth = getattr(model, "_nodes_by_depth", None)
     if by_depth is None:
         raise _missing("a functional model's `_nodes_by_depth`")
-    return [
-        node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]
-    ]
+    return [node for d in sorted(by_depth, reverse=True) for node in by_depth[d]]
 
 
 def call_arguments(node, values):
@@ -34,9 +31,8 @@ def call_arguments(node, values):
 
 
 def learning_rate_schedule(optimizer):
-    """What the optimizer's learning rate was set to: a
-    `LearningRateSchedule`, or its variable (the public `learning_rate`
-    evaluates a schedule at the current step)."""
+    """What the optimizer's learning rate was set to: a `LearningRateSchedule` or its
+    variable (the public `learning_rate` evaluates a schedule at the current step)."""
     return getattr(optimizer, "_learning_rate", None)
 
 

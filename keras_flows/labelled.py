@@ -8,7 +8,7 @@ import numpy as np
 
 from keras_flows.checks import check_image_args
 from keras_flows.data import read_images
-from keras_flows.files import IMAGE_EXTENSIONS, class_folders, list_images
+from keras_flows.files import class_folders, list_images
 
 
 def load_class_folders(path, size, limit_per_class=None, channels=3):
@@ -22,7 +22,7 @@ def load_class_folders(path, size, limit_per_class=None, channels=3):
     classes = class_folders(folder)
     xs, ys = [], []
     for label, sub in enumerate(classes):
-        files = list_images(sub, IMAGE_EXTENSIONS)
+        files = list_images(sub)
         xs.append(read_images(files, size, channels, limit_per_class, sub)[0])
         ys.append(np.full(len(xs[-1]), label, "int32"))
     return np.concatenate(xs), np.concatenate(ys), [sub.name for sub in classes]
@@ -61,8 +61,7 @@ def load_attribute_groups(
 ):
     """`(x_with, x_without)`: the images of `folder` whose row in `attributes_file`
     has `attribute` (1) and those without it (-1), at most `limit` of each, in
-    sorted file order: the two groups whose mean codes give
-    `model.latent_direction`."""
+    sorted file order (for `model.latent_direction`)."""
     names, table = read_attributes(attributes_file)
     if attribute not in names:
         raise ValueError(
@@ -70,7 +69,7 @@ def load_attribute_groups(
             f"{', '.join(names)}."
         )
     column = names.index(attribute)
-    files = list_images(folder, IMAGE_EXTENSIONS)
+    files = list_images(folder)
     has = {f: table[n][column] for f in files if (n := pathlib.Path(f).name) in table}
     groups = []
     for present in (True, False):

@@ -4,7 +4,7 @@ scale. The coupling layers own the maths; these only produce numbers."""
 import keras
 from keras import ops
 
-from keras_flows.layers.base import reject
+from keras_flows.checks import reject
 from keras_flows.serialization import deserialize_layers, named, register
 
 
@@ -103,10 +103,9 @@ class SoftClamp(keras.layers.Layer):
 
 @register
 class OutputScale(keras.layers.Layer):
-    """`g * x` with one learned factor `g` per channel, starting at `initial`:
-    the last layer of a coupling net, after its zero-initialised convolution
-    (as openai/glow's `conv2d_zeros`). A small start makes each optimiser step
-    move the net's output less.
+    """`g * x` with one learned factor `g` per channel, starting at `initial`: the last
+    layer of a coupling net, after its zero-initialised convolution (as openai/glow's
+    `conv2d_zeros`). A small start makes each optimiser step move the output less.
 
     Args:
         initial: the starting factor.
@@ -118,10 +117,9 @@ class OutputScale(keras.layers.Layer):
         self.initial = float(initial)
 
     def build(self, input_shape):
+        initial = keras.initializers.Constant(self.initial)
         self.scale = self.add_weight(
-            shape=(input_shape[-1],),
-            initializer=keras.initializers.Constant(self.initial),
-            name="scale",
+            shape=(input_shape[-1],), initializer=initial, name="scale"
         )
 
     def call(self, x):

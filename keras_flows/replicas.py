@@ -23,9 +23,7 @@ def draw_global(draw, shape, **kwargs):
     returning this replica's rows.
 
     Under `tf.distribute` every replica's `SeedGenerator` state is one mirrored
-    variable, so a local draw gives every replica the *same* noise. This draws
-    the global batch and keeps replica `i`'s rows, the part of each global batch
-    `fit` gives it.
+    variable, so a local draw would give every replica the *same* noise.
 
     Args:
         draw: A `keras.random` function (`uniform`, `normal`, ...).

@@ -1,6 +1,5 @@
-"""Starting the Keras backend without TensorFlow's start-up lines (CUDA probing,
-oneDNN notices) and retracing warnings: `quiet_start()`, which the command line
-calls unless `--verbose`, and the notebooks before `import keras`."""
+"""`quiet_start()`, which the command line (unless `--verbose`) and the notebooks
+call before `import keras` to hide TensorFlow's CUDA probing and oneDNN notices."""
 
 import os
 import sys

@@ -1,7 +1,6 @@
 """The command line's flags: one `train` sub-command per recipe, with the flags
 its `train` takes, each showing the recipe's default (`recipes.declared`). A flag
-not given parses to `None`, so `--resume` keeps the stored option.
-"""
+not given parses to `None`, so `--resume` keeps the stored option."""
 
 import argparse
 import shlex
@@ -115,14 +114,12 @@ def add_train_commands(train):
         for key, default in recipe.defaults.items():
             if key in NOT_FLAGS:
                 continue
-            parse = PER_RECIPE.get((name, key)) or FLAGS.get(
-                key, {"type": positive_int}
-            )
+            spec = PER_RECIPE.get((name, key)) or FLAGS.get(key, {"type": positive_int})
             text = recipe.flag_help(key)
-            if default is not None and parse.get("action") != "store_true":
+            if default is not None and spec.get("action") != "store_true":
                 text += f" (default: {default})"
             flag = "--" + key.replace("_", "-")
-            group.add_argument(flag, dest=key, default=None, help=text, **parse)
+            group.add_argument(flag, dest=key, default=None, help=text, **spec)
 
 
 def as_flags(options):

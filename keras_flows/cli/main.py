@@ -1,7 +1,6 @@
 """`keras-flows` command line: `train` a recipe into a run folder, `sample` from
 one, `manipulate` images along an attribute's direction with one. A mistake is
-one line and exit status 2; Keras starts only once a command runs.
-"""
+one line and exit status 2; Keras starts only once a command runs."""
 
 import argparse
 import importlib

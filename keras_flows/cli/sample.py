@@ -29,11 +29,9 @@ def run(args):
     from keras_flows.training import load_run, run_folder
 
     model = load_run(args.run)
-    drawn = _training_draw(args.run)
-    if args.temperature is None:
-        args.temperature = drawn["temperature"]
-    if args.grid is None:
-        args.grid = drawn["grid"]
+    for key, value in _training_draw(args.run).items():  # where no flag says
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     out = pathlib.Path(args.out or f"{args.run}/sample_T{args.temperature:g}.png")
     if model.num_classes is not None:  # one row per class
         names = run_folder.class_names(args.run)

@@ -13,8 +13,7 @@ from keras_flows.training import run_folder
 
 def _train_options(args):
     """The recipe name and its checked `train` options (a resumed run's too)."""
-    name = args.model
-    recipe = declared(name)
+    name, recipe = args.model, declared(args.model)
     keys = set(recipe.defaults) - set(NOT_FLAGS)
     options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
     if getattr(args, "quick", False) and not args.resume:

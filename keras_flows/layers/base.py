@@ -2,7 +2,6 @@
 
 `log_det` is `log|det dy/dx|` of the map computed, one value per sample, shape
 `(batch,)`; an `Inverse` layer's is minus the forward one at the matching point.
-Channel-wise parameters on images count once per pixel (x H*W).
 """
 
 import math
@@ -11,19 +10,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_flows.checks import reject
 from keras_flows.serialization import deserialize_layers, register
 
 # Log-dets are float32 whatever the compute dtype: a float16 sum of thousands of
 # log-scales keeps no significant digit.
 LOG_DET_DTYPE = "float32"
-
-
-def reject(bad, owner, needs, received):
-    """Raises "`Owner` needs {needs}. Received: {received}" if `bad`; `owner` is a
-    layer (named by its class) or a name."""
-    if bad:
-        name = owner if isinstance(owner, str) else type(owner).__name__
-        raise ValueError(f"`{name}` needs {needs}. Received: {received}")
 
 
 def per_sample(value, x):
@@ -45,18 +37,14 @@ def channel_log_det(log_scales, x):
     """The log-det of per-channel `log_scales` applied at every pixel of `x`:
     `H * W * sum(log_scales)` (the product of all middle axes), per sample."""
     dims = ops.shape(x)[1:-1]
-    if all(isinstance(d, int) for d in dims):
-        pixels = math.prod(dims)
-    else:
-        pixels = ops.prod(ops.convert_to_tensor(dims))
+    static = all(isinstance(d, int) for d in dims)
+    pixels = math.prod(dims) if static else ops.prod(ops.convert_to_tensor(dims))
     return per_sample(ops.sum(log_scales) * pixels, x)
 
 
 class InvertibleLayer(keras.layers.Layer):
     """Base class of the invertible layers: `_forward` and `_inverse` side by side,
-    each returning `(outputs, log_det)`. `call` runs `_forward`, adds
-    `-mean(log_det)` to the losses if `add_logdet_to_loss`, and returns the
-    outputs (`(outputs, log_det)` with `return_log_det=True`).
+    each returning `(outputs, log_det)`; `call` runs `_forward`.
 
     Class attributes: `condition_inputs`, positions of inputs that only condition
     the map (the inverse takes them again); `passthrough`, `{input_position:

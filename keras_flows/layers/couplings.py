@@ -5,12 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_flows.layers.base import (
-    InvertibleLayer,
-    reject,
-    sum_per_sample,
-    zeros_per_sample,
-)
+from keras_flows.checks import reject
+from keras_flows.layers.base import InvertibleLayer, sum_per_sample, zeros_per_sample
 from keras_flows.serialization import register
 
 SCALES = ("tanh", "sigmoid", "exp")
@@ -18,9 +14,8 @@ SCALES = ("tanh", "sigmoid", "exp")
 
 def _checked_net(layer, role, net):
     bad = net is not None and not isinstance(net, keras.layers.Layer)
-    needs = (
-        f"its {role} to be a Keras layer or model (`from_config` deserialises a config)"
-    )
+    needs = f"its {role} to be a Keras layer or model"
+    needs += " (`from_config` deserialises a config)"
     reject(bad, layer, needs, f"{role}={net!r}")
     return net
 
@@ -92,12 +87,9 @@ class AffineCouple(InvertibleLayer):
     Inverse: `[y1, y2] -> [y1, (y2 - t(y1)) * exp(-s(y1))]`.
     log|det J| = `sum(s(x1))` (0 for additive coupling, `s = 0`).
 
-    Additive: `AffineCouple(t_net)`; two nets (RealNVP): `AffineCouple(t_net,
-    s_net)`; one shared net (Glow): `AffineCouple(net, scale="sigmoid")`, whose
-    output `[t, raw]` has twice the channels of `x2`.
-
     Args:
-        shift_model: net `t` from `x1` to the shape of `x2`, or the shared net.
+        shift_model: net `t` from `x1` to the shape of `x2`, or (with a `scale` and
+            no `log_scale_model`) a shared net for `[t, raw]`, twice `x2`'s channels.
         log_scale_model: net producing `raw` for the two-net form, or `None`.
         log_scale_bound: soft bound on `|s|` for `scale="tanh"`, or `None`.
         scale: `s` from `raw`: `"tanh"`, `bound * tanh(raw / bound)`;
@@ -135,12 +127,10 @@ class AffineCouple(InvertibleLayer):
         self.shift_model = _checked_net(self, "shift_model", shift_model)
         self.log_scale_model = _checked_net(self, "log_scale_model", log_scale_model)
         self.log_scale_bound = log_scale_bound
-        if scale is None and self.log_scale_model is not None:
-            scale = "tanh"
-        self.scale = scale
+        self.scale = "tanh" if scale is None and log_scale_model is not None else scale
         # One net computes both shift and raw log-scale (2x channels).
-        self.shared = scale is not None and self.log_scale_model is None
-        self.volume_preserving = scale is None
+        self.shared = self.scale is not None and log_scale_model is None
+        self.volume_preserving = self.scale is None
 
     def build(self, input_shape):
         reject(len(input_shape) != 2, self, "`[x1, x2]`", f"input_shape={input_shape}")

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_flows import replicas
-from keras_flows.checks import check_n_bits
-from keras_flows.layers.base import InvertibleLayer, reject, zeros_per_sample
+from keras_flows.checks import check_n_bits, reject
+from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
 from keras_flows.serialization import register
 
 _SEED_STATE = "seed_state_"
@@ -33,8 +33,7 @@ class SavesRandomState:
 @register
 class UniformNoise(SavesRandomState, InvertibleLayer):
     """Adds `U[low, high)` noise while training; the identity otherwise, and
-    log|det J| = 0 (the noise is part of the data, not of the map). For data on a
-    1/256 grid, `U[0, 1/256)` noise makes the continuous NLL bound the discrete one.
+    log|det J| = 0 (the noise is part of the data, not of the map).
 
     Args:
         low: lower end of the noise.
@@ -52,14 +51,12 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None, return_log_det=False):
-        outputs = inputs
+        outputs, log_det = inputs, zeros_per_sample(inputs)
         if training:  # under tf.distribute: this replica's rows of one global draw
             kw = dict(minval=self.low, maxval=self.high, seed=self.seed_generator)
-            noise = replicas.draw_global(
-                keras.random.uniform, ops.shape(inputs), dtype=inputs.dtype, **kw
-            )
+            kw["dtype"] = inputs.dtype
+            noise = replicas.draw_global(keras.random.uniform, ops.shape(inputs), **kw)
             outputs = inputs + noise
-        log_det = zeros_per_sample(inputs)
         return (outputs, log_det) if return_log_det else outputs
 
     def _forward(self, x):
@@ -70,8 +67,7 @@ class UniformNoise(SavesRandomState, InvertibleLayer):
 
 def quantize(x, data_range, n_bits, xp=ops):
     """`q(x)`: each value snapped to the lower edge of its level, with
-    `K = 2**n_bits` levels of width `w = (high - low) / K` tiling `data_range`:
-    `q(x) = low + w * clip(floor((x - low) / w + 1e-4), 0, K - 1)`.
+    `K = 2**n_bits` levels of width `w = (high - low) / K` tiling `data_range`.
 
     8-bit values `k` scaled any of the usual ways (`k / 127.5 - 1`, `k / 128 - 1`,
     `k / 255`, `(k + 0.5) / 256`) land in level `k`, so `q(x) + U[0, w)` fills
@@ -107,8 +103,7 @@ class Dequantize(UniformNoise):
         needs = "data_range=(low, high) with low < high"
         reject(not low < high, "Dequantize", needs, f"data_range={data_range}")
         super().__init__(0.0, (high - low) / 2**n_bits, seed=seed, **kwargs)
-        self.n_bits = n_bits
-        self.data_range = (low, high)
+        self.n_bits, self.data_range = n_bits, (low, high)
 
     def snap(self, x):
         """`quantize(x)` in `x`'s dtype, computed in float32 whatever the

@@ -4,11 +4,11 @@ CondActnorm."""
 import keras
 from keras import ops
 
+from keras_flows.checks import reject
 from keras_flows.layers.base import (
     InvertibleLayer,
     channel_log_det,
     per_sample,
-    reject,
     sum_per_sample,
 )
 from keras_flows.serialization import register
@@ -36,10 +36,8 @@ class Scale(InvertibleLayer):
 
     def build(self, input_shape):
         # Not autocast: the log-det sums the float32 kernel; only `x`'s scale is cast.
-        shape = (1, input_shape[-1])
-        self.kernel = self.add_weight(
-            name="kernel", shape=shape, initializer="glorot_normal", autocast=False
-        )
+        kw = dict(initializer="glorot_normal", autocast=False)
+        self.kernel = self.add_weight(name="kernel", shape=(1, input_shape[-1]), **kw)
 
     def _forward(self, x):
         scale = ops.cast(ops.exp(self.kernel), x.dtype)
@@ -83,8 +81,7 @@ class Actnorm(InvertibleLayer):
 
     def __init__(self, use_shift=True, data_init=False, **kwargs):
         super().__init__(**kwargs)
-        self.use_shift = use_shift
-        self.data_init = data_init
+        self.use_shift, self.data_init = use_shift, data_init
 
     def build(self, input_shape):
         # Not autocast, as in `Scale`.
@@ -140,18 +137,14 @@ class CondActnorm(InvertibleLayer):
     condition_inputs = (1,)
 
     def build(self, input_shape):
-        bad = (
-            len(input_shape) != 2
-            or any(len(s) != 4 for s in input_shape)
-            or tuple(input_shape[0][1:3]) != tuple(input_shape[1][1:3])
-        )
+        bad = len(input_shape) != 2 or any(len(s) != 4 for s in input_shape)
+        bad = bad or tuple(input_shape[0][1:3]) != tuple(input_shape[1][1:3])
         needs = "`[x, cond]`, two images (batch, H, W, C) of the same height and width"
         reject(bad, "CondActnorm", needs, f"input_shape={input_shape}")
-        x_shape, cond_shape = (tuple(s) for s in input_shape)
-        self.channels = x_shape[-1]
+        self.channels = input_shape[0][-1]
         kw = dict(padding="same", kernel_initializer="zeros", dtype=self.dtype_policy)
         self.conv = keras.layers.Conv2D(2 * self.channels, 3, **kw)
-        self.conv.build(cond_shape)
+        self.conv.build(tuple(input_shape[1]))
 
     def _scale_and_shift(self, cond):
         h = self.conv(cond)

@@ -4,6 +4,7 @@ import numpy as np
 import scipy.linalg
 from keras import ops
 
+from keras_flows.checks import reject
 from keras_flows.layers.base import InvertibleLayer, channel_log_det, zeros_per_sample
 from keras_flows.serialization import register
 
@@ -13,14 +14,6 @@ _MODES = ("reverse", "random")
 def _draw_seed():
     # Drawn once and stored in the config, so a reloaded layer permutes the same way.
     return int(np.random.randint(0, 2**31 - 1))
-
-
-def _check_known_last_axis(layer, input_shape):
-    if input_shape[-1] is None:
-        raise ValueError(
-            f"`{type(layer).__name__}` needs a known last axis. "
-            f"Received: input_shape={input_shape}"
-        )
 
 
 @register
@@ -57,8 +50,8 @@ class Shuffle(InvertibleLayer):
         self.seed = _draw_seed() if seed is None and mode == "random" else seed
 
     def build(self, input_shape):
-        _check_known_last_axis(self, input_shape)
         dim = input_shape[-1]
+        reject(dim is None, self, "a known last axis", f"input_shape={input_shape}")
         if self.mode == "reverse":
             self.indices = np.arange(dim)[::-1].copy()
         else:
@@ -110,8 +103,9 @@ class InvConv1x1(InvertibleLayer):
         self.seed = _draw_seed() if seed is None else seed
 
     def build(self, input_shape):
-        _check_known_last_axis(self, input_shape)
         channels = input_shape[-1]
+        needs, received = "a known last axis", f"input_shape={input_shape}"
+        reject(channels is None, self, needs, received)
         rng = np.random.default_rng(self.seed)
         rotation = np.linalg.qr(rng.normal(size=(channels, channels)))[0]
         p, lower, upper = scipy.linalg.lu(rotation)  # rotation = p @ lower @ upper
@@ -120,13 +114,9 @@ class InvConv1x1(InvertibleLayer):
         # Not autocast: the kernel and its inverse are computed in float32 (in
         # float16 they are not inverses to float16 precision), then cast.
         def factor(name, value, trainable=True):
-            return self.add_weight(
-                name=name,
-                shape=value.shape,
-                initializer=lambda shape, dtype=None: value.astype("float32"),
-                trainable=trainable,
-                autocast=False,
-            )
+            init = lambda shape, dtype=None: value.astype("float32")
+            kw = dict(initializer=init, trainable=trainable, autocast=False)
+            return self.add_weight(name=name, shape=value.shape, **kw)
 
         self.permutation = factor("permutation", p, trainable=False)
         self.sign = factor("sign", np.sign(diag), trainable=False)

@@ -3,9 +3,10 @@ entries around, so log|det J| = 0."""
 
 import math
 
-from keras import ops
+from keras import ops, tree
 
-from keras_flows.layers.base import InvertibleLayer, reject, zeros_per_sample
+from keras_flows.checks import reject
+from keras_flows.layers.base import InvertibleLayer, zeros_per_sample
 from keras_flows.serialization import register
 
 
@@ -15,14 +16,10 @@ class _Rearrangement(InvertibleLayer):
     volume_preserving = True
 
     def _forward(self, inputs):
-        return self._rearrange(inputs), zeros_per_sample(_first(inputs))
+        return self._rearrange(inputs), zeros_per_sample(tree.flatten(inputs)[0])
 
     def _inverse(self, inputs):
-        return self._unrearrange(inputs), zeros_per_sample(_first(inputs))
-
-
-def _first(tensors):
-    return tensors[0] if isinstance(tensors, (list, tuple)) else tensors
+        return self._unrearrange(inputs), zeros_per_sample(tree.flatten(inputs)[0])
 
 
 @register
@@ -100,8 +97,7 @@ class Concat(_Rearrangement):
     at the recorded sizes.
 
     Args:
-        sizes: last-axis sizes of the inputs, recorded at build time (and saved,
-            so a reloaded decoder can split).
+        sizes: the inputs' last-axis sizes, recorded at build time (for a decoder).
 
     Example:
     >>> import numpy as np
@@ -134,8 +130,7 @@ class Concat(_Rearrangement):
             raise ValueError("`Concat` cannot be inverted before it is built.")
         return [(*output_shape[:-1], s) for s in self.sizes]
 
-    def _rearrange(self, parts):
-        return ops.concatenate(parts, axis=-1)
+    _rearrange = Split._unrearrange
 
     def _unrearrange(self, y):
         ends = [sum(self.sizes[: i + 1]) for i in range(len(self.sizes))]
@@ -182,8 +177,7 @@ class Squeeze(_Rearrangement):
         reject(bad, "Squeeze", needs, f"factor={self.factor}, input_shape={shape}")
 
     def forward_input_shape(self, output_shape):
-        b, h, w, c = output_shape
-        f = self.factor
+        f, (b, h, w, c) = self.factor, output_shape
         return (b, h * f, w * f, c // (f * f))
 
     def _rearrange(self, x):
@@ -211,8 +205,7 @@ class UnSqueeze(Squeeze):
         reject(bad, "UnSqueeze", needs, f"factor={self.factor}, input_shape={shape}")
 
     def forward_input_shape(self, output_shape):
-        b, h, w, c = output_shape
-        f = self.factor
+        f, (b, h, w, c) = self.factor, output_shape
         return (b, h // f, w // f, c * f * f)
 
     _rearrange, _unrearrange = Squeeze._unrearrange, Squeeze._rearrange
@@ -224,8 +217,7 @@ class Flatten(_Rearrangement):
     `Reshape` layer).
 
     Args:
-        event_shape: the shape without the batch axis, recorded at build time (as
-            `Concat`'s `sizes`).
+        event_shape: the shape without the batch axis, recorded as `Concat`'s `sizes`.
     """
 
     config_args = ("event_shape",)

@@ -8,10 +8,16 @@ import types
 import keras
 import numpy as np
 from keras import ops
+from scipy.special import log_softmax
 
-from keras_flows.checks import check_finite, check_n_bits, check_temperature, is_int
+from keras_flows.checks import (
+    check_finite,
+    check_n_bits,
+    check_temperature,
+    is_int,
+    reject,
+)
 from keras_flows.graph import build_decoder, build_log_det_model, initialize
-from keras_flows.layers.base import reject
 from keras_flows.layers.noise import quantize
 from keras_flows.models.conditional import one_hot_labels
 from keras_flows.serialization import deserialize_layers, register
@@ -55,8 +61,7 @@ class GenerativeModel(keras.Model):
 
     Args:
         image_shape: `(H, W, C)` of one sample for image data, else `None`.
-        data_range: `(low, high)` of the data (for bits/dim and to clip
-            samples), or `None`.
+        data_range: `(low, high)` of the data (bits/dim, sample clipping), or `None`.
         n_bits: bits per pixel of the data, for `bits_per_dim`.
         num_classes: `K` for a class-conditional model, else `None`.
         config: a built-in model's constructor arguments, else `None`.
@@ -123,8 +128,9 @@ class GenerativeModel(keras.Model):
                         "`validation_data` of a class-conditional model is "
                         "`(x_val, y_val)`, the samples and their integer labels."
                     )
-                validation = self._inputs(*validation, "x_val", "y_val")
-                kwargs["validation_data"] = (validation,)
+                kwargs["validation_data"] = (
+                    self._inputs(*validation, "x_val", "y_val"),
+                )
             if self.needs_initialization:
                 initialize(self.encoder, [part[: batch_size or 32] for part in x])
             return super().fit(x, y, batch_size=batch_size, **kwargs)
@@ -138,9 +144,8 @@ class GenerativeModel(keras.Model):
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def train_on_batch(self, x=None, y=None, **kwargs):
-        """`keras.Model.train_on_batch`, after checking the batch and running
-        any data-dependent initialisation on it, as `fit` does on its first
-        batch (a hand-written loop gets the same start as `fit`)."""
+        """`keras.Model.train_on_batch`, after checking the batch and running any
+        data-dependent initialisation on it, as `fit` does on its first batch."""
         if self.num_classes is not None:
             x, y = self._inputs(x, y, labels_name="y"), None
         else:
@@ -187,8 +192,9 @@ class GenerativeModel(keras.Model):
     def encode(self, x, labels=None, *, batch_size=256):
         """Data to latent, numpy in and out; `labels` for a class-conditional
         model (an int for all, or one per sample)."""
-        inputs = self._inputs(x, labels)
-        return self.encoder.predict(inputs, batch_size=batch_size, verbose=0)
+        return self.encoder.predict(
+            self._inputs(x, labels), batch_size=batch_size, verbose=0
+        )
 
     def decode(self, z, labels=None, *, batch_size=256):
         """Latent to data, numpy in and out; `labels` as in `encode`."""
@@ -228,8 +234,7 @@ class GenerativeModel(keras.Model):
         """`num` samples in data space, clipped to `data_range`: every latent
         part (each prior of a multi-scale model) is drawn from
         `N(0, temperature^2)` and decoded; `temperature=0` is the mode, and one
-        `seed` draws the same noise at every temperature. A class-conditional
-        model draws the class `labels` (an int for all, or one per sample)."""
+        `seed` draws the same noise at every temperature. `labels` as in `encode`."""
         temperature = check_temperature(temperature)
         label_inputs = self._label_inputs(labels, num)  # checked before drawing
         rng = np.random.default_rng(seed)
@@ -244,11 +249,8 @@ class GenerativeModel(keras.Model):
 
     def interpolate(self, x_a, x_b, steps=9, *, batch_size=256):
         """Samples decoded along the straight line from `encode(x_a)` to
-        `encode(x_b)`, `steps` points with both ends (the reconstructions).
-
-        Returns:
-            `(steps, ...)` for one pair, `(n, steps, ...)` for batches `(n, ...)`.
-        """
+        `encode(x_b)`, `steps` points with both ends (the reconstructions):
+        `(steps, ...)` for one pair, `(n, steps, ...)` for batches `(n, ...)`."""
         t = np.linspace(0.0, 1.0, steps, dtype="float32")
         weights = np.stack([1 - t, t], axis=1)  # (steps, 2)
         return self._decode_blends("interpolate", [x_a, x_b], weights, batch_size)
@@ -264,12 +266,8 @@ class GenerativeModel(keras.Model):
     def manipulate(self, x, direction, strengths=(-1.0, -0.5, 0.0, 0.5, 1.0),
                    batch_size=256):  # fmt: skip
         """`decode(encode(x) + s * direction)` for every strength `s`, clipped
-        to `data_range`: `s = 0` is the reconstruction.
-
-        Returns:
-            `(len(strengths), ...)` for one sample, `(n, len(strengths), ...)`
-            for a batch.
-        """
+        to `data_range` (`s = 0` is the reconstruction): `(len(strengths), ...)`
+        for one sample, `(n, len(strengths), ...)` for a batch."""
         x = np.asarray(x)
         single = x.shape == self.sample_shape
         z = self.encode(x[None] if single else x, batch_size=batch_size)
@@ -289,26 +287,19 @@ class GenerativeModel(keras.Model):
         """A `steps x steps` grid decoded from the bilinear blend of the codes of
         its four corners (the f-VAE post's figure): row `i`, column `j` decodes
         `(1-a)(1-b) z_tl + (1-a) b z_tr + a (1-b) z_bl + a b z_br`, with
-        `a = i / (steps - 1)` and `b = j / (steps - 1)`.
-
-        Returns:
-            `(steps, steps, ...)` for one sample per corner, `(n, steps, steps,
-            ...)` for batches `(n, ...)`.
-        """
+        `a = i / (steps - 1)` and `b = j / (steps - 1)`: `(steps, steps, ...)`, or
+        `(n, steps, steps, ...)` for batches `(n, ...)`."""
         bad = not is_int(steps) or steps < 2
         reject(bad, "interpolate_corners", "steps >= 2", f"steps={steps!r}")
         t = np.linspace(0.0, 1.0, steps, dtype="float32")
-        a, b = t[:, None, None], t[None, :, None]  # rows, columns
-        weights = np.concatenate(
-            [(1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b], axis=-1
-        )  # (steps, steps, 4)
+        a, b = np.meshgrid(t, t, indexing="ij")  # rows, columns
+        weights = np.stack([(1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b], -1)
         corners = [x_tl, x_tr, x_bl, x_br]
         return self._decode_blends("interpolate_corners", corners, weights, batch_size)
 
     def _decode_blends(self, name, samples, weights, batch_size):
-        """Decodes `sum_k weights[..., k] * encode(samples[k])`: `samples` one
-        sample or one batch `(n, ...)` each, `weights` `(*grid, len(samples))`.
-        Returns `(*grid, ...)` for single samples, `(n, *grid, ...)` for batches."""
+        """Decodes `sum_k weights[..., k] * encode(samples[k])`, `weights`
+        `(*grid, len(samples))`: `(*grid, ...)` or, for batches, `(n, *grid, ...)`."""
         samples = [np.asarray(x) for x in samples]
         bad = any(x.shape != samples[0].shape for x in samples)
         shapes = f"shapes {[x.shape for x in samples]}"
@@ -319,10 +310,9 @@ class GenerativeModel(keras.Model):
         n, k = len(samples[0]), len(samples)
         z = self.encode(np.concatenate(samples), batch_size=batch_size)  # (k n, ...)
         latent_shape = z.shape[1:]  # flat for most models, (h, w, c) for some
-        grid = weights.shape[:-1]
         z = np.einsum("pk,knd->npd", weights.reshape(-1, k), z.reshape(k, n, -1))
         x = self.decode(z.reshape(-1, *latent_shape), batch_size=batch_size)
-        x = x.reshape(n, *grid, *self.sample_shape)
+        x = x.reshape(n, *weights.shape[:-1], *self.sample_shape)
         return x[0] if single else x
 
 
@@ -330,16 +320,14 @@ class GenerativeModel(keras.Model):
 class FlowModel(GenerativeModel):
     """A normalising flow `z = f(x)` with a standard normal prior on `z`.
 
-    `fit(x)` minimises the exact negative log-likelihood in nats per sample: each
-    call adds `mean(0.5 |z|^2 + 0.5 D log(2 pi))` to the losses, and each
-    volume-changing layer adds `-mean(log_det)`.
+    `fit(x)` minimises the exact NLL in nats per sample: `call` adds the prior's
+    `mean(gaussian_nll(z))` and each volume-changing layer its `-mean(log_det)`.
 
     Args:
         encoder: a functional `keras.Model` from data to latent, built from
             `keras_flows.layers` (with a one-hot label as its last input for
             `num_classes=K`); the decoder is `graph.build_decoder(encoder)`.
-        **kwargs: `GenerativeModel`'s (`image_shape`, `data_range`, `n_bits`,
-            `num_classes`, `config`) and Keras'.
+        **kwargs: `GenerativeModel`'s arguments and Keras'.
     """
 
     def __init__(self, encoder, **kwargs):
@@ -348,9 +336,7 @@ class FlowModel(GenerativeModel):
         self.decoder = build_decoder(encoder)
         # Derived and rebuilt on demand: kept out of Keras' tracking and saving.
         self._derived = types.SimpleNamespace(log_det_model=None)
-        # Every variable exists once the functional encoder is built, so
-        # `summary()` and `count_params()` work before the first call.
-        self.built = True
+        self.built = True  # the functional encoder holds every variable already
 
     @classmethod
     def from_config(cls, config):
@@ -394,11 +380,8 @@ class FlowModel(GenerativeModel):
                 f"`class_prior` must be {k} probabilities that sum to 1. "
                 f"Received: {class_prior!r}"
             )
-        joint = np.stack(
-            [self.log_prob(x, y, batch_size=batch_size) for y in range(k)], axis=1
-        ) + np.log(prior)
-        top = joint.max(axis=1, keepdims=True)
-        return joint - top - np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
+        log_p = [self.log_prob(x, y, batch_size=batch_size) for y in range(k)]
+        return log_softmax(np.stack(log_p, axis=1) + np.log(prior), axis=1)
 
     def predict_class(self, x, class_prior=None, *, batch_size=256):
         """The generative classifier: per sample, the class `y` with the largest
@@ -438,7 +421,6 @@ def _peek_first_batch(x, batch_size):
     elif hasattr(x, "__next__") or hasattr(x, "__iter__"):  # generators
         iterator = iter(x)
         first = next(iterator)
-        # A generator again (Keras's adapters want one), its first batch put back.
         x = (batch for batch in itertools.chain([first], iterator))
     else:
         raise ValueError(

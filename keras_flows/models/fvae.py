@@ -12,8 +12,6 @@ The loss per image is the single-draw -ELBO in nats,
     log p(x|z) = -|x - G(z)|^2 / (2 sigma2^2) - D log sigma2 - D/2 log(2 pi)
     log p(z)   = -|F(z)|^2 / 2 - D_z/2 log(2 pi) + log|det dF/dz|
     log q(z|x) = -|u|^2 / 2 - D_z log sigma1 - D_z/2 log(2 pi)
-
-The two D_z/2 log(2 pi) terms cancel, which gives the blog's loss.
 """
 
 import math
@@ -21,12 +19,12 @@ import math
 import keras
 import numpy as np
 from keras import ops
+from scipy.special import logsumexp
 
 from keras_flows import layers as L
 from keras_flows import replicas
-from keras_flows.checks import check_image_shape, check_sizes
+from keras_flows.checks import check_image_shape, check_sizes, reject
 from keras_flows.graph import build_decoder, build_log_det_model
-from keras_flows.layers.base import reject
 from keras_flows.layers.noise import SavesRandomState
 from keras_flows.models.base import GenerativeModel, constructor_arguments, gaussian_nll
 from keras_flows.models.glow import (
@@ -39,21 +37,17 @@ from keras_flows.serialization import named, register
 
 
 def residual_block(x, width=None, name=None):
-    """The original script's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the
-    3x3 convolution `width` channels wide (`None`: the input's). The
-    zero-initialised 1x1 convolution makes a deep stack start as the identity;
-    the 3x3 convolution has no bias, which the batch normalisation would
-    cancel."""
+    """The original script's block `x + Conv1x1(ReLU(BN(Conv3x3(x))))`, the 3x3
+    convolution `width` channels wide (`None`: the input's) and bias-free (BN would
+    cancel it); the zero-initialised 1x1 makes a deep stack start as the identity."""
     channels = x.shape[-1]
     conv3x3 = dict(padding="same", use_bias=False, name=named(name, "conv3x3"))
     h = keras.layers.Conv2D(width or channels, 3, **conv3x3)(x)
-    h = keras.layers.BatchNormalization(
-        synchronized=keras.backend.backend() == "tensorflow", name=named(name, "bn")
-    )(h)
+    sync = keras.backend.backend() == "tensorflow"
+    h = keras.layers.BatchNormalization(synchronized=sync, name=named(name, "bn"))(h)
     h = keras.layers.ReLU(name=named(name, "relu"))(h)
-    h = keras.layers.Conv2D(
-        channels, 1, kernel_initializer="zeros", name=named(name, "conv1x1")
-    )(h)
+    conv1x1 = dict(kernel_initializer="zeros", name=named(name, "conv1x1"))
+    h = keras.layers.Conv2D(channels, 1, **conv1x1)(h)
     return keras.layers.Add(name=named(name, "add"))([x, h])
 
 
@@ -84,10 +78,9 @@ def build_generator(latent_shape, levels=3, blocks=12, width=None, name="G"):
 
 
 def fvae_flow(z, levels=4, depth=12, seed=None, name=None, **step_kwargs):
-    """F, the original script's flow on the latent: `glow_flow` with the
-    squeeze after the split (the first level runs at E's resolution), or a
-    `Flatten` (the identity) when `depth=0`. Arguments and result as in
-    `glow_flow`."""
+    """F, the original script's flow on the latent: `glow_flow` with the squeeze
+    after the split (the first level runs at E's resolution), or a `Flatten` (the
+    identity) when `depth=0`. Arguments and result as in `glow_flow`."""
     if depth == 0:
         return [L.Flatten(name=named(name, "flatten"))(z)]
     level = dict(split=levels > 1, squeeze=False, seed=seed, name=named(name, "level0"))
@@ -136,9 +129,8 @@ class FVAE(SavesRandomState, GenerativeModel):
     """f-VAE on images in [-1, 1]: encoder E, generator G, flow prior F and the
     trainable scalars sigma1 (posterior std) and sigma2 (likelihood std).
 
-    Each training call dequantises `x`, draws `u ~ N(0, I)` and returns the
-    per-image ELBO; the loss is the batch mean of the -ELBO. Not a `FlowModel`:
-    G is not the inverse of E, and `log_prob` is a bound. Its parts share their
+    Not a `FlowModel`: G is not the inverse of E, and `log_prob` is a bound
+    (training minimises the batch mean of the -ELBO). Its parts share their
     weights: `inference_net` (E), `generator` (G), `flow` (F), `encoder`
     (`x -> F(E(x))`), `decoder` (`eps -> G(F^-1(eps))`) and `network`
     (`[x, u] -> log p(x, z) - log q(z|x)`, which holds every weight).
@@ -255,9 +247,8 @@ class FVAE(SavesRandomState, GenerativeModel):
     def call(self, x, training=None):
         """The per-image single-draw ELBO `log p(x, z) - log q(z|x)`."""
         shape = (ops.shape(x)[0], *self.latent_shape)
-        u = replicas.draw_global(  # this replica's rows of one global draw
-            keras.random.normal, shape, seed=self.noise, dtype="float32"
-        )
+        kw = dict(seed=self.noise, dtype="float32")
+        u = replicas.draw_global(keras.random.normal, shape, **kw)
         return self.network([x, u], training=training)
 
     def compute_loss(
@@ -280,8 +271,7 @@ class FVAE(SavesRandomState, GenerativeModel):
         Reference: Burda, Grosse & Salakhutdinov, "Importance Weighted
         Autoencoders" (2016).
         """
-        x = self._check_data(x)
-        self._label_inputs(labels, len(x))  # an f-VAE takes none: said clearly
+        x = self._inputs(x, labels)  # an f-VAE takes no labels: said clearly
         check_sizes(type(self).__name__, num_samples=num_samples)
         k = int(num_samples)
         per_batch = max(1, batch_size // k)  # images whose k draws share a batch
@@ -296,8 +286,7 @@ class FVAE(SavesRandomState, GenerativeModel):
             rows = [np.repeat(images, k, axis=0), u]
             log_weights.append(np.asarray(self.network.predict_on_batch(rows)))
         log_weights = np.concatenate(log_weights).astype("float64").reshape(-1, k)
-        top = log_weights.max(axis=1, keepdims=True)
-        return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
+        return logsumexp(log_weights, axis=1) - np.log(k)
 
     def bits_per_dim(
         self, x, labels=None, *, num_samples=1, batch_size=256, dequantize=True, seed=0
@@ -309,7 +298,6 @@ class FVAE(SavesRandomState, GenerativeModel):
 
     def reconstruct(self, x, labels=None, *, batch_size=256):
         """`G(E(x))`: the posterior mean decoded, no noise (F cancels out)."""
-        x = self._check_data(x)
-        self._label_inputs(labels, len(x))
+        x = self._inputs(x, labels)
         z = self.inference_net.predict(x, batch_size=batch_size, verbose=0)
         return self.generator.predict(z, batch_size=batch_size, verbose=0)

@@ -6,8 +6,7 @@ tensors, so f-VAE's flow F calls them too."""
 import keras
 
 from keras_flows import layers as L
-from keras_flows.checks import check_image_shape, check_n_bits, check_sizes
-from keras_flows.layers.base import reject
+from keras_flows.checks import check_image_shape, check_n_bits, check_sizes, reject
 from keras_flows.layers.couplings import SCALES
 from keras_flows.models.base import FlowModel, constructor_arguments
 from keras_flows.models.conditional import label_embedding
@@ -39,9 +38,8 @@ def flow_step(
     seed=None,
     name=None,
 ):
-    """One step of flow on `x` `(batch, H, W, C)`: Actnorm -> permutation ->
-    Split -> coupling -> Concat. Arguments as in `Glow`; `name` prefixes the
-    layer names."""
+    """One step of flow on `x` `(batch, H, W, C)`: Actnorm -> permutation -> Split ->
+    coupling -> Concat. Arguments as in `Glow`; `name` prefixes the layer names."""
     kw = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
     x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **kw)(x)
     if permutation == "conv1x1":
@@ -71,12 +69,8 @@ def flow_level(
     conditioned on the first half (`CondActnorm([x2, x1])`, the original script's
     `split2d`); without, an Actnorm (a learned diagonal prior). With one-hot
     `labels` `(batch, K)`, every prior also reads `label_embedding(labels)`.
-    `step_kwargs` go to `flow_step`.
-
-    Returns:
-        `(z_part, x_next)`: the factored-out part flattened to `(batch, D_part)`,
-        and the tensor for the next level (`None` after the last level).
-    """
+    `step_kwargs` go to `flow_step`. Returns `(z_part, x_next)`: the factored-out
+    part flattened to `(batch, D_part)`, and the next level's input (or `None`)."""
     if squeeze:  # (B, H, W, C) -> (B, H/2, W/2, 4C)
         x = L.Squeeze(name=named(name, "squeeze"), dtype=FLOW_DTYPE)(x)
     for k in range(depth):
@@ -103,17 +97,14 @@ def flow_level(
 
 
 def glow_flow(x, levels=3, depth=10, seed=None, name=None, labels=None, **step_kwargs):
-    """Glow's multi-scale flow on `x` `(batch, H, W, C)`: `levels` x
-    `flow_level`, the last without a split; level `i` starts at seed
-    `seed + i * depth`. Returns the list of flattened latent parts `(batch, D_i)`
-    in level order."""
+    """Glow's multi-scale flow on `x` `(batch, H, W, C)`: `levels` x `flow_level`,
+    the last without a split, level `i` seeded `seed + i * depth`. Returns the
+    flattened latent parts `(batch, D_i)` in level order."""
     parts = []
     for i in range(levels):
-        level_seed = None if seed is None else seed + i * depth
-        level = dict(
-            split=i < levels - 1, seed=level_seed, name=named(name, f"level{i}")
-        )
-        z, x = flow_level(x, depth, labels=labels, **level, **step_kwargs)
+        level = dict(split=i < levels - 1, name=named(name, f"level{i}"), labels=labels)
+        level["seed"] = None if seed is None else seed + i * depth
+        z, x = flow_level(x, depth, **level, **step_kwargs)
         parts.append(z)
     return parts
 
@@ -128,24 +119,19 @@ class Glow(FlowModel):
         levels: number of levels `L` (original: 3; the paper: 6 at 256x256).
         depth: steps per level `K` (original: 10; the paper: 32).
         hidden_channels: width of the coupling nets (original: 512).
-        coupling: `"additive"` (the original script) or `"affine"` (one net
-            for shift and scale).
+        coupling: `"additive"` (the original script) or `"affine"`.
         permutation: `"random"` (the original script), `"reverse"` or
             `"conv1x1"` (the paper's invertible 1x1 convolution).
-        coupling_scale: an affine coupling's scale, `"tanh"`, `"sigmoid"` or
-            `"exp"` (see `AffineCouple`).
+        coupling_scale: `"tanh"`, `"sigmoid"` or `"exp"` (`AffineCouple`'s `scale`).
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
-        net_input_bound: the coupling nets read their input through
-            `nets.SoftClamp(net_input_bound)`; `None`: no clamp (how models
-            saved before this option were built).
-        net_output_scale: the coupling nets end in a `nets.OutputScale`
-            starting here; `None`: none (as for `net_input_bound`).
+        net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
+            clamp (how models saved before this option were built).
+        net_output_scale: the coupling nets' `nets.OutputScale` start, or `None`.
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
-        num_classes: `K` for a class-conditional Glow: it trains with
-            `fit(x, y)`, takes `labels` in `encode`, `decode`, `log_prob`,
-            `bits_per_dim` and `sample`, and classifies with `predict_class(x)`.
+        num_classes: `K` for a class-conditional Glow: `fit(x, y)`, `labels` in
+            the numpy API, and `predict_class(x)`.
         seed: seed of the permutations, 1x1 convolutions and noise.
         **kwargs: `keras.Model` arguments (`name`).
 
@@ -202,16 +188,13 @@ class Glow(FlowModel):
         x_in = keras.Input(input_shape, name="x")
         labels = None if num_classes is None else keras.Input((num_classes,), name="y")
         inputs = x_in if labels is None else [x_in, labels]  # y one-hot
-        x = L.Dequantize(
-            n_bits, (-1.0, 1.0), seed=seed, name="dequantize", dtype=FLOW_DTYPE
-        )(x_in)
+        options = dict(seed=seed, name="dequantize", dtype=FLOW_DTYPE)
+        x = L.Dequantize(n_bits, (-1.0, 1.0), **options)(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
         steps += ("actnorm_data_init", "net_input_bound", "net_output_scale", "remat")
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
         facts = dict(image_shape=input_shape, data_range=(-1.0, 1.0), n_bits=n_bits)
-        encoder = keras.Model(inputs, z, name="glow_encoder")
-        super().__init__(
-            encoder, **facts, num_classes=num_classes, config=config, **kwargs
-        )
+        facts.update(num_classes=num_classes, config=config)
+        super().__init__(keras.Model(inputs, z, name="glow_encoder"), **facts, **kwargs)

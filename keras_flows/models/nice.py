@@ -5,7 +5,7 @@ import math
 import keras
 
 from keras_flows import layers as L
-from keras_flows.layers.base import reject
+from keras_flows.checks import reject
 from keras_flows.models.base import LOG_2PI, FlowModel, constructor_arguments
 from keras_flows.nets import mlp
 from keras_flows.serialization import register
@@ -24,8 +24,7 @@ class NICE(FlowModel):
     """NICE: additive couplings on interleaved halves, then a learned diagonal Scale.
 
     The blog's encoder: `noise -> 4 x [Shuffle(reverse) -> SplitVector ->
-    AddCouple(m_k) -> ConcatVector] -> Scale`; the blog's loss omits the
-    `0.5 D log(2 pi)` of the NLL, see `blog_loss`.
+    AddCouple(m_k) -> ConcatVector] -> Scale` (for the blog's loss, `blog_loss`).
 
     Args:
         input_dim: data dimension `D` (even).
@@ -34,8 +33,7 @@ class NICE(FlowModel):
         hidden_layers: hidden layers of each `m` (plus its output layer).
         noise: `"blog"`, `"dequantize"` (see `NOISE`) or `None`.
         shuffle: `"reverse"` (the blog) or `"random"` (RealNVP's suggestion).
-        seed: seed of random shuffles and of the noise; drawn once and stored
-            when `None`.
+        seed: seed of the random shuffles and the noise; drawn and stored if `None`.
 
     Example:
     >>> import keras, numpy as np
@@ -70,9 +68,7 @@ class NICE(FlowModel):
                 f"Received: noise={noise!r}"
             )
         x_in = keras.Input((input_dim,), name="x")
-        x = x_in
-        if noise is not None:
-            x = NOISE[noise](seed)(x)
+        x = x_in if noise is None else NOISE[noise](seed)(x_in)
         for k in range(num_couplings):
             x = L.Shuffle(shuffle, seed=seed + k)(x)
             x1, x2 = L.SplitVector()(x)

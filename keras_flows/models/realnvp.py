@@ -102,10 +102,8 @@ class RealNVP(FlowModel):
             )
         import tensorflow_probability as tfp
 
-        return tfp.distributions.MultivariateNormalDiag(
-            loc=np.zeros(self.config["input_dim"], "float32"),
-            scale_diag=np.ones(self.config["input_dim"], "float32"),
-        )
+        zeros = np.zeros(self.config["input_dim"], "float32")
+        return tfp.distributions.MultivariateNormalDiag(loc=zeros, scale_diag=zeros + 1)
 
     def nll(self, x, *, batch_size=256):
         """Mean negative log-likelihood of `x` in nats per point."""

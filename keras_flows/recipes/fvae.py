@@ -32,44 +32,31 @@ def train(*, epochs, batch_size, out, data, image_size, limit, levels,
     encoder_levels = levels or (2 if data is None else 3)
     latent_side = image_shape[0] // 2**encoder_levels
     flow_levels = min(4, max(1, latent_side.bit_length() - 1))  # side / 2**(L-1) >= 1
-    model = compiled(
-        lambda: FVAE(
-            image_shape,
-            encoder_levels=encoder_levels,
-            encoder_blocks=encoder_blocks,
-            flow_levels=flow_levels,
-            flow_depth=depth,
-            hidden_channels=hidden_channels,
-            n_bits=n_bits,
-            seed=seed,
-        ),
-        seed,
-        precision,
-        schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs),
+    build = lambda: FVAE(
+        image_shape,
+        encoder_levels=encoder_levels,
+        encoder_blocks=encoder_blocks,
+        flow_levels=flow_levels,
+        flow_depth=depth,
+        hidden_channels=hidden_channels,
+        n_bits=n_bits,
+        seed=seed,
     )
+    rate = schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs)
+    model = compiled(build, seed, precision, rate)
+    fit = dict(epochs=epochs, batch_size=batch_size, resume=resume, verbose=verbose)
     model, result = train_and_draw(
-        model,
-        x_train,
-        x_val,
-        out,
-        grid,
-        temperature,
-        epochs=epochs,
-        batch_size=batch_size,
-        resume=resume,
-        verbose=verbose,
-        on_divergence="reduce_lr",
+        model, x_train, x_val, out, grid, temperature, on_divergence="reduce_lr", **fit
     )
     if temperature != 0.8:  # else `samples.png` is that grid
         viz.sample_grid(model, grid, grid, 0.8, seed=0, path=out / "samples_T0.8.png")
     write_pictures(model, x_train, x_val, out, grid)
     numbers = {}
     if x_val is not None:
+        iwae = model.bits_per_dim(x_val, num_samples=iwae_samples).mean()
         numbers = dict(
             test_elbo_bits_per_dim=float(model.bits_per_dim(x_val).mean()),
-            test_iwae_bits_per_dim=float(
-                model.bits_per_dim(x_val, num_samples=iwae_samples).mean()
-            ),
+            test_iwae_bits_per_dim=float(iwae),
             iwae_samples=iwae_samples,
         )
     judge_at = temperature if data is None else None  # the stand-in's digits

@@ -39,23 +39,21 @@ def train(*, epochs, batch_size, out, data, image_size, limit, levels, depth,
         x_train, x_val, image_shape = load_data(
             data, image_size, batch_size, limit, seed
         )
-    model = compiled(
-        lambda: Glow(
-            image_shape,
-            levels=levels,
-            depth=depth,
-            hidden_channels=hidden_channels,
-            coupling=coupling,
-            permutation=permutation,
-            actnorm_data_init=actnorm_data_init,
-            n_bits=n_bits,
-            num_classes=len(class_names) if conditional else None,
-            seed=seed,
-        ),
-        seed,
-        precision,
-        schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs),
+    build = lambda: Glow(
+        image_shape,
+        levels=levels,
+        depth=depth,
+        hidden_channels=hidden_channels,
+        coupling=coupling,
+        permutation=permutation,
+        actnorm_data_init=actnorm_data_init,
+        n_bits=n_bits,
+        num_classes=len(class_names) if conditional else None,
+        seed=seed,
     )
+    rate = schedule(learning_rate, warmup_steps, decay, x_train, batch_size, epochs)
+    model = compiled(build, seed, precision, rate)
+    fit = dict(epochs=epochs, batch_size=batch_size, resume=resume, verbose=verbose)
     model, result = train_and_draw(
         model,
         x_train,
@@ -64,17 +62,14 @@ def train(*, epochs, batch_size, out, data, image_size, limit, levels, depth,
         grid,
         temperature,
         class_names,
-        epochs=epochs,
-        batch_size=batch_size,
         y=y_train,
         y_val=y_val,
-        resume=resume,
-        verbose=verbose,
         # The original script's guard: NaN/inf, or after 10 epochs a loss 0.5
         # bits/dim above the best, restores the best weights and lr / 10.
         on_divergence="reduce_lr",
         max_jump=0.5 * math.prod(image_shape) * math.log(2),
         warmup_epochs=10,
+        **fit,
     )
     if not conditional:
         write_pictures(model, x_train, x_val, out, grid)

@@ -24,29 +24,13 @@ def train(*, epochs, batch_size, out, data, limit, noise, hidden_units,
     the metrics dict. `data`: an `mnist.npz` path (default `load_mnist()`)."""
     out = pathlib.Path(out)
     x_train, x_test = load_digits(lambda: load_mnist(path=data), limit, batch_size)
-    model = compiled(
-        lambda: NICE(
-            hidden_units=hidden_units,
-            hidden_layers=hidden_layers,
-            noise=noise,
-            seed=seed,
-        ),
-        seed,
-        precision,
-        learning_rate,
+    build = lambda: NICE(
+        hidden_units=hidden_units, hidden_layers=hidden_layers, noise=noise, seed=seed
     )
+    model = compiled(build, seed, precision, learning_rate)
+    fit = dict(epochs=epochs, batch_size=batch_size, resume=resume, verbose=verbose)
     model, result = train_and_draw(
-        model,
-        x_train,
-        x_test,
-        out,
-        grid,
-        temperature,
-        epochs=epochs,
-        batch_size=batch_size,
-        patience=patience,
-        resume=resume,
-        verbose=verbose,
+        model, x_train, x_test, out, grid, temperature, patience=patience, **fit
     )
     viz.temperature_sweep(model, path=out / "temperatures.png")
     numbers = evaluate(model, x_test)

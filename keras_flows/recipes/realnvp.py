@@ -51,22 +51,10 @@ def train(*, epochs, batch_size, out, data, limit, n, coupling_layers, coupling_
     out = pathlib.Path(out)
     x, stats = _load(data, n, seed)
     x = x[: limit or None]
-    model = compiled(
-        lambda: RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim),
-        seed,
-        precision,
-        learning_rate,
-    )
-    result = train_run(
-        model,
-        x,
-        out,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_split=0.2,
-        resume=resume,
-        verbose=verbose,
-    )
+    build = lambda: RealNVP(coupling_layers=coupling_layers, coupling_dim=coupling_dim)
+    model = compiled(build, seed, precision, learning_rate)
+    fit = dict(epochs=epochs, batch_size=batch_size, resume=resume, verbose=verbose)
+    result = train_run(model, x, out, validation_split=0.2, **fit)
     model = float32_copy(model)  # with the best val_loss weights
     x_test = held_out_points(stats, seed)
     nll = model.nll(x_test)

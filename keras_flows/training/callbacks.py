@@ -10,6 +10,7 @@ import time
 import keras
 import numpy as np
 
+from keras_flows.checks import reject
 from keras_flows.keras_internals import learning_rate_schedule, start_at_epoch
 from keras_flows.serialization import register
 from keras_flows.training import run_folder
@@ -28,15 +29,10 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, rate, warmup_steps, decay_steps=None):
-        if not warmup_steps >= 1:
-            raise ValueError(
-                f"`LinearWarmup` needs warmup_steps >= 1. Received: {warmup_steps}"
-            )
-        if decay_steps is not None and not decay_steps > warmup_steps:
-            raise ValueError(
-                "`LinearWarmup` needs decay_steps > warmup_steps. Received: "
-                f"decay_steps={decay_steps}, warmup_steps={warmup_steps}"
-            )
+        reject(not warmup_steps >= 1, self, "warmup_steps >= 1", warmup_steps)
+        bad = decay_steps is not None and not decay_steps > warmup_steps
+        steps = f"decay_steps={decay_steps}, warmup_steps={warmup_steps}"
+        reject(bad, self, "decay_steps > warmup_steps", steps)
         self.rate, self.warmup_steps = float(rate), int(warmup_steps)
         self.decay_steps = None if decay_steps is None else int(decay_steps)
 
@@ -76,7 +72,6 @@ class KeepBestWeights(keras.callbacks.Callback):
         on_divergence: `"stop"`, or `"reduce_lr"` (Glow's divergence guard: the
             rate times `lr_factor`, also when after `warmup_epochs` an epoch's
             training loss exceeds the best one by more than `max_jump`).
-        restore_at_end: load the best weights into the model when training ends.
     """
 
     def __init__(
@@ -87,17 +82,14 @@ class KeepBestWeights(keras.callbacks.Callback):
         lr_factor=0.1,
         max_jump=math.inf,
         warmup_epochs=0,
-        restore_at_end=True,
     ):
         super().__init__()
-        if on_divergence not in ("stop", "reduce_lr"):
-            raise ValueError(
-                "`on_divergence` must be 'stop' or 'reduce_lr'. "
-                f"Received: on_divergence={on_divergence!r}"
-            )
+        bad = on_divergence not in ("stop", "reduce_lr")
+        received = f"on_divergence={on_divergence!r}"
+        reject(bad, self, "on_divergence 'stop' or 'reduce_lr'", received)
         self.monitor, self.path, self.on_divergence = monitor, path, on_divergence
         self.lr_factor, self.max_jump = lr_factor, max_jump
-        self.warmup_epochs, self.restore_at_end = warmup_epochs, restore_at_end
+        self.warmup_epochs = warmup_epochs
         self.best = self.best_loss = math.inf  # best_loss: for the jump rule
         self.best_epoch = self.best_weights = None
         self.diverged, self.events = False, []  # events: (epoch, why, action)
@@ -182,11 +174,8 @@ class KeepBestWeights(keras.callbacks.Callback):
         return rate
 
     def on_train_end(self, logs=None):
-        if not self.restore_at_end:
-            return
         on_disk = self.path is not None and pathlib.Path(self.path).exists()
         if not self._best_is_in_memory and self.best_epoch is not None and on_disk:
-            # A resumed run whose best epoch is from an earlier session.
             self.model.weights_model.load_weights(str(self.path))
         elif self.best_weights is not None:
             self.model.set_weights(self.best_weights)

@@ -79,10 +79,9 @@ def use_virtual_cpus(count):
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        if tf.config.list_physical_devices("GPU"):
-            return
         cpu = tf.config.list_physical_devices("CPU")[0]
-        if len(tf.config.get_logical_device_configuration(cpu) or ()) >= count:
+        virtual = len(tf.config.get_logical_device_configuration(cpu) or ())
+        if tf.config.list_physical_devices("GPU") or virtual >= count:
             return
         # Once TensorFlow has started this fails, and choose_devices says so.
         with contextlib.suppress(RuntimeError):

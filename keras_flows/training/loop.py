@@ -80,8 +80,7 @@ def train(
         x: training data (array, `tf.data.Dataset`, `keras.utils.PyDataset`).
         out: the run folder (created).
         epochs: the total number of epochs (also when resuming).
-        y: integer labels for a class-conditional model (`validation_data` is
-            then `(x_val, y_val)`).
+        y: integer labels of a class-conditional model (then `validation_data=(x, y)`).
         batch_size, validation_data, validation_split, shuffle: as `fit`; the
             best weights are chosen on `val_loss` when validated, else `loss`.
         picture: `fn(model, path)` drawing `samples/epoch_NNN.png` each epoch.
@@ -133,8 +132,7 @@ def train(
             all_callbacks.append(EpochCallback(draw))
         if patience:
             all_callbacks += [keras.callbacks.EarlyStopping(monitor, patience=patience)]
-        ctrl_c = CtrlCStops()
-        with ctrl_c.installed():
+        with CtrlCStops().installed() as ctrl_c:
             history = model.fit(
                 x,
                 y,

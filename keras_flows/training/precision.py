@@ -1,7 +1,5 @@
-"""Training in low precision, evaluating in float32: "bfloat16" and "float16" are
-Keras' mixed policies (float32 weights; every log-det and the loss in float32).
-Build a model inside `policy_scope(precision)`; `float32_copy(model)` computes in
-float32 with the same weights, for exact likelihoods and samples."""
+"""Training in low precision ("bfloat16", "float16": Keras' mixed policies, with
+float32 weights, log-dets and loss), evaluating in float32 (`float32_copy`)."""
 
 import contextlib
 

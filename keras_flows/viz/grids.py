@@ -45,8 +45,7 @@ def _text_size(font, text):
 
 
 def upscale_factor(grid_width, cell_size):
-    """The nearest-neighbour factor enlarging a grid to `MIN_WIDTH`, its cells to at
-    most `MAX_CELL`."""
+    """Nearest-neighbour factor enlarging a grid to `MIN_WIDTH`, cells to `MAX_CELL`."""
     return max(1, min(math.ceil(MIN_WIDTH / grid_width), MAX_CELL // cell_size))
 
 
@@ -146,7 +145,6 @@ def temperature_sweep(
     """One row of `num` samples per temperature from the same latent noise: each
     column shrinks towards the mode as T falls. Others as in `sample_grid`."""
     temperatures = [check_temperature(t) for t in temperatures]
-    # One seed for every row: the same noise, scaled by each temperature.
     x = np.concatenate([model.sample(num, t, seed=seed) for t in temperatures])
     default = "samples by temperature (same noise in each column)"
     title = _title(model, labels, title, default)
@@ -207,7 +205,6 @@ def class_grid(model, cols=10, temperature=0.7, seed=0, path=None, names=None):
     k = model.num_classes
     if k is None:
         raise ValueError("`class_grid` needs a class-conditional model (num_classes).")
-    # The same seed, so the same noise, in each row: only the class changes.
     x = np.concatenate(
         [model.sample(cols, temperature, seed=seed, labels=y) for y in range(k)]
     )
