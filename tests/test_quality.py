@@ -3,8 +3,12 @@ is not one, in every layout the models draw."""
 
 import numpy as np
 import pytest
+from conftest import in_session
 
 from keras_flows import quality
+
+# scikit-learn and numpy only, the same on every backend: once, with TensorFlow.
+pytestmark = in_session("tensorflow")
 
 
 @pytest.fixture(scope="module")

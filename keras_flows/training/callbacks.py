@@ -176,6 +176,7 @@ class KeepBestWeights(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         on_disk = self.path is not None and pathlib.Path(self.path).exists()
         if not self._best_is_in_memory and self.best_epoch is not None and on_disk:
+            # A resumed run whose best epoch is from an earlier session.
             self.model.weights_model.load_weights(str(self.path))
         elif self.best_weights is not None:
             self.model.set_weights(self.best_weights)
