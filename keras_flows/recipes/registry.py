@@ -120,7 +120,8 @@ class Recipe:
 
 
 # Each recipe's `train` options, in the order of its flags, and their defaults:
-# option: (nice, realnvp, glow, fvae), `...` where a recipe has no such option.
+# option: one per recipe of `COLUMNS`, `...` where a recipe has no such option.
+COLUMNS = ("nice", "realnvp", "glow", "fvae")
 DEFAULTS = {
     "epochs": (30, 300, 10, 10),
     "batch_size": (128, 256, 64, 32),
@@ -157,7 +158,8 @@ DEFAULTS = {
 }
 
 
-def _defaults(column):
+def _defaults(name):
+    column = COLUMNS.index(name)
     return {key: row[column] for key, row in DEFAULTS.items() if row[column] is not ...}
 
 
@@ -172,7 +174,7 @@ RECIPES = {
         Recipe(
             "nice",
             "NICE on MNIST (the blog's settings), keeping the best val_loss weights.",
-            _defaults(0),
+            _defaults("nice"),
             f"about 3 min on the 4,000-digit offline sample (30 epochs of 5 s on "
             f"{MACHINE}; the full MNIST is 15x more per epoch)",
             help={
@@ -184,7 +186,7 @@ RECIPES = {
             "realnvp",
             "RealNVP on standardised two moons (the book's chapter 6), "
             "validation_split 0.2.",
-            _defaults(1),
+            _defaults("realnvp"),
             f"about 5 min (300 epochs of 0.9 s on {MACHINE})",
             help={"data": "a .npy of 2-D points (unset: fresh two-moons points)"},
         ),
@@ -192,7 +194,7 @@ RECIPES = {
             "glow",
             "Glow (the original script): a sample grid every epoch, the divergence "
             "guard (restore the best weights, learning rate x 0.1, go on).",
-            _defaults(2),
+            _defaults("glow"),
             f"about 27 min on the offline stand-in (10 epochs of 2.6 min on "
             f"{MACHINE}); on 64x64 images about 10 s a step of 64, so one epoch of "
             "CelebA (202,599 images) is about 9 hours",
@@ -222,7 +224,7 @@ RECIPES = {
             "fvae",
             "f-VAE (the blog's `f-VAEs.py`): sample grids at T = 1 and 0.8, the "
             "temperature sweep, interpolations and reconstructions.",
-            _defaults(3),
+            _defaults("fvae"),
             f"about 14 min on the offline stand-in (10 epochs of 67 s on "
             f"{MACHINE}); on 64x64 images about 2 s a step of 32, so one epoch of "
             "CelebA is about 3.5 hours",

@@ -2,7 +2,7 @@
 precision and its devices. Attributes are imported on first use, so that
 `keras_flows.training.devices` loads without Keras (the command line needs it)."""
 
-import importlib
+from keras_flows.lazy import lazy_attributes
 
 _LAZY = {
     **dict.fromkeys(
@@ -16,9 +16,4 @@ _LAZY = {
 
 __all__ = [*_LAZY, "batches", "devices", "precision", "run_folder"]
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(f"keras_flows.training.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'keras_flows.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

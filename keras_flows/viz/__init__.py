@@ -1,7 +1,7 @@
 """Pictures: sample grids, two-moons figures, a classifier's confusion matrix.
 Attributes are imported on first use, as in `keras_flows.training`."""
 
-import importlib
+from keras_flows.lazy import lazy_attributes
 
 _LAZY = {
     "confusion_figure": "classifier",
@@ -18,9 +18,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(f"keras_flows.viz.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'keras_flows.viz' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
