@@ -11,11 +11,11 @@ it mean the layers overshoot together, not that one layer misbehaves.
     python bench/glow_setback.py --seed 4 --steps 40
 """
 
-import argparse
+from harness import arguments
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()

@@ -7,8 +7,9 @@ last 500. Prints every 10th batch loss (nats) and the largest.
     KERAS_BACKEND=jax python bench/glow_snippet.py --seed 0
 """
 
-import argparse
 import math
+
+from harness import arguments
 
 
 def snippet(seed):
@@ -31,7 +32,7 @@ def snippet(seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
