@@ -5,6 +5,15 @@ last 500. Prints every 10th batch loss (nats) and the largest.
 
     python bench/glow_snippet.py --seed 0
     KERAS_BACKEND=jax python bench/glow_snippet.py --seed 0
+
+With `--same-draws DIR` the run's random draws are the same on every backend:
+the initial weights (stored in DIR by the first run of that seed, read by the
+next), the batches' order and the dequantisation noise (drawn by numpy, seeded
+per epoch; the model's own noise layer then passes the points on as given).
+Run it under both backends: what differs is then the backends' arithmetic only.
+
+    python bench/glow_snippet.py --seed 0 --same-draws /tmp/draws
+    KERAS_BACKEND=jax python bench/glow_snippet.py --seed 0 --same-draws /tmp/draws
 """
 
 import math
@@ -31,16 +40,52 @@ def snippet(seed):
     return x, model
 
 
+def same_draws(model, folder, seed):
+    """Makes `model`'s draws the backend's no longer: its initial weights from
+    `folder` (stored there if not yet), and the noise layer taking points as
+    given; returns `epoch -> (x, shuffle)` for `fit`, the points dequantised
+    and ordered by numpy, seeded by `seed` and the epoch."""
+    import pathlib
+
+    import numpy as np
+
+    from keras_flows.layers import noise
+    from keras_flows.models.base import dequantize_data
+
+    def as_given(self, inputs, training=None, return_log_det=False):
+        return noise.UniformNoise.call(self, inputs, False, return_log_det)
+
+    noise.Dequantize.call = as_given
+    path = pathlib.Path(folder) / f"initial_seed{seed}.npz"
+    if path.exists():
+        with np.load(path) as stored:
+            model.set_weights([stored[f"w{i}"] for i in range(len(stored.files))])
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+
+    def epoch_data(x, epoch):
+        order = np.random.default_rng([seed, epoch]).permutation(len(x))
+        points = dequantize_data(x[order], model.data_range, 8, seed=seed + epoch)
+        return points[0], False
+
+    return epoch_data
+
+
 def main():
     parser = arguments(__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--same-draws", metavar="DIR", help="see above")
     args = parser.parse_args()
 
     import keras
     import numpy as np
 
     x, model = snippet(args.seed)
+    epoch_data = lambda x, epoch: (x, True)  # noqa: E731 (fit's own draws)
+    if args.same_draws:
+        epoch_data = same_draws(model, args.same_draws, args.seed)
     losses = []
 
     class BatchLosses(keras.callbacks.Callback):  # from Keras' running mean
@@ -56,9 +101,13 @@ def main():
             if not math.isfinite(mean) or len(losses) >= args.steps:
                 self.model.stop_training = True
 
+    epoch = 0
     while len(losses) < args.steps and all(map(math.isfinite, losses[-1:])):
+        points, shuffle = epoch_data(x[:4500], epoch)
+        epoch += 1
         callbacks = [BatchLosses()]
-        model.fit(x[:4500], batch_size=64, epochs=1, verbose=0, callbacks=callbacks)
+        model.fit(points, batch_size=64, epochs=1, shuffle=shuffle, verbose=0,
+                  callbacks=callbacks)  # fmt: skip
     worst = int(np.argmax(losses[1:])) + 1
     bpd = float(np.mean(model.bits_per_dim(x[4500:], batch_size=100)))
     print(f"{keras.backend.backend()} seed {args.seed}: {len(losses)} steps, first "

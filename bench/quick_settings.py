@@ -34,6 +34,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-bits", type=int, default=8, help="Glow's data")
     parser.add_argument("--conditional", action="store_true")
+    parser.add_argument(
+        "--net-output-scale", type=float, help="Glow's/F's nets' OutputScale start"
+    )
     parser.add_argument("--budget", type=float, default=300, help="seconds")
     parser.add_argument("--every", type=float, default=100, help="seconds")
     parser.add_argument("--temperatures", default="0.7,0.8")
@@ -55,6 +58,9 @@ def train(args):
 
     keras.utils.set_random_seed(0)
     (x, y), (x_val, y_val) = load_mnist_images(with_labels=True)
+    nets = {}
+    if args.net_output_scale is not None:
+        nets["net_output_scale"] = args.net_output_scale
     if args.model == "glow":
         model = Glow(
             x.shape[1:],
@@ -67,6 +73,7 @@ def train(args):
             n_bits=args.n_bits,
             num_classes=10 if args.conditional else None,
             seed=0,
+            **nets,
         )
     else:
         model = FVAE(
@@ -77,6 +84,7 @@ def train(args):
             flow_depth=args.depth,
             hidden_channels=args.hidden_channels,
             seed=0,
+            **nets,
         )
     model.compile(keras.optimizers.Adam(args.learning_rate))
     temperatures = [float(t) for t in args.temperatures.split(",")]
