@@ -40,9 +40,7 @@ def main():
     for start in args.starts.split(","):
         keras.utils.set_random_seed(0)
         scale = None if start == "none" else float(start)
-        model = harness.bench_glow(
-            first.shape[1:], 1e-3, *size, net_output_scale=scale
-        )
+        model = harness.bench_glow(first.shape[1:], 1e-3, *size, net_output_scale=scale)
         initialize(model.encoder, first)
         model.train_on_batch(first)  # traced, outside the count
         stream = harness.batches_of(x_train, 64, seed=1)
