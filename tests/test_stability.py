@@ -100,14 +100,17 @@ def test_the_two_backends_train_a_glow_alike(tmp_path):
     assert np.all(np.isfinite(tf["losses"])) and len(tf["losses"]) == STEPS
     # Measured: within 0.013 nats over the 20 steps (losses 200 -> 64).
     np.testing.assert_allclose(jax["losses"], tf["losses"], rtol=0, atol=0.05)
-    # Each weight tensor moved the same way (measured: within 2.5 %): Adam's
-    # first steps amplify float error where a gradient is near zero, so compare
-    # whole updates, not single weights.
+    # Each weight tensor moved the same way: within 5 % of its whole update, give
+    # or take two Adam steps (2 x 1e-3). Adam's first steps amplify float error
+    # where a gradient is near zero, so single weights of a small tensor can
+    # differ by a step: the top prior's 8 shifts differed by 6.7 % of their
+    # 0.021 update in one CI run (most tensors are within 2.5 %). A backend that
+    # computed a layer's gradient wrong would differ by its whole update.
     with np.load(weights) as initial:
         for key in initial.files:
             step_tf, step_jax = tf[key] - initial[key], jax[key] - initial[key]
             error = np.linalg.norm(step_jax - step_tf)
-            assert error <= 0.05 * np.linalg.norm(step_tf) + 1e-6, key
+            assert error <= 0.05 * np.linalg.norm(step_tf) + 2e-3, key
 
 
 # The configurations that diverged before the fixes (issue 29): the issue's
