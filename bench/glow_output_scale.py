@@ -32,38 +32,36 @@ def main():
     import keras
     import numpy as np
 
-    from keras_flows.graph import initialize
-
     x_train, x_eval = harness.stand_in(*((512, 64) if args.quick else ()))
     first = x_train[:64]
     runs = {}
     for start in args.starts.split(","):
         keras.utils.set_random_seed(0)
         scale = None if start == "none" else float(start)
-        model = harness.bench_glow(first.shape[1:], 1e-3, *size, net_output_scale=scale)
-        initialize(model.encoder, first)
-        model.train_on_batch(first)  # traced, outside the count
-        stream = harness.batches_of(x_train, 64, seed=1)
-        runs[start] = dict(model=model, stream=stream, curve=[], seconds=0.0)
-    for r in range(args.turns):
-        for start in list(runs)[:: 1 if r % 2 == 0 else -1]:
-            run = runs[start]
-            began = time.perf_counter()
-            for _ in range(args.turn):
-                run["model"].train_on_batch(next(run["stream"]))
-            run["seconds"] += time.perf_counter() - began
-            mean = run["model"].bits_per_dim(x_eval, dequantize=False).mean()
-            run["curve"].append(((r + 1) * args.turn, round(float(mean), 4)))
-            print(f"start {start}: {(r + 1) * args.turn} steps, held-out {mean:.3f}")
+        name = f"start {start}"
+        ours = harness.glow_contestant(name, 1e-3, first, *size, net_output_scale=scale)
+        runs[start] = ours, harness.batches_of(x_train, 64, seed=1)
+
+    def turn(ours, stream):
+        """`args.turn` steps, then the held-out score: one entry of `ours.curve`."""
+        began = time.perf_counter()
+        for _ in range(args.turn):
+            ours.model.train_on_batch(next(stream))
+        ours.seconds += time.perf_counter() - began
+        ours.steps += args.turn
+        ours.curve.append((ours.seconds, ours.steps, ours.bits_per_dim(x_eval)))
+        print(f"{ours.name}: {ours.steps} steps, held-out {ours.curve[-1][2]:.3f}")
+
+    harness.in_turns({s: lambda r=run: turn(*r) for s, run in runs.items()}, args.turns)
     rows = [
         dict(
             start=start,
-            held_out=run["curve"][-1][1],
-            mean_of_last_3=float(np.mean([bpd for _, bpd in run["curve"][-3:]])),
-            s_per_step=run["seconds"] / (args.turn * args.turns),
-            curve_steps_bpd=run["curve"],
+            held_out=round(ours.curve[-1][2], 4),
+            mean_of_last_3=float(np.mean([bpd for *_, bpd in ours.curve[-3:]])),
+            s_per_step=ours.seconds / ours.steps,
+            curve_steps_bpd=[(steps, round(bpd, 4)) for _, steps, bpd in ours.curve],
         )
-        for start, run in runs.items()
+        for start, (ours, _) in runs.items()
     ]
     columns = dict(start="", held_out=".3f", mean_of_last_3=".3f", s_per_step=".3f")
     harness.print_table(rows, columns)

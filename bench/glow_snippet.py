@@ -83,7 +83,10 @@ def main():
     import numpy as np
 
     x, model = snippet(args.seed)
-    epoch_data = lambda x, epoch: (x, True)  # noqa: E731 (fit's own draws)
+
+    def epoch_data(x, epoch):  # fit's own shuffling and noise
+        return x, True
+
     if args.same_draws:
         epoch_data = same_draws(model, args.same_draws, args.seed)
     losses = []

@@ -220,17 +220,18 @@ def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
 
 
 def glow_contestant(
-    name, lr, first_batch, levels, depth, hidden_channels, precision="float32"
-):
-    """A `Contestant` training `bench_glow` by `train_on_batch` in `precision`,
-    Actnorm initialised on `first_batch` (what `Glow.fit` does) and the step
-    traced once, outside any budget; scored in float32 by its exact mean
-    bits/dim of already dequantised images."""
+    name, lr, first_batch, levels, depth, hidden_channels, precision="float32",
+    **options,
+):  # fmt: skip
+    """A `Contestant` training `bench_glow` (with `options`) by `train_on_batch`
+    in `precision`, Actnorm initialised on `first_batch` (what `Glow.fit` does)
+    and the step traced once, outside any budget; scored in float32 by its
+    exact mean bits/dim of already dequantised images."""
     from keras_flows.graph import initialize
     from keras_flows.training.precision import float32_copy
 
     model = bench_glow(
-        first_batch.shape[1:], lr, levels, depth, hidden_channels, precision
+        first_batch.shape[1:], lr, levels, depth, hidden_channels, precision, **options
     )
     initialize(model.encoder, first_batch)
     model.train_on_batch(first_batch)
