@@ -16,6 +16,7 @@ sample grid at T = 0.7 in `bench/results/<name>.png`.
     python bench/quick_settings.py --conditional --budget 600 --name quick_cond
 """
 
+import contextlib
 import time
 
 from harness import RESULTS, Record, arguments, print_table
@@ -36,6 +37,9 @@ def main():
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument(
         "--net-output-scale", type=float, help="Glow's/F's nets' OutputScale start"
+    )
+    parser.add_argument(
+        "--ema", type=float, help="Adam's weight average momentum (judged on it)"
     )
     parser.add_argument("--budget", type=float, default=300, help="seconds")
     parser.add_argument("--every", type=float, default=100, help="seconds")
@@ -86,7 +90,8 @@ def train(args):
             seed=0,
             **nets,
         )
-    model.compile(keras.optimizers.Adam(args.learning_rate))
+    average = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
+    model.compile(keras.optimizers.Adam(args.learning_rate, **average))
     temperatures = [float(t) for t in args.temperatures.split(",")]
     rows = []
 
@@ -106,8 +111,11 @@ def train(args):
             self.due += args.every
             row = dict(seconds=round(self.seconds), steps=self.steps)
             row["loss"] = round(float(logs["loss"]), 1)
-            for t in temperatures:
-                judged = quality.judge_samples(model, x_val, t)
+            with averaged(model):
+                judged_at = {
+                    t: quality.judge_samples(model, x_val, t) for t in temperatures
+                }
+            for t, judged in judged_at.items():
                 row[f"recognised@{t}"] = judged["sample_recognised"]
                 row[f"frechet@{t}"] = round(judged["sample_frechet_distance"], 1)
                 if "sample_class_agreement" in judged:
@@ -125,6 +133,7 @@ def train(args):
         callbacks=[Judge()],
         verbose=0,
     )
+    # fit ends by copying any average into the weights (`finalize_variable_values`)
     labels = {"labels": y_val} if args.conditional else {}
     bpd = float(np.mean(model.bits_per_dim(x_val, **labels)))
     path = RESULTS / f"{args.name}.png"
@@ -133,6 +142,24 @@ def train(args):
     else:
         viz.sample_grid(model, 9, 9, 0.7, seed=0, path=path)
     return rows, bpd
+
+
+@contextlib.contextmanager
+def averaged(model):
+    """The model with the optimizer's weight average in its weights, if it keeps one."""
+    optimizer = model.optimizer
+    if not optimizer.use_ema:
+        yield
+        return
+    variables = model.trainable_variables
+    kept = [v.numpy() for v in variables]
+    for v, average in zip(variables, optimizer._model_variables_moving_average):
+        v.assign(average)
+    try:
+        yield
+    finally:
+        for v, value in zip(variables, kept):
+            v.assign(value)
 
 
 if __name__ == "__main__":
