@@ -59,26 +59,16 @@ def main():
     dims = math.prod(x_train.shape[1:])
     weights, losses = [], []
 
-    class Keep(keras.callbacks.Callback):
-        mean = 0.0
-
+    class KeepWeights(keras.callbacks.Callback):  # a subclass: JAX syncs its state
         def on_train_batch_begin(self, batch, logs=None):
             weights.append(self.model.get_weights())
 
-        def on_train_batch_end(self, batch, logs=None):
-            mean = float(logs["loss"])  # Keras' running mean
-            nll = (batch + 1) * mean - batch * self.mean
-            losses.append((nll + dims * math.log(128)) / (dims * math.log(2)))
-            self.mean = mean
-
+    callbacks = [KeepWeights(), stability.batch_bits(losses, dims)]
     model.fit(x_train, batch_size=config["batch"], epochs=1, verbose=0,
-              steps_per_epoch=args.steps, callbacks=[Keep()])  # fmt: skip
-    ratios = [
-        losses[t] / np.median(losses[max(0, t - 20) : t]) for t in range(3, len(losses))
-    ]
-    worst = 3 + int(np.argmax(ratios))  # 0-based; its loss used weights[worst]
+              steps_per_epoch=args.steps, callbacks=callbacks)  # fmt: skip
+    ratio, worst = max((losses[t] / m, t) for t, m in stability.medians_before(losses))
+    # `worst` is 0-based; its loss was computed with weights[worst]
     print("batch bits/dim:", " ".join(f"{v:.2f}" for v in losses))
-    ratio = max(ratios)
     print(f"worst: batch {worst + 1}, {losses[worst]:.2f} ({ratio:.1f}x the median)")
 
     probe = x_held_out[:256]

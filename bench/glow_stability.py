@@ -173,23 +173,11 @@ def train_run(config):
     model = build(config, x_train.shape[1:])
     dims = math.prod(x_train.shape[1:])
     losses, chunks, seconds = [], [], 0.0
-
-    class Losses(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.mean = 0.0
-
-        def on_train_batch_end(self, batch, logs=None):
-            mean = float(logs["loss"])  # Keras' running mean over the chunk
-            nll = (batch + 1) * mean - batch * self.mean
-            losses.append((nll + dims * math.log(128)) / (dims * math.log(2)))
-            self.mean = mean
-            if not math.isfinite(mean):
-                self.model.stop_training = True
-
     while len(losses) < config["steps"] and all(map(math.isfinite, losses[-1:])):
         done, start = len(losses), time.perf_counter()
         model.fit(x_train, batch_size=config["batch"], epochs=1, verbose=0,
-                  steps_per_epoch=config["every"], callbacks=[Losses()])  # fmt: skip
+                  steps_per_epoch=config["every"],
+                  callbacks=[batch_bits(losses, dims)])  # fmt: skip
         seconds += time.perf_counter() - start
         train = float(np.mean(losses[done:]))
         held_out = [math.nan]
@@ -205,17 +193,47 @@ def train_run(config):
                 losses=[round(v, 3) for v in losses])  # fmt: skip
 
 
+def batch_bits(losses, dims):
+    """A callback appending each batch's training loss to `losses` in bits/dim,
+    `(NLL + dims ln 128) / (dims ln 2)`, read off Keras' running mean; it stops
+    training at a non-finite one."""
+    import keras
+
+    class BatchBits(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.mean = 0.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            mean = float(logs["loss"])  # Keras' running mean over the epoch
+            nll = (batch + 1) * mean - batch * self.mean
+            losses.append((nll + dims * math.log(128)) / (dims * math.log(2)))
+            self.mean = mean
+            if not math.isfinite(mean):
+                self.model.stop_training = True
+
+    return BatchBits()
+
+
+def medians_before(losses, window=20):
+    """`(t, median)` for each batch `t` from the fourth (the failures came early):
+    the median of the (up to) `window` batches before it."""
+    import numpy as np
+
+    return [
+        (t, float(np.median(losses[max(0, t - window) : t])))
+        for t in range(3, len(losses))
+    ]
+
+
 def spikes(losses, window=20, factor=10.0):
     """`nonfinite_at` (1-based step or None), the largest ratio and rise of a
     batch's bits/dim over the median of the (up to) `window` batches before it, and
     `blowup` (non-finite, or a ratio above `factor`)."""
-    import numpy as np
 
     bad = next((i + 1 for i, v in enumerate(losses) if not math.isfinite(v)), None)
     finite = losses[: bad - 1] if bad else losses
     ratio, jump = 1.0, 0.0
-    for t in range(3, len(finite)):  # from the fourth batch: the failures came early
-        median = float(np.median(finite[max(0, t - window) : t]))
+    for t, median in medians_before(finite, window):
         ratio = max(ratio, finite[t] / median) if median > 0 else ratio
         jump = max(jump, finite[t] - median)
     blowup = bool(bad) or ratio > factor
