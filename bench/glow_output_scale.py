@@ -5,9 +5,12 @@ model per start, trained for the same number of steps (not seconds: the steps
 cost the same, so other jobs on the machine do not bias it) in turns of
 `--turn` steps on the same stream of batches, scored on the same 1,000
 held-out digits after each turn. `none` is the nets without the factor (the
-input clamp alone). TensorFlow unless KERAS_BACKEND says otherwise.
+input clamp alone). A start may name the coupling's scale after a colon
+(`none:sigmoid`: no factor, `sigmoid` scale; default `tanh`). TensorFlow unless
+KERAS_BACKEND says otherwise.
 
     python bench/glow_output_scale.py --starts 0.1,0.3,none   # ~35 min
+    python bench/glow_output_scale.py --starts 0.1,none:sigmoid,0.1:sigmoid
     python bench/glow_output_scale.py --quick
 """
 
@@ -37,9 +40,12 @@ def main():
     runs = {}
     for start in args.starts.split(","):
         keras.utils.set_random_seed(0)
-        scale = None if start == "none" else float(start)
-        name = f"start {start}"
-        ours = harness.glow_contestant(name, 1e-3, first, *size, net_output_scale=scale)
+        factor, _, coupling_scale = start.partition(":")
+        options = dict(
+            net_output_scale=None if factor == "none" else float(factor),
+            coupling_scale=coupling_scale or "tanh",
+        )
+        ours = harness.glow_contestant(f"start {start}", 1e-3, first, *size, **options)
         runs[start] = ours, harness.batches_of(x_train, 64, seed=1)
 
     def turn(ours, stream):
