@@ -6,7 +6,7 @@ cost the same, so other jobs on the machine do not bias it) in turns of
 `--turn` steps on the same stream of batches, scored on the same 1,000
 held-out digits after each turn. `none` is the nets without the factor (the
 input clamp alone). A start may name the coupling's scale after a colon
-(`none:sigmoid`: no factor, `sigmoid` scale; default `tanh`). TensorFlow unless
+(`none:sigmoid`: no factor, `sigmoid` scale; default: `Glow`'s). TensorFlow unless
 KERAS_BACKEND says otherwise.
 
     python bench/glow_output_scale.py --starts 0.1,0.3,none   # ~35 min
@@ -41,10 +41,9 @@ def main():
     for start in args.starts.split(","):
         keras.utils.set_random_seed(0)
         factor, _, coupling_scale = start.partition(":")
-        options = dict(
-            net_output_scale=None if factor == "none" else float(factor),
-            coupling_scale=coupling_scale or "tanh",
-        )
+        options = dict(net_output_scale=None if factor == "none" else float(factor))
+        if coupling_scale:  # else Glow's default
+            options["coupling_scale"] = coupling_scale
         ours = harness.glow_contestant(f"start {start}", 1e-3, first, *size, **options)
         runs[start] = ours, harness.batches_of(x_train, 64, seed=1)
 
