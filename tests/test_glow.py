@@ -98,15 +98,22 @@ def test_config_holds_the_constructor_arguments():
 
 
 def test_a_config_saved_before_the_stability_options_builds_its_nets_as_then():
-    """Run folders written before the nets' input clamp and output scale
-    (issue 29) hold configs without them: they rebuild the nets they trained."""
+    """Run folders written before the nets' input clamp and output scale and
+    the couplings' scale bound (issue 29) hold configs without them: they
+    rebuild the nets and couplings they trained."""
     config = Glow((8, 8, 1), coupling="affine", **TINY).get_config()
     now = Glow.from_config(config)
-    for key in ("net_input_bound", "net_output_scale"):
+    for key in ("net_input_bound", "net_output_scale", "coupling_scale_bound"):
         del config[key]
     then = Glow.from_config(config)
     old = then.get_config()
     assert (old["net_input_bound"], old["net_output_scale"]) == (None, None)
+
+    def bounds(model):
+        return {layer.log_scale_bound for layer in model.encoder.layers
+                if isinstance(layer, L.AffineCouple)}  # fmt: skip
+
+    assert bounds(now) == {math.log(2.0)} and bounds(then) == {3.0}
 
     def kinds(model):
         nets = [layer.shift_model for layer in model.encoder.layers
@@ -236,6 +243,7 @@ def test_n_bits_quantisation_agrees_with_bits_per_dim():
         (dict(coupling="multiplicative"), "coupling must be one of"),
         (dict(permutation="shuffle"), "permutation must be one of"),
         (dict(coupling_scale="softplus"), "coupling_scale must be one of"),
+        (dict(coupling_scale_bound=0.0), "coupling_scale_bound > 0 or None"),
         (dict(levels=0), "levels >= 1"),
         (dict(depth=0), "depth >= 1"),
         (dict(hidden_channels=0), "hidden_channels >= 1"),

@@ -3,6 +3,8 @@ second post of the "细水长flow" series and its Keras 2 `glow.py`. The builder
 (`flow_step`, `flow_level`, `glow_flow`, the paper's Figure 2) work on Keras
 tensors, so f-VAE's flow F calls them too."""
 
+import math
+
 import keras
 
 from keras_flows import layers as L
@@ -22,6 +24,8 @@ CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCAL
 # Actnorm keeps activations near unit scale, which a clamp at 4 leaves nearly as is.
 NET_INPUT_BOUND = 4.0
 NET_OUTPUT_SCALE = 0.1
+# At most 2x per affine coupling: one Adam step cannot chain e^3 expansions.
+COUPLING_SCALE_BOUND = math.log(2.0)
 
 
 def flow_step(
@@ -30,6 +34,7 @@ def flow_step(
     coupling="additive",
     permutation="random",
     coupling_scale="tanh",
+    coupling_scale_bound=COUPLING_SCALE_BOUND,
     actnorm_data_init=False,
     net_input_bound=NET_INPUT_BOUND,
     net_output_scale=NET_OUTPUT_SCALE,
@@ -55,7 +60,8 @@ def flow_step(
     if remat:
         net = Checkpointed(net, name=named(name, "checkpointed"))
     scale = None if additive else coupling_scale
-    couple = L.AffineCouple(net, scale=scale, name=named(name, "couple"), **kw)
+    scaled = dict(scale=scale, log_scale_bound=coupling_scale_bound)
+    couple = L.AffineCouple(net, **scaled, name=named(name, "couple"), **kw)
     return L.Concat(name=named(name, "concat"), dtype=FLOW_DTYPE)(couple([x1, x2]))
 
 
@@ -123,6 +129,9 @@ class Glow(FlowModel):
         permutation: `"random"` (the original script), `"reverse"` or
             `"conv1x1"` (the paper's invertible 1x1 convolution).
         coupling_scale: `"tanh"`, `"sigmoid"` or `"exp"` (`AffineCouple`'s `scale`).
+        coupling_scale_bound: the `"tanh"` scale's bound on `|log scale|` per
+            coupling (`AffineCouple`'s `log_scale_bound`; `None`: unbounded): ln 2,
+            at most 2x either way; 3 in models saved before this option.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
         net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
@@ -150,7 +159,11 @@ class Glow(FlowModel):
     Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
-    added_arguments = {"net_input_bound": None, "net_output_scale": None}
+    added_arguments = {
+        "net_input_bound": None,
+        "net_output_scale": None,
+        "coupling_scale_bound": 3.0,
+    }
 
     def __init__(
         self,
@@ -161,6 +174,7 @@ class Glow(FlowModel):
         coupling="additive",
         permutation="random",
         coupling_scale="tanh",
+        coupling_scale_bound=COUPLING_SCALE_BOUND,
         actnorm_data_init=False,
         net_input_bound=NET_INPUT_BOUND,
         net_output_scale=NET_OUTPUT_SCALE,
@@ -184,6 +198,10 @@ class Glow(FlowModel):
                 raise ValueError(
                     f"`Glow` {arg} must be one of {values}. Received: {arg}={value!r}"
                 )
+        bound = coupling_scale_bound
+        bad = bound is not None and not bound > 0
+        needs = "coupling_scale_bound > 0 or None"
+        reject(bad, "Glow", needs, f"coupling_scale_bound={bound!r}")
         check_n_bits(n_bits, "Glow")
         x_in = keras.Input(input_shape, name="x")
         labels = None if num_classes is None else keras.Input((num_classes,), name="y")
@@ -191,7 +209,8 @@ class Glow(FlowModel):
         options = dict(seed=seed, name="dequantize", dtype=FLOW_DTYPE)
         x = L.Dequantize(n_bits, (-1.0, 1.0), **options)(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
-        steps += ("actnorm_data_init", "net_input_bound", "net_output_scale", "remat")
+        steps += ("coupling_scale_bound", "actnorm_data_init", "net_input_bound")
+        steps += ("net_output_scale", "remat")
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
