@@ -23,8 +23,7 @@ The core matrix is the stability issue's model (3 levels x 8 steps, 256
 channels, affine coupling, LU 1x1 convolution, data-dependent Actnorm) and each
 factor changed on its own (`FACTORS`), on TensorFlow and JAX, three seeds each;
 `fixed=False` rows rebuild the nets without their input clamp and output scale
-(`net_input_bound=None, net_output_scale=None`) and the couplings with a bound of 3
-on the log-scale (`coupling_scale_bound=3.0`), as they were before the fixes.
+(`net_input_bound=None, net_output_scale=None`), as they were before the fixes.
 Data: the MNIST stand-in (32x32x1, 4,000 train / 1,000 held out), or for
 `seed_size` 64x64x3
 patches cut from the two photographs scikit-learn ships (train patches from
@@ -55,7 +54,7 @@ BASE = dict(
     permutation="conv1x1",
     data_init=True,
     hidden=256,
-    fixed=True,  # False: nets and couplings as before issue 29 (see above)
+    fixed=True,  # False: the nets as before issue 29 (no input clamp, no output scale)
     levels=3,
     depth=8,
     batch=64,
@@ -137,14 +136,13 @@ def build(config, shape):
     from keras_flows.models import FVAE, Glow
     from keras_flows.training.precision import policy_scope
 
-    before = not config["fixed"]  # issue 29's fixes undone
-    nets = dict(net_input_bound=None, net_output_scale=None) if before else {}
-    couplings = dict(coupling_scale_bound=3.0) if before else {}
+    before = dict(net_input_bound=None, net_output_scale=None)
+    bound = {} if config["fixed"] else before
     with policy_scope(config["precision"]):
         if config["model"] == "fvae":
             model = FVAE(shape, encoder_levels=2, encoder_blocks=2, flow_levels=2,
                          flow_depth=4, hidden_channels=64, seed=config["seed"],
-                         **nets)  # fmt: skip
+                         **bound)  # fmt: skip
         else:
             model = Glow(
                 shape,
@@ -155,8 +153,7 @@ def build(config, shape):
                 permutation=config["permutation"],
                 actnorm_data_init=config["data_init"],
                 seed=config["seed"],
-                **nets,
-                **couplings,
+                **bound,
             )
         model.compile(keras.optimizers.Adam(config["lr"]))
     return model

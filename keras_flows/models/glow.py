@@ -3,8 +3,6 @@ second post of the "细水长flow" series and its Keras 2 `glow.py`. The builder
 (`flow_step`, `flow_level`, `glow_flow`, the paper's Figure 2) work on Keras
 tensors, so f-VAE's flow F calls them too."""
 
-import math
-
 import keras
 
 from keras_flows import layers as L
@@ -24,8 +22,9 @@ CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCAL
 # Actnorm keeps activations near unit scale, which a clamp at 4 leaves nearly as is.
 NET_INPUT_BOUND = 4.0
 NET_OUTPUT_SCALE = 0.1
-# At most 2x per affine coupling: one Adam step cannot chain e^3 expansions.
-COUPLING_SCALE_BOUND = math.log(2.0)
+# ln 2 (at most 2x a coupling) stops the chain of e^3 expansions of issue 29's
+# last blow-up but slows shallow Glows (docs/results.md): 3 stays the default.
+COUPLING_SCALE_BOUND = 3.0
 
 
 def flow_step(
@@ -130,8 +129,9 @@ class Glow(FlowModel):
             `"conv1x1"` (the paper's invertible 1x1 convolution).
         coupling_scale: `"tanh"`, `"sigmoid"` or `"exp"` (`AffineCouple`'s `scale`).
         coupling_scale_bound: the `"tanh"` scale's bound on `|log scale|` per
-            coupling (`AffineCouple`'s `log_scale_bound`; `None`: unbounded): ln 2,
-            at most 2x either way; 3 in models saved before this option.
+            coupling (`AffineCouple`'s `log_scale_bound`; `None`: unbounded), 3;
+            `math.log(2)` (at most 2x a coupling) trains the deep, wide Glows of
+            issue 29 without their last blow-up, but shallow ones slower.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
         net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
@@ -159,11 +159,7 @@ class Glow(FlowModel):
     Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
-    added_arguments = {
-        "net_input_bound": None,
-        "net_output_scale": None,
-        "coupling_scale_bound": 3.0,
-    }
+    added_arguments = {"net_input_bound": None, "net_output_scale": None}
 
     def __init__(
         self,
