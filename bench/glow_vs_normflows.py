@@ -21,6 +21,11 @@ the same dequantised images (one seeded draw `x + u`). Since `p_y(y) = 2^D
 p_x(x)`, `NLL_y = NLL_x - D log 2`, and normflows' bits/dim
 `NLL_y / (D log 2) + 8` equals ours, `(NLL_x + D log 128) / (D log 2)`.
 
+`held_out_blowup_at_step` flags a held-out score after a turn that is
+non-finite or 10x the best before it: a model can explode on held-out images
+while every training loss stays finite (the code before 5c931c5 did, in
+docs/results.md).
+
 The two train in turns (harness `take_turns`) in one process; ours on
 TensorFlow unless KERAS_BACKEND says otherwise. `pip install torch==2.13.0
 normflows` to run this (not dependencies of keras_flows).
@@ -104,6 +109,11 @@ def main():
     parser.add_argument("--precisions", default="float32", help="ours in each of these")
     parser.add_argument("--without-normflows", action="store_true", help="ours only")
     args = parser.parse_args()
+    if not args.without_normflows:
+        # torch's Adam loads triton's native library, which crashes (SIGSEGV) once
+        # TensorFlow's is in the process (torch 2.13 / triton 3.7 / TF 2.21); first,
+        # it loads fine.
+        import torch._dynamo  # noqa: F401
     size = dict(QUICK if args.quick else FULL)
     size["budget"] = args.budget or (10.0 if args.quick else 600.0)
     size["precisions"] = args.precisions.split(",")
@@ -122,7 +132,9 @@ def main():
     # training_loss_per_turn: ours in nats on [-1, 1] images, normflows' on [0, 1].
     rows = [c.summary() for c in contestants]
     columns = {"model": "", "parameters": ",", "steps": "d", "s_per_step": ".3f"}
-    harness.print_table(rows, columns | {"held_out": ".3f", "best_held_out": ".3f"})
+    columns |= {"held_out": ".3f", "best_held_out": ".3f"}
+    columns |= {"held_out_blowup_at_step": ""}
+    harness.print_table(rows, columns)
     record.write(rows, quick=args.quick)
 
 

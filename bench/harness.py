@@ -173,6 +173,18 @@ class Contestant:
         """Held-out bits/dim, NaN once diverged."""
         return math.nan if self.diverged_at else float(self._bits_per_dim(x, **options))
 
+    def held_out_blowup(self):
+        """The steps at the first held-out score after a turn that is non-finite
+        or more than 10x the best before it (the stability suite's threshold),
+        or None: a model can explode on held-out images while every training
+        loss stays finite."""
+        best = math.inf
+        for _, steps, score in self.curve:
+            if steps and (not math.isfinite(score) or score > 10 * best):
+                return steps
+            best = min(best, score)
+        return None
+
     def summary(self):
         """What a record keeps of a contestant: time, steps, the last and the best
         held-out score after a turn, the curve and each turn's training loss."""
@@ -185,6 +197,7 @@ class Contestant:
             "steps": self.steps,
             "s_per_step": round(self.seconds / max(self.steps, 1), 4),
             "diverged_at_step": self.diverged_at,
+            "held_out_blowup_at_step": self.held_out_blowup(),
             "held_out": self.curve[-1][2],
             "best_held_out": min(scores, default=None),
             "curve_seconds_steps_score": self.curve,
