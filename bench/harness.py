@@ -175,9 +175,9 @@ class Contestant:
 
     def held_out_blowup(self):
         """The steps at the first held-out score after a turn that is non-finite
-        or more than 10x the best before it (the stability suite's threshold),
-        or None: a model can explode on held-out images while every training
-        loss stays finite."""
+        or more than 10x the best before it (the stability suite's factor, which
+        it applies to the median of the batches before), or None: a model can
+        explode on held-out images while every training loss stays finite."""
         best = math.inf
         for _, steps, score in self.curve:
             if steps and (not math.isfinite(score) or score > 10 * best):
