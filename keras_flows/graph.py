@@ -78,7 +78,7 @@ def initialize(encoder, x):
     each layer on the activations of the initialised layers before it; layers
     already initialised (e.g. loaded) are left alone. Returns the number done."""
     count = 0
-    if not any(getattr(op, "needs_initialization", False) for op in encoder.operations):
+    if not any(getattr(op, "needs_initialization", False) for op in encoder.layers):
         return count
 
     def call_node(node, args, kwargs):

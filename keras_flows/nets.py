@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_flows.checks import reject
+from keras_flows.layers.normalization import Actnorm
 from keras_flows.serialization import deserialize_layers, named, register
 
 
@@ -41,10 +42,11 @@ def conv_net(
     name=None,
     input_bound=None,
     output_scale=None,
+    hidden_actnorm=False,
 ):
-    """Glow's coupling net: [SoftClamp(input_bound) ->] Conv3x3(hidden, relu) ->
-    Conv1x1(hidden, relu) -> Conv3x3(output_channels) [-> OutputScale], on
-    images of any height and width.
+    """Glow's coupling net: [SoftClamp(input_bound) ->] Conv3x3(hidden,
+    [Actnorm,] relu) -> Conv1x1(hidden, [Actnorm,] relu) -> Conv3x3(output_channels)
+    [-> OutputScale], on images of any height and width.
 
     The last convolution starts at zero, so its coupling starts as the identity
     and a deep stack trains from the first step (Glow, section 3.3).
@@ -56,6 +58,9 @@ def conv_net(
         name: the net's name; its layers are named after it.
         input_bound: the `SoftClamp` bound, or `None` (no clamp).
         output_scale: the `OutputScale`'s starting factor, or `None` (none).
+        hidden_actnorm: each hidden convolution (then without a bias) followed by
+            an `Actnorm` initialised from the first batch (openai/glow's `conv2d`),
+            before its ReLU; the coupling runs that initialisation.
     """
 
     def conv(filters, size, part, **kwargs):
@@ -63,12 +68,22 @@ def conv_net(
             filters, size, padding="same", name=named(name, part), **kwargs
         )
 
+    def hidden(size, part):
+        if not hidden_actnorm:
+            return [conv(hidden_channels, size, part, activation="relu")]
+        norm = dict(data_init=True, add_logdet_to_loss=False)
+        return [
+            conv(hidden_channels, size, part, use_bias=False),
+            Actnorm(**norm, name=named(name, f"{part}_actnorm")),
+            keras.layers.ReLU(name=named(name, f"{part}_relu")),
+        ]
+
     layers = [keras.Input((None, None, input_channels))]
     if input_bound is not None:
         layers.append(SoftClamp(input_bound, name=named(name, "clamp")))
     layers += [
-        conv(hidden_channels, 3, "0", activation="relu"),
-        conv(hidden_channels, 1, "1", activation="relu"),
+        *hidden(3, "0"),
+        *hidden(1, "1"),
         conv(output_channels, 3, "out", kernel_initializer="zeros"),
     ]
     if output_scale is not None:

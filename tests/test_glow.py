@@ -134,9 +134,40 @@ def test_a_scaled_net_starts_at_zero_and_its_scale_learns():
         conv_net(2, 4, hidden_channels=8, output_scale=0.0)
 
 
-def _parameter_count(input_shape, levels, depth, hidden, scale=False):
+def test_net_actnorm_standardises_each_hidden_layer_of_the_first_batch(tmp_path):
+    """With `net_actnorm`, each hidden convolution of a coupling net is followed by
+    an Actnorm that the data-dependent initialisation sets from the first batch,
+    in order, as openai/glow's nets; the coupling still starts as the identity,
+    and a saved model is not initialised again."""
+    from keras_flows.graph import initialize
+
+    model = Glow((8, 8, 3), coupling="affine", actnorm_data_init=True,
+                 net_actnorm=True, **TINY)  # fmt: skip
+    x = _images(32) * 0.3 + 0.2
+    assert model.needs_initialization
+    initialize(model.encoder, x)
+    assert not model.needs_initialization
+    couples = [op for op in model.encoder.operations if isinstance(op, L.AffineCouple)]
+    x1s = keras.Model(model.encoder.input, [c.input[0] for c in couples])(x)
+    for couple, x1 in zip(couples, x1s):
+        net = couple.shift_model
+        norms = [layer for layer in net.layers if isinstance(layer, L.Actnorm)]
+        assert len(norms) == 2 and not any(n.add_logdet_to_loss for n in norms)
+        hidden = keras.Model(net.inputs[0], [norm.output for norm in norms])(x1)
+        for h in map(to_numpy, hidden):
+            np.testing.assert_allclose(h.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+            np.testing.assert_allclose(h.std(axis=(0, 1, 2)), 1, atol=1e-2)
+        assert not np.any(to_numpy(net(x1)))  # the coupling starts as the identity
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert not loaded.needs_initialization
+    np.testing.assert_allclose(loaded.log_prob(x), model.log_prob(x), rtol=1e-5)
+
+
+def _parameter_count(input_shape, levels, depth, hidden, scale=False, actnorm=False):
     """The seed's trainable parameters, counted by hand (`scale`: the nets end
-    in an `OutputScale`, one weight per output channel)."""
+    in an `OutputScale`, one weight per output channel; `actnorm`: their hidden
+    convolutions have no bias but an Actnorm each, two weights per channel)."""
     h, w, c = input_shape
     total = 0
     for i in range(levels):
@@ -144,6 +175,7 @@ def _parameter_count(input_shape, levels, depth, hidden, scale=False):
         half = c // 2
         net = (9 * half + 1) * hidden + (hidden + 1) * hidden + (9 * hidden + 1) * half
         net += half if scale else 0
+        net += 2 * hidden if actnorm else 0  # 2 x (2 Actnorm weights - 1 bias)
         total += depth * (net + 2 * c)  # coupling net + Actnorm
         if i < levels - 1:
             total += 9 * half * c + c  # CondActnorm's conv: x1 -> (ls, sh)
@@ -159,6 +191,9 @@ def test_parameter_count_matches_the_seed_architecture():
                      net_output_scale=None)  # fmt: skip
     trainable = sum(math.prod(w.shape) for w in seed_nets.trainable_weights)
     assert trainable == _parameter_count((16, 16, 1), 3, 2, 8)
+    normed = Glow((16, 16, 1), levels=3, depth=2, hidden_channels=8, net_actnorm=True)
+    trainable = sum(math.prod(w.shape) for w in normed.trainable_weights)
+    assert trainable == _parameter_count((16, 16, 1), 3, 2, 8, True, actnorm=True)
     # The seed script's model, 64x64x3, L=3, K=10, 512 channels (building it
     # takes ~20 s; `Glow().count_params()` adds the 31 Actnorm init flags).
     assert _parameter_count((64, 64, 3), 3, 10, 512) == 11_771_232

@@ -39,6 +39,7 @@ def channel_log_det(log_scales, x):
     dims = ops.shape(x)[1:-1]
     static = all(isinstance(d, int) for d in dims)
     pixels = math.prod(dims) if static else ops.prod(ops.convert_to_tensor(dims))
+    pixels = ops.cast(pixels, LOG_DET_DTYPE)
     return per_sample(ops.sum(log_scales) * pixels, x)
 
 

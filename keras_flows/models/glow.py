@@ -37,6 +37,7 @@ def flow_step(
     actnorm_data_init=False,
     net_input_bound=NET_INPUT_BOUND,
     net_output_scale=NET_OUTPUT_SCALE,
+    net_actnorm=False,
     remat=False,
     add_logdet_to_loss=True,
     seed=None,
@@ -54,8 +55,10 @@ def flow_step(
     x1, x2 = L.Split(name=named(name, "split"), dtype=FLOW_DTYPE)(x)
     additive = coupling == "additive"
     channels = x2.shape[-1] * (1 if additive else 2)
-    bounds = (net_input_bound, net_output_scale)
-    net = conv_net(x1.shape[-1], channels, hidden_channels, named(name, "net"), *bounds)
+    net_options = (net_input_bound, net_output_scale, net_actnorm)
+    net = conv_net(
+        x1.shape[-1], channels, hidden_channels, named(name, "net"), *net_options
+    )
     if remat:
         net = Checkpointed(net, name=named(name, "checkpointed"))
     scale = None if additive else coupling_scale
@@ -137,6 +140,9 @@ class Glow(FlowModel):
         net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
             clamp (how models saved before this option were built).
         net_output_scale: the coupling nets' `nets.OutputScale` start, or `None`.
+        net_actnorm: an Actnorm initialised from the first batch after each hidden
+            convolution of the coupling nets (openai/glow's nets): faster at 256
+            channels, but spikier at 512 (docs/results.md), so off by default.
         n_bits: bits per pixel of the data (1 to 8; the paper: 5 on CelebA-HQ).
         remat: gradient checkpointing of the coupling nets.
         num_classes: `K` for a class-conditional Glow: `fit(x, y)`, `labels` in
@@ -174,6 +180,7 @@ class Glow(FlowModel):
         actnorm_data_init=False,
         net_input_bound=NET_INPUT_BOUND,
         net_output_scale=NET_OUTPUT_SCALE,
+        net_actnorm=False,
         n_bits=8,
         remat=False,
         num_classes=None,
@@ -206,7 +213,7 @@ class Glow(FlowModel):
         x = L.Dequantize(n_bits, (-1.0, 1.0), **options)(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
         steps += ("coupling_scale_bound", "actnorm_data_init", "net_input_bound")
-        steps += ("net_output_scale", "remat")
+        steps += ("net_output_scale", "net_actnorm", "remat")
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
