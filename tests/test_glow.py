@@ -193,7 +193,7 @@ def test_parameter_count_matches_the_seed_architecture():
     assert trainable == _parameter_count((16, 16, 1), 3, 2, 8)
     normed = Glow((16, 16, 1), levels=3, depth=2, hidden_channels=8, net_actnorm=True)
     trainable = sum(math.prod(w.shape) for w in normed.trainable_weights)
-    assert trainable == _parameter_count((16, 16, 1), 3, 2, 8, True, actnorm=True)
+    assert trainable == _parameter_count((16, 16, 1), 3, 2, 8, scale=True, actnorm=True)
     # The seed script's model, 64x64x3, L=3, K=10, 512 channels (building it
     # takes ~20 s; `Glow().count_params()` adds the 31 Actnorm init flags).
     assert _parameter_count((64, 64, 3), 3, 10, 512) == 11_771_232
