@@ -73,12 +73,18 @@ class _WithLogDet(keras.layers.Layer):
         return self.layer(*args, return_log_det=True, **kwargs)
 
 
+def needs_initialization(model):
+    """Whether a layer of `model` (a functional model or Sequential net) still
+    waits for its data-dependent initialisation."""
+    return any(getattr(layer, "needs_initialization", False) for layer in model.layers)
+
+
 def initialize(encoder, x):
     """Runs data-dependent initialisation (Actnorm `data_init=True`) eagerly on `x`,
     each layer on the activations of the initialised layers before it; layers
     already initialised (e.g. loaded) are left alone. Returns the number done."""
     count = 0
-    if not any(getattr(op, "needs_initialization", False) for op in encoder.layers):
+    if not needs_initialization(encoder):
         return count
 
     def call_node(node, args, kwargs):

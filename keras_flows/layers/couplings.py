@@ -142,22 +142,25 @@ class AffineCouple(InvertibleLayer):
     @property
     def _nets(self):
         nets = (self.shift_model, self.log_scale_model)
-        # A `nets.Checkpointed` wrapper holds its net as `.net`.
-        return [getattr(net, "net", net) for net in nets if net is not None]
+        # A `nets.Checkpointed` wrapper holds its net as `.net`; a plain layer
+        # (no `.layers`) has nothing to initialise.
+        nets = [getattr(net, "net", net) for net in nets if net is not None]
+        return [net for net in nets if hasattr(net, "layers")]
 
     @property
     def needs_initialization(self):
         """Whether a layer of its nets (an Actnorm in a hidden layer) still
         waits for its data-dependent initialisation."""
-        layers = [layer for net in self._nets for layer in getattr(net, "layers", [])]
-        return any(getattr(layer, "needs_initialization", False) for layer in layers)
+        from keras_flows import graph  # graph imports the layers
+
+        return any(graph.needs_initialization(net) for net in self._nets)
 
     def initialize(self, inputs):
         """Runs its nets' data-dependent initialisation on `x1` of `inputs`."""
-        from keras_flows.graph import initialize  # graph imports the layers
+        from keras_flows import graph
 
         for net in self._nets:
-            initialize(net, inputs[0])
+            graph.initialize(net, inputs[0])
 
     def _shift_and_log_scale(self, x1):
         """`(t, s)` in this layer's compute dtype (a net may compute in a lower

@@ -17,7 +17,12 @@ from keras_flows.checks import (
     is_int,
     reject,
 )
-from keras_flows.graph import build_decoder, build_log_det_model, initialize
+from keras_flows.graph import (
+    build_decoder,
+    build_log_det_model,
+    initialize,
+    needs_initialization,
+)
 from keras_flows.layers.noise import quantize
 from keras_flows.models.conditional import one_hot_labels
 from keras_flows.serialization import deserialize_layers, register
@@ -174,9 +179,7 @@ class GenerativeModel(keras.Model):
     @property
     def needs_initialization(self):
         """Whether a layer still waits for its data-dependent initialisation."""
-        return any(
-            getattr(op, "needs_initialization", False) for op in self.encoder.operations
-        )
+        return needs_initialization(self.encoder)
 
     def _check_data(self, x, name="x"):
         """Rejects NaN/inf and samples of the wrong shape with a clear message."""
