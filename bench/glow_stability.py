@@ -13,7 +13,8 @@ Per run it records:
   the median of the up to 20 batches before it (a spike of an order of
   magnitude); `worst_ratio` is that
   largest ratio and `worst_jump` the largest rise above the median in bits/dim,
-  for setbacks too small to call a blow-up;
+  for setbacks too small to call a blow-up; `setbacks`, how many times a batch
+  rose more than 1 bit/dim above that median (one count per 10 batches);
 - after each chunk, the mean training bits/dim of the chunk, the held-out mean
   and median: a held-out rise while the training loss keeps falling is
   over-fitting the 4,000 training digits; one with the training loss rising
@@ -36,11 +37,13 @@ is not available here).
     python bench/glow_stability.py --quick                       # ~1 min
     python bench/glow_stability.py --seeds 0 --name glow_stability_core_seed0
     python bench/glow_stability.py --only backend=jax,hidden=512 --name mine
+    python bench/glow_stability.py --recount bench/results/glow_stability_*.json
 """
 
 import itertools
 import json
 import math
+from pathlib import Path
 
 from harness import Record, arguments, in_subprocess, print_table
 
@@ -238,7 +241,27 @@ def spikes(losses, window=20, factor=10.0):
         jump = max(jump, finite[t] - median)
     blowup = bool(bad) or ratio > factor
     return dict(nonfinite_at=bad, worst_ratio=round(ratio, 2),
-                worst_jump=round(jump, 3), blowup=blowup)  # fmt: skip
+                worst_jump=round(jump, 3), blowup=blowup,
+                setbacks=setbacks(finite, window))  # fmt: skip
+
+
+def setbacks(losses, window=20, rise=1.0, apart=10):
+    """How many times a batch's bits/dim rose more than `rise` above the median
+    of the `window` batches before it, counting one rise per `apart` batches."""
+    count, last = 0, -apart
+    for t, median in medians_before(losses, window):
+        if losses[t] - median > rise and t - last >= apart:
+            count, last = count + 1, t
+    return count
+
+
+def recount(paths):
+    """Prints each stored run's settings and its `setbacks`."""
+    keys = "backend precision coupling permutation data_init hidden fixed seed"
+    for path in paths:
+        for run in json.loads(Path(path).read_text())["results"]:
+            settings = " ".join(str(run[key]) for key in keys.split())
+            print(f"{Path(path).stem}: {settings}: {setbacks(run['losses'])}")
 
 
 COLUMNS = dict.fromkeys(
@@ -246,7 +269,7 @@ COLUMNS = dict.fromkeys(
     "blowup nonfinite_at".split(),
     "",
 )
-COLUMNS |= dict(worst_ratio=".2f", worst_jump=".2f", held_out=".3f")
+COLUMNS |= dict(worst_ratio=".2f", worst_jump=".2f", setbacks="", held_out=".3f")
 COLUMNS |= dict(best_held_out=".3f", seconds_per_step=".2f")
 
 
@@ -256,7 +279,12 @@ def main():
     parser.add_argument("--only", default="", help="key=value,... runs to keep")
     parser.add_argument("--seeds", default="0,1,2", help="seeds to run, e.g. 0")
     parser.add_argument("--name", default=None, help="of the record")
+    parser.add_argument(
+        "--recount", nargs="+", metavar="RECORD", help="stored runs' setbacks"
+    )
     args = parser.parse_args()
+    if args.recount:
+        return recount(args.recount)
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     only = dict(pair.split("=") for pair in args.only.split(",") if pair)
     runs = [
