@@ -256,12 +256,14 @@ def setbacks(losses, window=20, rise=1.0, apart=10):
 
 
 def recount(paths):
-    """Prints each stored run's settings and its `setbacks`."""
+    """Prints each stored run's settings and its `setbacks` (as `spikes` counts
+    them: up to a non-finite loss)."""
     keys = "backend precision coupling permutation data_init hidden fixed seed"
     for path in paths:
         for run in json.loads(Path(path).read_text())["results"]:
             settings = " ".join(str(run[key]) for key in keys.split())
-            print(f"{Path(path).stem}: {settings}: {setbacks(run['losses'])}")
+            count = spikes(run["losses"])["setbacks"]
+            print(f"{Path(path).stem}: {settings}: {count}")
 
 
 COLUMNS = dict.fromkeys(
