@@ -31,9 +31,14 @@ patches cut from the two photographs scikit-learn ships (train patches from
 the left three quarters of each, held-out ones from the right quarter; CelebA
 is not available here).
 
+`--matrix peer` runs normflows' Glow (PyTorch, `pip install torch==2.13.0
+normflows`; the harness's `normflows_glow`) through the same runs, as the
+anchor: the peer's blow-ups and setbacks under the same rules.
+
     nice -n 19 python bench/glow_stability.py                    # ~5 h on 2 cores
     python bench/glow_stability.py --matrix seed_size            # 64x64x3, ~1 h
     python bench/glow_stability.py --matrix fvae                 # ~40 min
+    python bench/glow_stability.py --matrix peer                 # ~1 h
     python bench/glow_stability.py --quick                       # ~1 min
     python bench/glow_stability.py --seeds 0 --name glow_stability_core_seed0
     python bench/glow_stability.py --only backend=jax,hidden=512 --name mine
@@ -83,13 +88,18 @@ MATRICES = {
     "core": "BASE and each of FACTORS, both backends, 3 seeds",
     "seed_size": "64x64x3 photo patches, L3 K10 512, additive and affine",
     "fvae": "f-VAE on the stand-in (its F is Glow's blocks), both backends",
+    "peer": "normflows' Glow (PyTorch): BASE and the factors it has, 3 seeds",
 }
+# The factors normflows' Glow has (no bfloat16 nets, no nets as before issue 29).
+PEER_FACTORS = [FACTORS[2], *FACTORS[4:]]
 
 
 def configs(matrix, quick=False, seeds=SEEDS):
     """The list of run settings of `matrix`, over `seeds`."""
     if quick:
         tiny = dict(BASE, levels=2, depth=2, hidden=16, steps=40, every=20)
+        if matrix == "peer":
+            return [dict(tiny, model="normflows", backend="torch")]
         return [dict(tiny, backend=b) for b in BACKENDS]
     if matrix == "core":
         return [  # seed 0 of every row first: a stopped run still covers each
@@ -103,6 +113,12 @@ def configs(matrix, quick=False, seeds=SEEDS):
         return [
             dict(big, coupling=coupling, seed=seed)
             for coupling, seed in itertools.product(("affine", "additive"), seeds[:2])
+        ]
+    if matrix == "peer":
+        peer = dict(BASE, model="normflows", backend="torch")
+        return [
+            dict(peer, **variant, seed=seed)
+            for seed, variant in itertools.product(seeds, [{}, *PEER_FACTORS])
         ]
     return [
         dict(BASE, model="fvae", backend=backend, seed=seed)
@@ -164,10 +180,9 @@ def build(config, shape):
 
 def train_run(config):
     """One run, in a fresh process whose backend is `config["backend"]`."""
-    import time
-
+    if config["model"] == "normflows":
+        return train_normflows(config)
     import keras
-    import numpy as np
 
     from keras_flows.training.precision import float32_copy
 
@@ -175,17 +190,61 @@ def train_run(config):
     x_train, x_held_out = load_data(config["data"], config["seed"])
     model = build(config, x_train.shape[1:])
     dims = math.prod(x_train.shape[1:])
-    losses, chunks, seconds = [], [], 0.0
-    while len(losses) < config["steps"] and all(map(math.isfinite, losses[-1:])):
-        done, start = len(losses), time.perf_counter()
+
+    def train_chunk(losses):
         model.fit(x_train, batch_size=config["batch"], epochs=1, verbose=0,
                   steps_per_epoch=config["every"],
                   callbacks=[batch_bits(losses, dims)])  # fmt: skip
+
+    return in_chunks(
+        config, train_chunk, lambda: float32_copy(model).bits_per_dim(x_held_out)
+    )
+
+
+def train_normflows(config):
+    """A run of normflows' Glow (the harness's `normflows_glow`) by the same
+    rules: the same data, batch, `Adam(lr)` and chunks; batches in a fresh order
+    each epoch, the first initialising its ActNorms as it trains (as `fit` does
+    ours); held out scored on images dequantised once."""
+    import torch._dynamo  # noqa: F401  (first: see bench/glow_vs_normflows.py)
+    from harness import batches_of, normflows_glow
+
+    from keras_flows.models.base import dequantize_data
+
+    x_train, x_held_out = load_data(config["data"], config["seed"])
+    x_held_out = dequantize_data(x_held_out, (-1, 1), 8, seed=0)[0]
+    batches = batches_of(x_train, config["batch"], config["seed"])
+    options = {key: config[key] for key in ("coupling", "permutation", "data_init")}
+    sizes = config["levels"], config["depth"], config["hidden"]
+    _, step, bits_per_image = normflows_glow(
+        config["lr"], x_train[: config["batch"]], *sizes, seed=config["seed"],
+        **options,
+    )  # fmt: skip
+
+    def train_chunk(losses):
+        for _ in range(config["every"]):
+            losses.append(step(next(batches)))
+            if not math.isfinite(losses[-1]):
+                return
+
+    return in_chunks(config, train_chunk, lambda: bits_per_image(x_held_out))
+
+
+def in_chunks(config, train_chunk, held_out_bits):
+    """Trains by `train_chunk(losses)` (appending each batch's bits/dim) until
+    `config["steps"]` or a non-finite loss, scoring `held_out_bits()` (bits/dim
+    per held-out image) after each chunk; the run's record."""
+    import time
+
+    import numpy as np
+
+    losses, chunks, seconds = [], [], 0.0
+    while len(losses) < config["steps"] and all(map(math.isfinite, losses[-1:])):
+        done, start = len(losses), time.perf_counter()
+        train_chunk(losses)
         seconds += time.perf_counter() - start
         train = float(np.mean(losses[done:]))
-        held_out = [math.nan]
-        if math.isfinite(train):
-            held_out = float32_copy(model).bits_per_dim(x_held_out)
+        held_out = held_out_bits() if math.isfinite(train) else [math.nan]
         mean, median = (round(float(f(held_out)), 3) for f in (np.mean, np.median))
         chunks.append(dict(steps=len(losses), train=round(train, 3),
                            held_out=mean, held_out_median=median))  # fmt: skip

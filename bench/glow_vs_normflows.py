@@ -6,20 +6,11 @@ Both at one architecture on the MNIST stand-in (32x32x1 in [-1, 1], 4,000 train
 1x1 convolution, Actnorm initialised from the first batch, batch 64,
 `Adam(1e-3)`, no guard. Ours: the harness's `glow_contestant` (scale `tanh`,
 learned priors at the splits conditioned on the kept half).
-- normflows: per level `K x nf.flows.GlowBlock(channels, 256)` (coupling with
-  normflows' default `sigmoid` scale, LU `Invertible1x1Conv`, `ActNorm`) and
-  `nf.flows.Squeeze()`, levels joined by `nf.flows.Merge()`, each factored-out
-  part under an unconditional `nf.distributions.GlowBase` (a learned mean and
-  scale per channel), all in `nf.MultiscaleFlow(..., class_cond=False)`, as in
-  normflows' `examples/glow_colab.ipynb` but without classes; trained with
-  `torch.optim.Adam(lr=1e-3)` on `forward_kld` (the mean NLL).
-
-The same numbers for both. normflows works on images in [0, 1], so it gets
-`y = (x + 1) / 2` of our [-1, 1] images `x`, dequantised with the same noise
-(`y + U[0, 1/256)` while training, i.e. `x + U[0, 2/256)`). Held out, both see
-the same dequantised images (one seeded draw `x + u`). Since `p_y(y) = 2^D
-p_x(x)`, `NLL_y = NLL_x - D log 2`, and normflows' bits/dim
-`NLL_y / (D log 2) + 8` equals ours, `(NLL_x + D log 128) / (D log 2)`.
+normflows: the harness's `normflows_glow` (its `glow_colab` example without
+classes: `sigmoid(h + 2)` scales, unconditional `GlowBase` priors at the splits;
+its docstring has the bits/dim conversion between its [0, 1] images and our
+[-1, 1]), trained with `torch.optim.Adam(lr=1e-3)` on `forward_kld`. Held out,
+both see the same dequantised images (one seeded draw `x + u`).
 
 `held_out_blowup_at_step` flags a held-out score after a turn that is
 non-finite or 10x the best before it: a model can explode on held-out images
@@ -52,54 +43,14 @@ def ours(size, first_batch, precision):
 
 
 def normflows_glow(size, first_batch):
-    import normflows as nf
-    import numpy as np
-    import torch
-
-    torch.manual_seed(0)
-    h, w, c = first_batch.shape[1:]
-    levels = size["levels"]
-    q0, merges, flows = [], [], []
-    for i in range(levels):  # level 0 is the deepest, as in normflows' example
-        blocks = [
-            nf.flows.GlowBlock(c * 2 ** (levels + 1 - i), size["hidden"])
-            for _ in range(size["depth"])
-        ]
-        flows.append([*blocks, nf.flows.Squeeze()])
-        if i > 0:
-            merges.append(nf.flows.Merge())
-            f = 2 ** (levels - i)
-            latent = (c * f, h // f, w // f)  # the half factored out at this level
-        else:
-            f = 2**levels
-            latent = (c * 2 * f, h // f, w // f)  # what is left after the last
-        q0.append(nf.distributions.GlowBase(latent))
-    model = nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=size["lr"])
-
-    def to_unit(x, noise):  # NHWC in [-1, 1] -> NCHW in [0, 1]
-        y = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-        y = (y + 1) / 2
-        return y + torch.rand_like(y) / 256 if noise else y
-
-    def step(x):
-        optimizer.zero_grad()
-        loss = model.forward_kld(to_unit(x, noise=True))
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def bits_per_dim(x):
-        dims = int(np.prod(x.shape[1:]))
-        with torch.no_grad():
-            log_p = [model.log_prob(to_unit(x[i : i + 250], False), None) for i in
-                     range(0, len(x), 250)]  # fmt: skip
-        return float((-torch.cat(log_p) / (dims * np.log(2)) + 8).mean())
-
+    sizes = size["levels"], size["depth"], size["hidden"]
+    model, step, bits = harness.normflows_glow(size["lr"], first_batch, *sizes)
     step(first_batch)  # Actnorm's data init, outside the budget
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     name = "normflows Glow (torch)"
-    return harness.Contestant(name, size["lr"], step, bits_per_dim, model, params)
+    return harness.Contestant(
+        name, size["lr"], step, lambda x: bits(x).mean(), model, params
+    )
 
 
 def main():
@@ -129,7 +80,7 @@ def main():
     harness.take_turns(
         contestants, x_train, x_eval, size["batch"], size["budget"], size["chunk"]
     )
-    # training_loss_per_turn: ours in nats on [-1, 1] images, normflows' on [0, 1].
+    # training_loss_per_turn: ours in nats on [-1, 1] images, normflows' in bits/dim.
     rows = [c.summary() for c in contestants]
     columns = {"model": "", "parameters": ",", "steps": "d", "s_per_step": ".3f"}
     columns |= {"held_out": ".3f", "best_held_out": ".3f"}

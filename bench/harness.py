@@ -255,6 +255,80 @@ def glow_contestant(
     return Contestant(name, lr, model.train_on_batch, score, model)
 
 
+def normflows_glow(lr, first_batch, levels, depth, hidden, seed=0, coupling="affine",
+                   permutation="conv1x1", data_init=True):  # fmt: skip
+    """normflows' Glow (PyTorch) as its `examples/glow_colab.ipynb` builds it
+    without classes, trained with `torch.optim.Adam(lr)`: per level `depth x
+    nf.flows.GlowBlock(channels, hidden)` (coupling with normflows' default
+    `sigmoid(h + 2)` scale, LU `Invertible1x1Conv`, `ActNorm` initialised from
+    the first batch it sees) and `nf.flows.Squeeze()`, levels joined by
+    `nf.flows.Merge()`, each factored-out part under an unconditional
+    `nf.distributions.GlowBase`, all in `nf.MultiscaleFlow(..., class_cond=False)`.
+    `coupling="additive"` is `GlowBlock(scale=False)`, `permutation="random"`
+    replaces each block's 1x1 convolution by `nf.flows.Permute(mode="shuffle")`,
+    `data_init=False` starts every ActNorm at the identity.
+
+    normflows works on images in [0, 1]: it gets `y = (x + 1) / 2` of our
+    [-1, 1] images `x` (NHWC), dequantised in training with `y + U[0, 1/256)`,
+    i.e. `x + U[0, 2/256)`. Since `p_y(y) = 2^D p_x(x)`, `NLL_y = NLL_x - D log 2`
+    and normflows' bits/dim `NLL_y / (D log 2) + 8` equals ours,
+    `(NLL_x + D log 128) / (D log 2)`.
+
+    Returns `(model, step, bits_per_image)`: `step(x)` trains on one batch and
+    returns its loss in bits/dim; `bits_per_image(x)` scores already
+    dequantised images.
+    """
+    import normflows as nf
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    h, w, c = first_batch.shape[1:]
+    dims = h * w * c
+    q0, merges, flows = [], [], []
+    for i in range(levels):  # level 0 is the deepest, as in normflows' example
+        channels = c * 2 ** (levels + 1 - i)
+        blocks = []
+        for _ in range(depth):
+            block = nf.flows.GlowBlock(channels, hidden, scale=coupling == "affine")
+            if permutation == "random":
+                block.flows[1] = nf.flows.Permute(channels, mode="shuffle")
+            if not data_init:
+                block.flows[2].data_dep_init_done = torch.tensor(1.0)
+            blocks.append(block)
+        flows.append([*blocks, nf.flows.Squeeze()])
+        if i > 0:
+            merges.append(nf.flows.Merge())
+            f = 2 ** (levels - i)
+            latent = (c * f, h // f, w // f)  # the half factored out at this level
+        else:
+            f = 2**levels
+            latent = (c * 2 * f, h // f, w // f)  # what is left after the last
+        q0.append(nf.distributions.GlowBase(latent))
+    model = nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def to_unit(x, noise):  # NHWC in [-1, 1] -> NCHW in [0, 1]
+        y = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        y = (y + 1) / 2
+        return y + torch.rand_like(y) / 256 if noise else y
+
+    def step(x):
+        optimizer.zero_grad()
+        loss = model.forward_kld(to_unit(x, noise=True))
+        loss.backward()
+        optimizer.step()
+        return loss.item() / (dims * math.log(2)) + 8
+
+    def bits_per_image(x):
+        with torch.no_grad():
+            log_p = [model.log_prob(to_unit(x[i : i + 250], False), None) for i in
+                     range(0, len(x), 250)]  # fmt: skip
+        return (-torch.cat(log_p) / (dims * math.log(2)) + 8).numpy()
+
+    return model, step, bits_per_image
+
+
 def mean_bits_per_dim(model):
     """`x -> mean bits/dim` of already dequantised images `x` (any option, such
     as an f-VAE's `num_samples`, passed on)."""
