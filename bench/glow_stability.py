@@ -217,9 +217,8 @@ def train_normflows(config):
     options = {key: config[key] for key in ("coupling", "permutation", "data_init")}
     sizes = config["levels"], config["depth"], config["hidden"]
     _, step, bits_per_image = normflows_glow(
-        config["lr"], x_train[: config["batch"]], *sizes, seed=config["seed"],
-        **options,
-    )  # fmt: skip
+        config["lr"], x_train.shape[1:], *sizes, seed=config["seed"], **options
+    )
 
     def train_chunk(losses):
         for _ in range(config["every"]):

@@ -44,7 +44,8 @@ def ours(size, first_batch, precision):
 
 def normflows_glow(size, first_batch):
     sizes = size["levels"], size["depth"], size["hidden"]
-    model, step, bits = harness.normflows_glow(size["lr"], first_batch, *sizes)
+    shape = first_batch.shape[1:]
+    model, step, bits = harness.normflows_glow(size["lr"], shape, *sizes)
     step(first_batch)  # Actnorm's data init, outside the budget
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     name = "normflows Glow (torch)"

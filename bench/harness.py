@@ -255,7 +255,7 @@ def glow_contestant(
     return Contestant(name, lr, model.train_on_batch, score, model)
 
 
-def normflows_glow(lr, first_batch, levels, depth, hidden, seed=0, coupling="affine",
+def normflows_glow(lr, shape, levels, depth, hidden, seed=0, coupling="affine",
                    permutation="conv1x1", data_init=True):  # fmt: skip
     """normflows' Glow (PyTorch) as its `examples/glow_colab.ipynb` builds it
     without classes, trained with `torch.optim.Adam(lr)`: per level `depth x
@@ -263,10 +263,11 @@ def normflows_glow(lr, first_batch, levels, depth, hidden, seed=0, coupling="aff
     `sigmoid(h + 2)` scale, LU `Invertible1x1Conv`, `ActNorm` initialised from
     the first batch it sees) and `nf.flows.Squeeze()`, levels joined by
     `nf.flows.Merge()`, each factored-out part under an unconditional
-    `nf.distributions.GlowBase`, all in `nf.MultiscaleFlow(..., class_cond=False)`.
-    `coupling="additive"` is `GlowBlock(scale=False)`, `permutation="random"`
-    replaces each block's 1x1 convolution by `nf.flows.Permute(mode="shuffle")`,
-    `data_init=False` starts every ActNorm at the identity.
+    `nf.distributions.GlowBase`, all in `nf.MultiscaleFlow(..., class_cond=False)`,
+    for images of `shape` (height, width, channels). `coupling="additive"` is
+    `GlowBlock(scale=False)`, `permutation="random"` replaces each block's 1x1
+    convolution by `nf.flows.Permute(mode="shuffle")`, `data_init=False` starts
+    every ActNorm at the identity.
 
     normflows works on images in [0, 1]: it gets `y = (x + 1) / 2` of our
     [-1, 1] images `x` (NHWC), dequantised in training with `y + U[0, 1/256)`,
@@ -283,7 +284,7 @@ def normflows_glow(lr, first_batch, levels, depth, hidden, seed=0, coupling="aff
     import torch
 
     torch.manual_seed(seed)
-    h, w, c = first_batch.shape[1:]
+    h, w, c = shape
     dims = h * w * c
     q0, merges, flows = [], [], []
     for i in range(levels):  # level 0 is the deepest, as in normflows' example
