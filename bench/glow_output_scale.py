@@ -1,16 +1,17 @@
 """How the coupling nets' `OutputScale` start changes what the comparison's Glow
 learns: the same Glow as `glow_vs_normflows.py` (3 levels x 8 steps, 256
-channels, affine, LU 1x1 conv, data init, batch 64, Adam 1e-3, seed 0), one
-model per start, trained for the same number of steps (not seconds: the steps
-cost the same, so other jobs on the machine do not bias it) in turns of
-`--turn` steps on the same stream of batches, scored on the same 1,000
-held-out digits after each turn. `none` is the nets without the factor (the
-input clamp alone). A start may name the coupling's scale after a colon
-(`none:sigmoid`: no factor, `sigmoid` scale; default: `Glow`'s). TensorFlow unless
-KERAS_BACKEND says otherwise.
+channels, affine, LU 1x1 conv, data init, batch 64, Adam 1e-3 or
+`--optimizer`, seed 0), one model per start, trained for the same number of
+steps (not seconds: the steps cost the same, so other jobs on the machine do
+not bias it) in turns of `--turn` steps on the same stream of batches, scored
+on the same 1,000 held-out digits after each turn. `none` is the nets without
+the factor (the input clamp alone). A start may name the coupling's scale after
+a colon (`none:sigmoid`: no factor, `sigmoid` scale; default: `Glow`'s).
+TensorFlow unless KERAS_BACKEND says otherwise.
 
     python bench/glow_output_scale.py --starts 0.1,0.3,none   # ~35 min
     python bench/glow_output_scale.py --starts 0.1,none:sigmoid,0.1:sigmoid
+    python bench/glow_output_scale.py --starts 0.1 --optimizer Adamax
     python bench/glow_output_scale.py --quick
 """
 
@@ -26,6 +27,8 @@ def main():
     parser.add_argument("--starts", default="0.1,0.3,none")
     parser.add_argument("--turn", type=int, default=140, help="steps a turn")
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam",
+                        help="of every start (Adamax: Glow's own code's)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.turn, args.turns = 5, 2
@@ -42,6 +45,7 @@ def main():
         keras.utils.set_random_seed(0)
         factor, _, coupling_scale = start.partition(":")
         options = dict(net_output_scale=None if factor == "none" else float(factor))
+        options["optimizer"] = args.optimizer
         if coupling_scale:  # else Glow's default
             options["coupling_scale"] = coupling_scale
         ours = harness.glow_contestant(f"start {start}", 1e-3, first, *size, **options)

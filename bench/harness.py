@@ -206,10 +206,11 @@ class Contestant:
 
 
 def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
-               **options):  # fmt: skip
+               optimizer="Adam", **options):  # fmt: skip
     """The benches' Glow: `Glow(shape, levels, depth, hidden_channels,
     coupling="affine", permutation="conv1x1", actnorm_data_init=True, seed=0,
-    **options)` built and compiled with `Adam(lr)` in `precision`
+    **options)` built and compiled with `Adam(lr)` (or another
+    `keras.optimizers` class named by `optimizer`) in `precision`
     (`keras_flows.training.precision`)."""
     import keras
 
@@ -228,7 +229,7 @@ def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
             seed=0,
             **options,
         )
-        model.compile(keras.optimizers.Adam(lr))
+        model.compile(getattr(keras.optimizers, optimizer)(lr))
     return model
 
 
