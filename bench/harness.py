@@ -205,6 +205,19 @@ class Contestant:
         }
 
 
+OPTIMIZERS = ("Adam", "Adamax")  # what the benches' `--optimizer` offers
+
+
+def keras_optimizer(name, lr, warmup=0):
+    """`keras.optimizers.<name>(lr)`, its rate raised linearly over the first
+    `warmup` steps if any (`keras_flows.training.LinearWarmup`)."""
+    import keras
+
+    from keras_flows.training import LinearWarmup
+
+    return getattr(keras.optimizers, name)(LinearWarmup(lr, warmup) if warmup else lr)
+
+
 def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
                optimizer="Adam", **options):  # fmt: skip
     """The benches' Glow: `Glow(shape, levels, depth, hidden_channels,
@@ -212,7 +225,6 @@ def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
     **options)` built and compiled with `Adam(lr)` (or another
     `keras.optimizers` class named by `optimizer`) in `precision`
     (`keras_flows.training.precision`)."""
-    import keras
 
     from keras_flows.models import Glow
     from keras_flows.training.precision import policy_scope
@@ -229,7 +241,7 @@ def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
             seed=0,
             **options,
         )
-        model.compile(getattr(keras.optimizers, optimizer)(lr))
+        model.compile(keras_optimizer(optimizer, lr))
     return model
 
 
