@@ -44,8 +44,8 @@ def main():
     for start in args.starts.split(","):
         keras.utils.set_random_seed(0)
         factor, _, coupling_scale = start.partition(":")
-        options = dict(net_output_scale=None if factor == "none" else float(factor))
-        options["optimizer"] = args.optimizer
+        scale = None if factor == "none" else float(factor)
+        options = dict(net_output_scale=scale, optimizer=args.optimizer)
         if coupling_scale:  # else Glow's default
             options["coupling_scale"] = coupling_scale
         ours = harness.glow_contestant(f"start {start}", 1e-3, first, *size, **options)

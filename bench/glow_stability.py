@@ -356,8 +356,8 @@ def main():
     parser.add_argument("--only", default="", help="key=value,... runs to keep")
     parser.add_argument("--seeds", default="0,1,2", help="seeds to run, e.g. 0")
     parser.add_argument("--name", default=None, help="of the record")
-    parser.add_argument("--warmup", type=int, default=0, help="see above")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="Adam")
+    parser.add_argument("--warmup", type=int, default=BASE["warmup"], help="see above")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=BASE["optimizer"])
     parser.add_argument(
         "--recount", nargs="+", metavar="RECORD", help="stored runs' setbacks"
     )
@@ -366,7 +366,8 @@ def main():
         return recount(args.recount)
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     only = dict(pair.split("=") for pair in args.only.split(",") if pair)
-    if (args.warmup or args.optimizer != "Adam") and args.matrix == "peer":
+    changed = (args.warmup, args.optimizer) != (BASE["warmup"], BASE["optimizer"])
+    if changed and args.matrix == "peer":
         parser.error("--warmup and --optimizer are for our models' runs")
     runs = [
         dict(run, warmup=args.warmup, optimizer=args.optimizer)
