@@ -18,7 +18,10 @@ Run it under both backends: what differs is then the backends' arithmetic only.
 With `--warmup N` the user's optimizer is `Adam(LinearWarmup(1e-3, N))`, the
 learning rate raised linearly over the first N steps (Glow's own code does so);
 with `--optimizer Adamax`, `Adamax(1e-3)` (Glow's own code's and normflows'
-Glow example's optimizer) instead of `Adam`.
+Glow example's optimizer) instead of `Adam`. With `--score-last N` the held-out
+bits/dim is also scored after each of the last N steps (the weights of every
+step, through the callback; the scoring draws no training noise), to show how
+far one run's score moves from one step to the next.
 """
 
 import math
@@ -85,6 +88,8 @@ def main():
     parser.add_argument("--same-draws", metavar="DIR", help="see above")
     parser.add_argument("--warmup", type=int, default=0, metavar="N", help="see above")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="Adam")
+    parser.add_argument("--score-last", type=int, default=0, metavar="N",
+                        help="see above")  # fmt: skip
     args = parser.parse_args()
 
     import keras
@@ -97,7 +102,7 @@ def main():
 
     if args.same_draws:
         epoch_data = same_draws(model, args.same_draws, args.seed)
-    losses = []
+    losses, scores = [], {}
 
     class BatchLosses(keras.callbacks.Callback):  # from Keras' running mean
         def on_epoch_begin(self, epoch, logs=None):
@@ -109,6 +114,9 @@ def main():
             self.mean = mean
             if len(losses) % 10 == 0 or not math.isfinite(mean):
                 print(len(losses), round(losses[-1], 1), flush=True)
+            if len(losses) > args.steps - args.score_last:
+                bpd = self.model.bits_per_dim(x[4500:], batch_size=100)
+                scores[len(losses)] = float(np.mean(bpd))
             if not math.isfinite(mean) or len(losses) >= args.steps:
                 self.model.stop_training = True
 
@@ -124,6 +132,13 @@ def main():
     print(f"{keras.backend.backend()} seed {args.seed}: {len(losses)} steps, first "
           f"{losses[0]:.0f} nats, largest after it {losses[worst]:.0f} (step "
           f"{worst + 1}), held-out {bpd:.3f} bits/dim")  # fmt: skip
+    if scores:
+        print("held-out bits/dim after each of the last steps:")
+        print(", ".join(f"{step}: {value:.3f}" for step, value in scores.items()))
+        values = list(scores.values())
+        steps = [abs(a - b) for a, b in zip(values, values[1:])]
+        print(f"range {max(values) - min(values):.3f}, largest step-to-step change "
+              f"{max(steps, default=0):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
