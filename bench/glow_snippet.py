@@ -21,7 +21,9 @@ with `--optimizer Adamax`, `Adamax(1e-3)` (Glow's own code's and normflows'
 Glow example's optimizer) instead of `Adam`. With `--score-last N` the held-out
 bits/dim is also scored after each of the last N steps (the weights of every
 step, through the callback; the scoring draws no training noise), to show how
-far one run's score moves from one step to the next.
+far one run's score moves from one step to the next. With `--rotations-from S`
+the 1x1 convolutions start from the rotations of seed S's run (numpy draws them,
+so both backends share them for a seed), everything else from `--seed`'s.
 """
 
 import math
@@ -90,12 +92,23 @@ def main():
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="Adam")
     parser.add_argument("--score-last", type=int, default=0, metavar="N",
                         help="see above")  # fmt: skip
+    parser.add_argument("--rotations-from", type=int, metavar="S", help="see above")
     args = parser.parse_args()
 
     import keras
     import numpy as np
 
+    from keras_flows.layers import InvConv1x1
+
+    rotations = None
+    if args.rotations_from is not None:
+        rotations = {layer.name: layer.get_weights() for layer in
+                     snippet(args.rotations_from)[1].encoder.layers
+                     if isinstance(layer, InvConv1x1)}  # fmt: skip
     x, model = snippet(args.seed, args.warmup, args.optimizer)
+    for layer in model.encoder.layers if rotations else ():
+        if layer.name in rotations:
+            layer.set_weights(rotations[layer.name])
 
     def epoch_data(x, epoch):  # fit's own shuffling and noise
         return x, True
