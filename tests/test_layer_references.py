@@ -105,14 +105,36 @@ def test_actnorm_data_init_normalises_first_batch_and_runs_once():
     assert initialize(encoder, x + 5) == 0  # never re-run once initialised
 
 
-def test_actnorm_initialized_flag_survives_saving(tmp_path):
+@pytest.mark.parametrize("layer", [L.Actnorm, L.InvConv1x1])
+def test_initialized_flag_survives_saving(layer, tmp_path):
     x_in = keras.Input((2, 2, 3))
-    encoder = keras.Model(x_in, L.Actnorm(data_init=True)(x_in))
+    encoder = keras.Model(x_in, layer(data_init=True)(x_in))
     initialize(encoder, _rand(8, 2, 2, 3))
+    weights = encoder.get_weights()
     encoder.save(tmp_path / "e.keras")
     loaded = keras.models.load_model(tmp_path / "e.keras")
     assert not loaded.layers[-1].needs_initialization
     assert initialize(loaded, _rand(8, 2, 2, 3)) == 0
+    for saved, restored in zip(weights, loaded.get_weights()):
+        np.testing.assert_array_equal(saved, restored)
+
+
+def test_inv_conv_data_init_rotates_onto_the_first_batchs_principal_axes():
+    x_in = keras.Input((4, 4, 3))
+    conv = L.InvConv1x1(seed=0, data_init=True)
+    encoder = keras.Model(x_in, conv(x_in))
+    mixing = np.array([[3.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.5, -0.2, 0.3]], "float32")
+    x = _rand(32, 4, 4, 3) @ mixing  # correlated channels
+    assert initialize(encoder, x) == 1
+    w = to_numpy(conv.kernel())
+    np.testing.assert_allclose(w @ w.T, np.eye(3), atol=1e-5)  # a rotation
+    y = to_numpy(conv(x)).reshape(-1, 3)
+    cov = np.cov(y.T)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0, atol=1e-4)
+    assert np.all(np.diff(np.diag(cov)) < 0)  # by decreasing variance
+    _, log_det = conv.forward_and_log_det(x)
+    np.testing.assert_allclose(to_numpy(log_det), 0, atol=1e-4)
+    assert initialize(encoder, x + 5) == 0  # never re-run once initialised
 
 
 def test_inv_conv_weight_is_recomputed_from_factors():

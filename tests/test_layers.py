@@ -82,6 +82,13 @@ CASES = [
     Case("inv_conv_1x1", lambda: L.InvConv1x1(seed=0), [(2, 2, 4)], _plain, (2, 2, 4)),
     Case("inv_conv_1x1_vector", lambda: L.InvConv1x1(seed=5), [(5,)], _plain, (5,)),
     Case(
+        "inv_conv_1x1_data_init",
+        lambda: L.InvConv1x1(seed=0, data_init=True),
+        [(2, 2, 4)],
+        _plain,
+        (2, 2, 4),
+    ),
+    Case(
         "split_vector",
         L.SplitVector,
         [(6,)],

@@ -139,6 +139,12 @@ CASES = [
         variant=True,
     ),
     Case(
+        "glow_conv1x1_data_init",
+        functools.partial(_affine_glow, conv1x1_data_init=True),
+        _uniform((4, 4, 3), -1.0, 1.0),
+        variant=True,
+    ),
+    Case(
         "glow_5bit",
         lambda: Glow((4, 4, 1), levels=1, depth=2, hidden_channels=8, n_bits=5),
         _uniform((4, 4, 1), -1.0, 1.0, levels=32),

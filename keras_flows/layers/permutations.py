@@ -11,6 +11,18 @@ from keras_flows.serialization import register
 _MODES = ("reverse", "random")
 
 
+_LU_FACTORS = ("permutation", "sign", "lower", "upper", "log_s")
+
+
+def _lu_factors(rotation):
+    """`InvConv1x1`'s factors of `rotation = P L U`: the permutation, the signs and
+    logs of `U`'s diagonal, and `L`'s and `U`'s off-diagonal parts."""
+    p, lower, upper = scipy.linalg.lu(rotation)
+    diag = np.diag(upper)
+    lower, upper = np.tril(lower, -1), np.triu(upper, 1)
+    return p, np.sign(diag), lower, upper, np.log(np.abs(diag))
+
+
 def _draw_seed():
     # Drawn once and stored in the config, so a reloaded layer permutes the same way.
     return int(np.random.randint(0, 2**31 - 1))
@@ -92,15 +104,19 @@ class InvConv1x1(InvertibleLayer):
 
     Args:
         seed: seed of the initial random rotation; drawn and stored when `None`.
+        data_init: start instead from the principal axes of the first batch
+            (`initialize`, run by `fit`), in order of decreasing variance: a
+            rotation that leaves the channels uncorrelated on that batch.
 
     Reference: Kingma & Dhariwal, Glow (2018), arXiv:1807.03039, section 3.2.
     """
 
-    config_args = ("seed",)
+    config_args = ("seed", "data_init")
 
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed=None, data_init=False, **kwargs):
         super().__init__(**kwargs)
         self.seed = _draw_seed() if seed is None else seed
+        self.data_init = data_init
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -108,8 +124,6 @@ class InvConv1x1(InvertibleLayer):
         reject(channels is None, self, needs, received)
         rng = np.random.default_rng(self.seed)
         rotation = np.linalg.qr(rng.normal(size=(channels, channels)))[0]
-        p, lower, upper = scipy.linalg.lu(rotation)  # rotation = p @ lower @ upper
-        diag = np.diag(upper)
 
         # Not autocast: the kernel and its inverse are computed in float32 (in
         # float16 they are not inverses to float16 precision), then cast.
@@ -118,13 +132,31 @@ class InvConv1x1(InvertibleLayer):
             kw = dict(initializer=init, trainable=trainable, autocast=False)
             return self.add_weight(name=name, shape=value.shape, **kw)
 
-        self.permutation = factor("permutation", p, trainable=False)
-        self.sign = factor("sign", np.sign(diag), trainable=False)
-        self.lower = factor("lower", np.tril(lower, -1))
-        self.upper = factor("upper", np.triu(upper, 1))
-        self.log_s = factor("log_s", np.log(np.abs(diag)))
+        for name, value in zip(_LU_FACTORS, _lu_factors(rotation)):
+            trainable = name not in ("permutation", "sign")
+            setattr(self, name, factor(name, value, trainable))
+        if self.data_init:
+            self.initialized = factor("initialized", np.zeros(()), trainable=False)
         self.lower_mask = np.tril(np.ones((channels, channels), "float32"), -1)
         self.eye = np.eye(channels, dtype="float32")
+
+    @property
+    def needs_initialization(self):
+        return self.data_init and float(ops.convert_to_numpy(self.initialized)) == 0
+
+    def initialize(self, x):
+        """Sets the rotation to the principal axes of a batch `x` (eagerly), the
+        first output channel along the direction it varies most, then marks it set."""
+        if not self.built:
+            self.build(x.shape)
+        x = np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")), "float64")
+        values, vectors = np.linalg.eigh(np.cov(x.reshape(-1, x.shape[-1]).T))
+        vectors = vectors[:, ::-1]  # by decreasing variance
+        largest = np.argmax(np.abs(vectors), axis=0)  # each axis points its way
+        vectors = vectors * np.sign(vectors[largest, np.arange(len(values))])
+        for name, value in zip(_LU_FACTORS, _lu_factors(vectors.T)):
+            getattr(self, name).assign(value.astype("float32"))
+        self.initialized.assign(1.0)
 
     def kernel(self):
         """The current weight matrix `W = P L U` in float32, from the factors."""

@@ -35,6 +35,7 @@ def flow_step(
     coupling_scale="tanh",
     coupling_scale_bound=COUPLING_SCALE_BOUND,
     actnorm_data_init=False,
+    conv1x1_data_init=False,
     net_input_bound=NET_INPUT_BOUND,
     net_output_scale=NET_OUTPUT_SCALE,
     net_actnorm=False,
@@ -48,7 +49,8 @@ def flow_step(
     kw = dict(add_logdet_to_loss=add_logdet_to_loss, dtype=FLOW_DTYPE)
     x = L.Actnorm(data_init=actnorm_data_init, name=named(name, "actnorm"), **kw)(x)
     if permutation == "conv1x1":
-        x = L.InvConv1x1(seed=seed, name=named(name, "conv1x1"), **kw)(x)
+        conv = dict(seed=seed, data_init=conv1x1_data_init, name=named(name, "conv1x1"))
+        x = L.InvConv1x1(**conv, **kw)(x)
     else:
         options = dict(seed=seed, name=named(name, "permute"), dtype=FLOW_DTYPE)
         x = L.Permute(permutation, **options)(x)
@@ -77,13 +79,18 @@ def flow_level(
     conditioned on the first half (`CondActnorm([x2, x1])`, the original script's
     `split2d`); without, an Actnorm (a learned diagonal prior). With one-hot
     `labels` `(batch, K)`, every prior also reads `label_embedding(labels)`.
-    `step_kwargs` go to `flow_step`. Returns `(z_part, x_next)`: the factored-out
-    part flattened to `(batch, D_part)`, and the next level's input (or `None`)."""
+    `step_kwargs` go to `flow_step`, `conv1x1_data_init` to the first step only:
+    after its rotation and the next Actnorm the channels are uncorrelated on the
+    first batch, so later steps' principal axes would be arbitrary. Returns
+    `(z_part, x_next)`: the factored-out part flattened to `(batch, D_part)`, and
+    the next level's input (or `None`)."""
     if squeeze:  # (B, H, W, C) -> (B, H/2, W/2, 4C)
         x = L.Squeeze(name=named(name, "squeeze"), dtype=FLOW_DTYPE)(x)
+    first_data_init = step_kwargs.pop("conv1x1_data_init", False)
     for k in range(depth):
         step_seed = None if seed is None else seed + k
-        x = flow_step(x, seed=step_seed, name=named(name, f"step{k}"), **step_kwargs)
+        step = dict(seed=step_seed, conv1x1_data_init=first_data_init and k == 0)
+        x = flow_step(x, name=named(name, f"step{k}"), **step, **step_kwargs)
     add = step_kwargs.get("add_logdet_to_loss", True)
     prior = dict(add_logdet_to_loss=add, dtype=FLOW_DTYPE, name=named(name, "prior"))
     x_next, conditions = None, []
@@ -137,6 +144,11 @@ class Glow(FlowModel):
             issue 29 without their last blow-up, but shallow ones slower.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
+        conv1x1_data_init: start each level's first 1x1 convolution from the
+            principal axes of its input on the first batch of `fit`, not from a
+            random rotation (`InvConv1x1(data_init=True)`; the others stay
+            random). The random draw decides much of how well a run trains
+            (docs/results.md, issue 29); this start does not depend on it.
         net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
             clamp (how models saved before this option were built).
         net_output_scale: the coupling nets' `nets.OutputScale` start, or `None`.
@@ -178,6 +190,7 @@ class Glow(FlowModel):
         coupling_scale="tanh",
         coupling_scale_bound=COUPLING_SCALE_BOUND,
         actnorm_data_init=False,
+        conv1x1_data_init=False,
         net_input_bound=NET_INPUT_BOUND,
         net_output_scale=NET_OUTPUT_SCALE,
         net_actnorm=False,
@@ -212,7 +225,8 @@ class Glow(FlowModel):
         options = dict(seed=seed, name="dequantize", dtype=FLOW_DTYPE)
         x = L.Dequantize(n_bits, (-1.0, 1.0), **options)(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
-        steps += ("coupling_scale_bound", "actnorm_data_init", "net_input_bound")
+        steps += ("coupling_scale_bound", "actnorm_data_init", "conv1x1_data_init")
+        steps += ("net_input_bound",)
         steps += ("net_output_scale", "net_actnorm", "remat")
         step_kwargs = {k: config[k] for k in steps}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
