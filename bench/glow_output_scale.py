@@ -7,6 +7,8 @@ not bias it) in turns of `--turn` steps on the same stream of batches, scored
 on the same 1,000 held-out digits after each turn. `none` is the nets without
 the factor (the input clamp alone). A start may name the coupling's scale after
 a colon (`none:sigmoid`: no factor, `sigmoid` scale; default: `Glow`'s).
+`--set KEY=VALUE,...` changes other arguments of every start's Glow
+(`--set conv1x1_data_init=True`).
 TensorFlow unless KERAS_BACKEND says otherwise.
 
     python bench/glow_output_scale.py --starts 0.1,0.3,none   # ~35 min
@@ -29,6 +31,7 @@ def main():
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--optimizer", choices=harness.OPTIMIZERS, default="Adam",
                         help="of every start (Adamax: Glow's own code's)")  # fmt: skip
+    parser.add_argument("--set", default="", metavar="KEY=VALUE,...", help="see above")
     args = parser.parse_args()
     if args.quick:
         args.turn, args.turns = 5, 2
@@ -46,6 +49,7 @@ def main():
         factor, _, coupling_scale = start.partition(":")
         scale = None if factor == "none" else float(factor)
         options = dict(net_output_scale=scale, optimizer=args.optimizer)
+        options.update(harness.glow_changes(args.set))
         if coupling_scale:  # else Glow's default
             options["coupling_scale"] = coupling_scale
         ours = harness.glow_contestant(f"start {start}", 1e-3, first, *size, **options)

@@ -24,14 +24,16 @@ step, through the callback; the scoring draws no training noise), to show how
 far one run's score moves from one step to the next. With `--rotations-from S`
 the 1x1 convolutions start from the rotations of seed S's run (numpy draws them,
 so both backends share them for a seed), everything else from `--seed`'s. With
-`--set KEY=VALUE,...` the Glow is built with those arguments changed (Python
-literals: `--set conv1x1_data_init=False`).
+`--score-start` the held-out bits/dim is also scored before the first step, after
+the data-dependent initialisation (the couplings start as the identity, so this
+scores the Actnorms and 1x1 convolutions' start). With `--set KEY=VALUE,...`
+the Glow is built with those arguments changed (Python literals: `--set
+conv1x1_data_init=False`).
 """
 
-import ast
 import math
 
-from harness import OPTIMIZERS, arguments, keras_optimizer
+from harness import OPTIMIZERS, arguments, glow_changes, keras_optimizer
 
 
 def snippet(seed, warmup=0, optimizer="Adam", **changes):
@@ -97,10 +99,10 @@ def main():
     parser.add_argument("--score-last", type=int, default=0, metavar="N",
                         help="see above")  # fmt: skip
     parser.add_argument("--rotations-from", type=int, metavar="S", help="see above")
+    parser.add_argument("--score-start", action="store_true", help="see above")
     parser.add_argument("--set", default="", metavar="KEY=VALUE,...", help="see above")
     args = parser.parse_args()
-    pairs = [pair.split("=") for pair in filter(None, args.set.split(","))]
-    changes = {key: ast.literal_eval(value) for key, value in pairs}
+    changes = glow_changes(args.set)
 
     import keras
     import numpy as np
@@ -127,6 +129,11 @@ def main():
     class BatchLosses(keras.callbacks.Callback):  # from Keras' running mean
         def on_epoch_begin(self, epoch, logs=None):
             self.mean = 0.0
+
+        def on_train_begin(self, logs=None):
+            if args.score_start and not losses:
+                bpd = np.mean(self.model.bits_per_dim(x[4500:], batch_size=100))
+                print(f"held-out {bpd:.4f} bits/dim at the start", flush=True)
 
         def on_train_batch_end(self, batch, logs=None):
             mean = float(logs["loss"])

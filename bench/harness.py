@@ -218,6 +218,16 @@ def keras_optimizer(name, lr, warmup=0):
     return getattr(keras.optimizers, name)(LinearWarmup(lr, warmup) if warmup else lr)
 
 
+def glow_changes(text):
+    """`{"key": value}` from `--set`'s `"key=value,..."`, each value a Python
+    literal (`conv1x1_data_init=True,coupling_scale_bound=0.69`): arguments of
+    the benches' Glow changed from theirs."""
+    import ast
+
+    pairs = [pair.split("=") for pair in filter(None, text.split(","))]
+    return {key: ast.literal_eval(value) for key, value in pairs}
+
+
 def bench_glow(shape, lr, levels, depth, hidden_channels, precision="float32",
                optimizer="Adam", **options):  # fmt: skip
     """The benches' Glow: `Glow(shape, levels, depth, hidden_channels,
