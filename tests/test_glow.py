@@ -98,16 +98,23 @@ def test_config_holds_the_constructor_arguments():
 
 
 def test_a_config_saved_before_the_stability_options_builds_its_nets_as_then():
-    """Run folders written before the nets' input clamp and output scale and
-    the couplings' scale bound (issue 29) hold configs without them: they
-    rebuild the nets and couplings they trained."""
-    config = Glow((8, 8, 1), coupling="affine", **TINY).get_config()
+    """Run folders written before the nets' input clamp and output scale, the
+    couplings' scale bound and the 1x1 convolutions' data init (issue 29) hold
+    configs without them: they rebuild the nets, couplings and rotations they
+    trained."""
+    config = Glow((8, 8, 1), coupling="affine", permutation="conv1x1",
+                  **TINY).get_config()  # fmt: skip
     now = Glow.from_config(config)
-    for key in ("net_input_bound", "net_output_scale", "coupling_scale_bound"):
+    added = ("net_input_bound", "net_output_scale", "coupling_scale_bound")
+    for key in (*added, "conv1x1_data_init"):
         del config[key]
     then = Glow.from_config(config)
     old = then.get_config()
     assert (old["net_input_bound"], old["net_output_scale"]) == (None, None)
+    convs = [layer for layer in then.encoder.layers
+             if isinstance(layer, L.InvConv1x1)]  # fmt: skip
+    assert convs and not any(conv.data_init for conv in convs)
+    assert not then.needs_initialization and now.needs_initialization
     bounds = {layer.log_scale_bound for layer in then.encoder.layers
               if isinstance(layer, L.AffineCouple)}  # fmt: skip
     assert bounds == {3.0}
@@ -165,15 +172,15 @@ def test_net_actnorm_standardises_each_hidden_layer_of_the_first_batch(tmp_path)
 
 
 def test_conv1x1_data_init_starts_each_levels_first_rotation_from_the_data():
-    """With `conv1x1_data_init`, each level's first 1x1 convolution starts from
-    the principal axes of what it reads on the first batch (its channels come
-    out uncorrelated, by decreasing variance); the others keep their random
-    rotations, as without it."""
+    """With `conv1x1_data_init` (the default), each level's first 1x1
+    convolution starts from the principal axes of what it reads on the first
+    batch (its channels come out uncorrelated, by decreasing variance); the
+    others keep their random rotations, as without it."""
     from keras_flows.graph import initialize
 
     options = dict(coupling="affine", permutation="conv1x1", actnorm_data_init=True)
-    model = Glow((8, 8, 3), conv1x1_data_init=True, **options, **TINY)
-    plain = Glow((8, 8, 3), **options, **TINY)
+    model = Glow((8, 8, 3), **options, **TINY)
+    plain = Glow((8, 8, 3), conv1x1_data_init=False, **options, **TINY)
     x = _images(32) * 0.3 + 0.2
     initialize(model.encoder, x)
     convs = [op for op in model.encoder.operations if isinstance(op, L.InvConv1x1)]

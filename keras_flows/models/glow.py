@@ -145,10 +145,12 @@ class Glow(FlowModel):
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
         conv1x1_data_init: start each level's first 1x1 convolution from the
-            principal axes of its input on the first batch of `fit`, not from a
-            random rotation (`InvConv1x1(data_init=True)`; the others stay
-            random). The random draw decides much of how well a run trains
-            (docs/results.md, issue 29); this start does not depend on it.
+            principal axes of its input on the first batch of `fit`
+            (`InvConv1x1(data_init=True)`; the others keep their random
+            rotations); `False`: every rotation random (the paper; models saved
+            before this option). The random draw decided much of how well a run
+            trained; this start trains faster and does not depend on it
+            (docs/results.md, issue 29).
         net_input_bound: the coupling nets' `nets.SoftClamp` bound; `None`: no
             clamp (how models saved before this option were built).
         net_output_scale: the coupling nets' `nets.OutputScale` start, or `None`.
@@ -177,7 +179,11 @@ class Glow(FlowModel):
     Su, "细水长flow之RealNVP与Glow：流模型的传承与升华" (2018).
     """
 
-    added_arguments = {"net_input_bound": None, "net_output_scale": None}
+    added_arguments = {
+        "net_input_bound": None,
+        "net_output_scale": None,
+        "conv1x1_data_init": False,
+    }
 
     def __init__(
         self,
@@ -190,7 +196,7 @@ class Glow(FlowModel):
         coupling_scale="tanh",
         coupling_scale_bound=COUPLING_SCALE_BOUND,
         actnorm_data_init=False,
-        conv1x1_data_init=False,
+        conv1x1_data_init=True,
         net_input_bound=NET_INPUT_BOUND,
         net_output_scale=NET_OUTPUT_SCALE,
         net_actnorm=False,
