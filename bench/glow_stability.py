@@ -25,7 +25,10 @@ The core matrix is the stability issue's model (3 levels x 8 steps, 256
 channels, affine coupling, LU 1x1 convolution, data-dependent Actnorm) and each
 factor changed on its own (`FACTORS`), on TensorFlow and JAX, three seeds each;
 `fixed=False` rows rebuild the nets without their input clamp and output scale
-(`net_input_bound=None, net_output_scale=None`), as they were before the fixes.
+and the 1x1 convolutions with random rotations (`net_input_bound=None,
+net_output_scale=None, conv1x1_data_init=False`), as they were before the
+fixes. Rows run before 2026-12-06's `conv1x1_data_init` default had random
+rotations in every row.
 Data: the MNIST stand-in (32x32x1, 4,000 train / 1,000 held out), or for
 `seed_size` 64x64x3
 patches cut from the two photographs scikit-learn ships (train patches from
@@ -75,7 +78,7 @@ BASE = dict(
     permutation="conv1x1",
     data_init=True,
     hidden=256,
-    fixed=True,  # False: the nets as before issue 29 (no input clamp, no output scale)
+    fixed=True,  # False: before issue 29 (no clamp, no output factor, random rotations)
     levels=3,
     depth=8,
     batch=64,
@@ -186,6 +189,7 @@ def build(config, shape):
                 coupling=config["coupling"],
                 permutation=config["permutation"],
                 actnorm_data_init=config["data_init"],
+                conv1x1_data_init=config["fixed"],
                 seed=config["seed"],
                 **bound,
             )
