@@ -95,8 +95,9 @@ class Permute(Shuffle):
 class InvConv1x1(InvertibleLayer):
     """Glow's invertible 1x1 convolution, LU-parameterised:
     `W = P @ (L + I) @ (U + diag(sign * exp(log_s)))` with `P` and `sign` fixed from
-    the LU decomposition of a random rotation, `L` strictly lower and `U` strictly
-    upper triangular.
+    the LU decomposition of the initial rotation (random, or with `data_init` the
+    first batch's principal axes), `L` strictly lower and `U` strictly upper
+    triangular.
 
     Forward: `y = W x` at each pixel of `(batch, H, W, C)`, or of `(batch, C)`.
     Inverse: `x = W^-1 y`.
