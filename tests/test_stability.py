@@ -172,9 +172,10 @@ def test_the_configuration_that_diverged_trains_on_past_where_it_did(run):
 
 def test_a_small_glow_reaches_a_stated_held_out_bits_per_dim():
     """Training is a property too: 5 epochs of plain `fit` (315 steps, Adam
-    1e-3) of a small Glow on the 16x16 stand-in reach 3.77 bits/dim held out
-    on TensorFlow and 3.64 on JAX (seed 0); a change that makes it learn worse
-    fails at 4.0."""
+    1e-3) of a small Glow on the 16x16 stand-in reach 3.37 bits/dim held out
+    on TensorFlow and 3.43 on JAX (seed 0); a change that makes it learn worse
+    fails at 3.6 (with random initial rotations, as before issue 29's
+    `conv1x1_data_init`, it reached 3.77 and 3.67)."""
     import keras
 
     from keras_flows.data import load_mnist_images
@@ -188,7 +189,7 @@ def test_a_small_glow_reaches_a_stated_held_out_bits_per_dim():
                  seed=0)  # fmt: skip
     model.compile(keras.optimizers.Adam(1e-3))
     model.fit(x_train, batch_size=64, epochs=5, verbose=0)
-    assert model.bits_per_dim(x_test).mean() < 4.0
+    assert model.bits_per_dim(x_test).mean() < 3.6
 
 
 if __name__ == "__main__":
