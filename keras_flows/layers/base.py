@@ -145,3 +145,30 @@ class Inverse(InvertibleLayer):
 
     def inverse(self):
         return self.layer
+
+
+class DataInit:
+    """Mixin of an `InvertibleLayer` with a `data_init` argument: `initialize(x)`
+    (run eagerly on the first batch by `fit`, through `graph.initialize`) sets
+    its parameters from the float32 batch `x` by the subclass's `_initialize`,
+    once: the saved flag `initialized`, made by `add_initialized_flag` in
+    `build`, keeps reloaded weights from being set again."""
+
+    def add_initialized_flag(self):
+        self.initialized = self.add_weight(
+            name="initialized", shape=(), initializer="zeros", trainable=False
+        )
+
+    @property
+    def needs_initialization(self):
+        return self.data_init and float(ops.convert_to_numpy(self.initialized)) == 0
+
+    def initialize(self, x):
+        """Sets the parameters from a batch `x` (eagerly), then marks them set."""
+        if not self.built:
+            self.build(x.shape)
+        self._initialize(ops.cast(x, "float32"))  # a float16 batch's statistics too
+        self.initialized.assign(1.0)
+
+    def _initialize(self, x):
+        raise NotImplementedError

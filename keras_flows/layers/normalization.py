@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_flows.checks import reject
 from keras_flows.layers.base import (
+    DataInit,
     InvertibleLayer,
     channel_log_det,
     per_sample,
@@ -49,7 +50,7 @@ class Scale(InvertibleLayer):
 
 
 @register
-class Actnorm(InvertibleLayer):
+class Actnorm(DataInit, InvertibleLayer):
     """Glow's activation normalisation: a per-channel affine map.
 
     Forward: `y = exp(log_scale) * x + shift`.
@@ -88,25 +89,14 @@ class Actnorm(InvertibleLayer):
         kw = dict(shape=(input_shape[-1],), initializer="zeros", autocast=False)
         self.log_scale = self.add_weight(name="log_scale", **kw)
         self.shift = self.add_weight(name="shift", trainable=self.use_shift, **kw)
-        self.initialized = self.add_weight(
-            name="initialized", shape=(), initializer="zeros", trainable=False
-        )
+        self.add_initialized_flag()
 
-    @property
-    def needs_initialization(self):
-        return self.data_init and float(ops.convert_to_numpy(self.initialized)) == 0
-
-    def initialize(self, x):
-        """Sets the parameters from a batch `x` (eagerly), then marks them set."""
-        if not self.built:
-            self.build(x.shape)
-        x = ops.cast(x, "float32")  # statistics of a float16 batch in float32
+    def _initialize(self, x):
         axes = tuple(range(len(x.shape) - 1))
         log_scale = -ops.log(ops.std(x, axis=axes) + 1e-6)
         self.log_scale.assign(log_scale)
         if self.use_shift:
             self.shift.assign(-ops.mean(x, axis=axes) * ops.exp(log_scale))
-        self.initialized.assign(1.0)
 
     def _forward(self, x):
         scale = ops.cast(ops.exp(self.log_scale), x.dtype)

@@ -5,7 +5,12 @@ import scipy.linalg
 from keras import ops
 
 from keras_flows.checks import reject
-from keras_flows.layers.base import InvertibleLayer, channel_log_det, zeros_per_sample
+from keras_flows.layers.base import (
+    DataInit,
+    InvertibleLayer,
+    channel_log_det,
+    zeros_per_sample,
+)
 from keras_flows.serialization import register
 
 _MODES = ("reverse", "random")
@@ -92,7 +97,7 @@ class Permute(Shuffle):
 
 
 @register
-class InvConv1x1(InvertibleLayer):
+class InvConv1x1(DataInit, InvertibleLayer):
     """Glow's invertible 1x1 convolution, LU-parameterised:
     `W = P @ (L + I) @ (U + diag(sign * exp(log_s)))` with `P` and `sign` fixed from
     the LU decomposition of the initial rotation (random, or with `data_init` the
@@ -137,27 +142,20 @@ class InvConv1x1(InvertibleLayer):
             trainable = name not in ("permutation", "sign")
             setattr(self, name, factor(name, value, trainable))
         if self.data_init:
-            self.initialized = factor("initialized", np.zeros(()), trainable=False)
+            self.add_initialized_flag()
         self.lower_mask = np.tril(np.ones((channels, channels), "float32"), -1)
         self.eye = np.eye(channels, dtype="float32")
 
-    @property
-    def needs_initialization(self):
-        return self.data_init and float(ops.convert_to_numpy(self.initialized)) == 0
-
-    def initialize(self, x):
-        """Sets the rotation to the principal axes of a batch `x` (eagerly), the
-        first output channel along the direction it varies most, then marks it set."""
-        if not self.built:
-            self.build(x.shape)
-        x = np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")), "float64")
+    def _initialize(self, x):
+        # The principal axes of `x`, the first output channel along the direction
+        # it varies most.
+        x = np.asarray(ops.convert_to_numpy(x), "float64")
         values, vectors = np.linalg.eigh(np.cov(x.reshape(-1, x.shape[-1]).T))
         vectors = vectors[:, ::-1]  # by decreasing variance
         largest = np.argmax(np.abs(vectors), axis=0)  # each axis points its way
         vectors = vectors * np.sign(vectors[largest, np.arange(len(values))])
         for name, value in zip(_LU_FACTORS, _lu_factors(vectors.T)):
             getattr(self, name).assign(value.astype("float32"))
-        self.initialized.assign(1.0)
 
     def kernel(self):
         """The current weight matrix `W = P L U` in float32, from the factors."""
