@@ -120,9 +120,9 @@ def test_the_two_backends_train_a_glow_alike(tmp_path):
 # since, the nets as before the fixes train on in the first two runs too). The
 # smallest Glow found to diverge on TensorFlow, 2 levels x 4 steps at 512
 # channels, seed 1: its 12th batch cost 16,130 nats after -1,100 (the 3
-# levels x 8 steps went non-finite at step 11; smaller widths, fewer levels and
-# 16x16 digits did not diverge); at 256 channels, seed 0, JAX's 8th batch cost
-# 5,216 nats after 459 for the first (2 levels, or 4 steps a level, did not);
+# levels x 8 steps went non-finite at step 11; 3 levels x 4 steps did not
+# diverge in 12); at 256 channels, seed 0, JAX's 8th batch cost 5,216 nats
+# after 459 for the first (2 levels, 4 steps a level, or 16x16 digits did not);
 # with a `random` permutation, seed 1, JAX's 19th batch cost 102,229 nats after
 # -717 even with the nets' clamp and factor: with the couplings' log-scale
 # bound at ln 2 instead of 3 (an option, not the default: it slows shallow
