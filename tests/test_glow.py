@@ -171,6 +171,18 @@ def test_net_actnorm_standardises_each_hidden_layer_of_the_first_batch(tmp_path)
     np.testing.assert_allclose(loaded.log_prob(x), model.log_prob(x), rtol=1e-5)
 
 
+@pytest.mark.parametrize("depth, bound", [(1, 3.0), (4, math.log(4)), (8, math.log(2))])
+def test_the_auto_bound_lets_each_level_scale_a_dimension_at_most_256x(depth, bound):
+    """`coupling_scale_bound="auto"` (the default) bounds each coupling at
+    ln(256) / depth, at most 3; the config keeps "auto"."""
+    model = Glow((8, 8, 1), levels=1, depth=depth, hidden_channels=4,
+                 coupling="affine", seed=0)  # fmt: skip
+    bounds = {layer.log_scale_bound for layer in model.encoder.layers
+              if isinstance(layer, L.AffineCouple)}  # fmt: skip
+    assert len(bounds) == 1 and bounds.pop() == pytest.approx(bound)
+    assert model.get_config()["coupling_scale_bound"] == "auto"
+
+
 def test_conv1x1_data_init_starts_each_levels_first_rotation_from_the_data():
     """With `conv1x1_data_init` (the default), each level's first 1x1
     convolution starts from the principal axes of what it reads on the first
@@ -309,7 +321,8 @@ def test_n_bits_quantisation_agrees_with_bits_per_dim():
         (dict(coupling="multiplicative"), "coupling must be one of"),
         (dict(permutation="shuffle"), "permutation must be one of"),
         (dict(coupling_scale="softplus"), "coupling_scale must be one of"),
-        (dict(coupling_scale_bound=0.0), "coupling_scale_bound > 0 or None"),
+        (dict(coupling_scale_bound=0.0), 'coupling_scale_bound > 0, "auto" or None'),
+        (dict(coupling_scale_bound="ln2"), 'coupling_scale_bound > 0, "auto" or None'),
         (dict(levels=0), "levels >= 1"),
         (dict(depth=0), "depth >= 1"),
         (dict(hidden_channels=0), "hidden_channels >= 1"),

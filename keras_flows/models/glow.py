@@ -3,6 +3,8 @@ second post of the "细水长flow" series and its Keras 2 `glow.py`. The builder
 (`flow_step`, `flow_level`, `glow_flow`, the paper's Figure 2) work on Keras
 tensors, so f-VAE's flow F calls them too."""
 
+import math
+
 import keras
 
 from keras_flows import layers as L
@@ -22,9 +24,16 @@ CHOICES = dict(coupling=COUPLINGS, permutation=PERMUTATIONS, coupling_scale=SCAL
 # Actnorm keeps activations near unit scale, which a clamp at 4 leaves nearly as is.
 NET_INPUT_BOUND = 4.0
 NET_OUTPUT_SCALE = 0.1
-# ln 2 (at most 2x a coupling) stops the chain of e^3 expansions of issue 29's
-# last blow-up but slows shallow Glows (docs/results.md): 3 stays the default.
-COUPLING_SCALE_BOUND = 3.0
+COUPLING_SCALE_BOUND = 3.0  # flow_step's, and Glows saved before "auto"
+# "auto": each level's couplings together scale a dimension at most 256x
+# (ln 256 / depth a coupling, at most 3). A chain of e^3 expansions in one level
+# was issue 29's last blow-up; ln 2 at any depth slows shallow Glows (docs/results.md).
+LEVEL_SCALE_BOUND = math.log(256)
+
+
+def auto_coupling_scale_bound(depth):
+    """The per-coupling bound of `coupling_scale_bound="auto"` at `depth` steps."""
+    return min(COUPLING_SCALE_BOUND, LEVEL_SCALE_BOUND / depth)
 
 
 def flow_step(
@@ -139,9 +148,12 @@ class Glow(FlowModel):
             `"conv1x1"` (the paper's invertible 1x1 convolution).
         coupling_scale: `"tanh"`, `"sigmoid"` or `"exp"` (`AffineCouple`'s `scale`).
         coupling_scale_bound: the `"tanh"` scale's bound on `|log scale|` per
-            coupling (`AffineCouple`'s `log_scale_bound`; `None`: unbounded), 3;
-            `math.log(2)` (at most 2x a coupling) trains the deep, wide Glows of
-            issue 29 without their last blow-up, but shallow ones slower.
+            coupling (`AffineCouple`'s `log_scale_bound`; `None`: unbounded);
+            `"auto"`: `ln(256) / depth`, at most 3, so that a level's couplings
+            together scale a dimension at most 256x (ln 2 at 8 steps a level:
+            issue 29's last blow-up, an unbounded chain of e^3 expansions, is
+            gone, and shallow Glows keep their room); models saved before
+            `"auto"` rebuild with 3.
         actnorm_data_init: initialise every Actnorm from the first batch of
             `fit` (the paper), else at zero (the original script).
         conv1x1_data_init: start each level's first 1x1 convolution from the
@@ -183,6 +195,7 @@ class Glow(FlowModel):
         "net_input_bound": None,
         "net_output_scale": None,
         "conv1x1_data_init": False,
+        "coupling_scale_bound": COUPLING_SCALE_BOUND,
     }
 
     def __init__(
@@ -194,7 +207,7 @@ class Glow(FlowModel):
         coupling="additive",
         permutation="random",
         coupling_scale="tanh",
-        coupling_scale_bound=COUPLING_SCALE_BOUND,
+        coupling_scale_bound="auto",
         actnorm_data_init=False,
         conv1x1_data_init=True,
         net_input_bound=NET_INPUT_BOUND,
@@ -221,9 +234,11 @@ class Glow(FlowModel):
                     f"`Glow` {arg} must be one of {values}. Received: {arg}={value!r}"
                 )
         bound = coupling_scale_bound
-        bad = bound is not None and not bound > 0
-        needs = "coupling_scale_bound > 0 or None"
-        reject(bad, "Glow", needs, f"coupling_scale_bound={bound!r}")
+        if bound == "auto":
+            bound = auto_coupling_scale_bound(depth)
+        bad = bound is not None and (isinstance(bound, str) or not bound > 0)
+        needs = 'coupling_scale_bound > 0, "auto" or None'
+        reject(bad, "Glow", needs, f"coupling_scale_bound={coupling_scale_bound!r}")
         check_n_bits(n_bits, "Glow")
         x_in = keras.Input(input_shape, name="x")
         labels = None if num_classes is None else keras.Input((num_classes,), name="y")
@@ -231,10 +246,9 @@ class Glow(FlowModel):
         options = dict(seed=seed, name="dequantize", dtype=FLOW_DTYPE)
         x = L.Dequantize(n_bits, (-1.0, 1.0), **options)(x_in)
         steps = ("hidden_channels", "coupling", "permutation", "coupling_scale")
-        steps += ("coupling_scale_bound", "actnorm_data_init", "conv1x1_data_init")
-        steps += ("net_input_bound",)
+        steps += ("actnorm_data_init", "conv1x1_data_init", "net_input_bound")
         steps += ("net_output_scale", "net_actnorm", "remat")
-        step_kwargs = {k: config[k] for k in steps}
+        step_kwargs = {k: config[k] for k in steps} | {"coupling_scale_bound": bound}
         parts = glow_flow(x, levels, depth, seed, "glow", labels, **step_kwargs)
         z = L.Concat(name="z", dtype=FLOW_DTYPE)(parts) if len(parts) > 1 else parts[0]
         facts = dict(image_shape=input_shape, data_range=(-1.0, 1.0), n_bits=n_bits)
