@@ -24,11 +24,12 @@ Per run it records:
 The core matrix is the stability issue's model (3 levels x 8 steps, 256
 channels, affine coupling, LU 1x1 convolution, data-dependent Actnorm) and each
 factor changed on its own (`FACTORS`), on TensorFlow and JAX, three seeds each;
-`fixed=False` rows rebuild the nets without their input clamp and output scale
-and the 1x1 convolutions with random rotations (`net_input_bound=None,
-net_output_scale=None, conv1x1_data_init=False`), as they were before the
-fixes. Rows run before 2026-12-06's `conv1x1_data_init` default had random
-rotations in every row.
+`fixed=False` rows rebuild the nets without their input clamp and output scale,
+the 1x1 convolutions with random rotations and the couplings with the bound of 3
+(`net_input_bound=None, net_output_scale=None, conv1x1_data_init=False,
+coupling_scale_bound=3.0`), as they were before the fixes. Rows run before
+2026-12-06's `conv1x1_data_init` default had random rotations in every row, and
+before 2026-12-07's `coupling_scale_bound="auto"` the bound of 3.
 Data: the MNIST stand-in (32x32x1, 4,000 train / 1,000 held out), or for
 `seed_size` 64x64x3
 patches cut from the two photographs scikit-learn ships (train patches from
@@ -78,7 +79,7 @@ BASE = dict(
     permutation="conv1x1",
     data_init=True,
     hidden=256,
-    fixed=True,  # False: before issue 29 (no clamp, no output factor, random rotations)
+    fixed=True,  # False: as before issue 29 (no clamp or factor, bound 3, ...)
     levels=3,
     depth=8,
     batch=64,
@@ -190,6 +191,7 @@ def build(config, shape):
                 permutation=config["permutation"],
                 actnorm_data_init=config["data_init"],
                 conv1x1_data_init=config["fixed"],
+                coupling_scale_bound="auto" if config["fixed"] else 3.0,
                 seed=config["seed"],
                 **bound,
             )
