@@ -114,9 +114,11 @@ def test_the_two_backends_train_a_glow_alike(tmp_path):
 
 
 # The runs that diverged before the fixes (issue 29), each in the backend it
-# diverged on, with the 1x1 convolutions' random initial rotations they had
-# (`conv1x1_data_init=False`: with the rotations from the data, the default
-# since, the nets as before the fixes train on in the first two runs too). The
+# diverged on, with the 1x1 convolutions' random initial rotations and the
+# couplings' bound of 3 they had (`conv1x1_data_init=False,
+# coupling_scale_bound=3.0`: with either default since, the rotations from the
+# data or the bound "auto", the nets as before the fixes train on in the first
+# two runs too, so those runs would no longer guard the nets' fixes). The
 # smallest Glow found to diverge on TensorFlow, 2 levels x 4 steps at 512
 # channels, seed 1: its 12th batch cost 16,130 nats after -1,100 (the issue's 3
 # levels x 8 steps went non-finite at step 11; 3 levels x 4 steps did not
@@ -124,15 +126,17 @@ def test_the_two_backends_train_a_glow_alike(tmp_path):
 # after 459 for the first (2 levels, 4 steps a level, or 16x16 digits did not);
 # with a `random` permutation, seed 1, JAX's 19th batch cost 102,229 nats after
 # -717 even with the nets' clamp and factor: with the couplings' log-scale
-# bound at ln 2 instead of 3 (the default "auto" at 8 steps a level) it trains on.
+# bound "auto" (ln 2 at 8 steps a level) instead of 3 it trains on.
 DIVERGED = dict(levels=3, depth=8, coupling="affine", permutation="conv1x1",
-                actnorm_data_init=True, conv1x1_data_init=False)  # fmt: skip
+                actnorm_data_init=True, conv1x1_data_init=False,
+                coupling_scale_bound=3.0)  # fmt: skip
 DIVERGED_RUNS = {
     "tensorflow-512-seed1": dict(backend="tensorflow", levels=2, depth=4,
                                  hidden_channels=512, seed=1, steps=16),
     "jax-256-seed0": dict(backend="jax", hidden_channels=256, seed=0, steps=12),
     "jax-256-random-seed1": dict(backend="jax", hidden_channels=256, seed=1,
-                                 steps=20, permutation="random"),
+                                 steps=20, permutation="random",
+                                 coupling_scale_bound="auto"),
 }  # fmt: skip
 
 
